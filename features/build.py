@@ -1,0 +1,223 @@
+"""Point-in-time indicator tables: one row per loan, and one row per firm for a scoring year.
+
+The only door from `firm_years` into a feature is :func:`as_of_panel`, which looks up exact fiscal years
+``as_of_year``, ``as_of_year − 1`` and ``as_of_year − 2``. A loan originated in year Y has
+``as_of_year = Y − 1``, so nothing from year Y on can reach its features (DESIGN §2, point in time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.catalog import Indicator, list_indicators
+from features.errors import IndicatorError
+from features.stage import STAGES, StageRule
+
+LAG_SUFFIXES: dict[str, int] = {"_lag1": 1, "_lag2": 2}
+# Panel columns that do not come from a firm_years value column.
+DERIVED_COLUMNS: frozenset[str] = frozenset({"founded_year", "as_of_year", "exists_lag1", "exists_lag2"})
+
+LOAN_KEY_COLUMNS: tuple[str, ...] = (
+    "loan_id", "firm_id", "year", "as_of_year", "province", "industry", "is_sme", "stage", "amount",
+    "guarantee", "has_history", "defaulted", "outcome_observed",
+)
+POPULATION_KEY_COLUMNS: tuple[str, ...] = (
+    "firm_id", "year", "as_of_year", "province", "industry", "is_sme", "stage",
+)
+
+
+def split_panel_column(column: str) -> tuple[str, int]:
+    """``'revenue_lag1'`` → ``('revenue', 1)``; ``'revenue'`` → ``('revenue', 0)``."""
+    for suffix, lag in LAG_SUFFIXES.items():
+        if column.endswith(suffix):
+            return column[: -len(suffix)], lag
+    return column, 0
+
+
+def raw_inputs(ind: Indicator) -> list[str]:
+    """The raw table columns an indicator reads (lags folded onto their column)."""
+    out: set[str] = set()
+    for col in ind.inputs:
+        if col in ("exists_lag1", "exists_lag2", "founded_year"):
+            out.add("founded_year")
+        elif col != "as_of_year":
+            out.add(split_panel_column(col)[0])
+    return sorted(out)
+
+
+def as_of_panel(firms: pd.DataFrame, firm_years: pd.DataFrame, keys: pd.DataFrame,
+                columns: list[str]) -> pd.DataFrame:
+    """The panel columns an indicator set reads, for each ``(firm_id, as_of_year)`` row of ``keys``.
+
+    Args:
+        firms: the `firms` table (for `founded_year`).
+        firm_years: the `firm_years` table.
+        keys: frame with `firm_id` and `as_of_year` (index preserved in the result).
+        columns: panel columns, e.g. ``revenue``, ``revenue_lag1``, ``exists_lag1``, ``as_of_year``.
+    Returns:
+        A frame aligned with ``keys`` with one column per requested panel column, plus `has_history`
+        (whether the as-of fiscal year row exists).
+    """
+    out = pd.DataFrame(index=keys.index)
+    as_of = keys["as_of_year"].astype("int64")
+    founded = keys["firm_id"].map(firms.set_index("firm_id")["founded_year"]).astype("float64")
+    by_lag: dict[int, list[str]] = {0: []}
+    for col in columns:
+        if col in DERIVED_COLUMNS:
+            continue
+        raw, lag = split_panel_column(col)
+        if raw not in firm_years.columns:
+            raise IndicatorError(f"panel column {col!r} needs firm_years.{raw}, which the data does not have")
+        by_lag.setdefault(lag, []).append(raw)
+    fy = firm_years.set_index(["firm_id", "year"])
+    for lag, raws in sorted(by_lag.items()):
+        lookup = pd.MultiIndex.from_arrays([keys["firm_id"].to_numpy(), (as_of - lag).to_numpy()])
+        if lag == 0:
+            # `has_history` is read off the as-of year row itself, so it needs no column.
+            out["has_history"] = lookup.isin(fy.index)
+        if raws:
+            vals = fy[sorted(set(raws))].reindex(lookup)
+            suffix = "" if lag == 0 else f"_lag{lag}"
+            for raw in sorted(set(raws)):
+                out[raw + suffix] = vals[raw].to_numpy(dtype="float64", na_value=np.nan)
+    out["founded_year"] = founded.to_numpy()
+    out["as_of_year"] = as_of.to_numpy()
+    out["exists_lag1"] = (founded <= as_of - 1).to_numpy()
+    out["exists_lag2"] = (founded <= as_of - 2).to_numpy()
+    return out
+
+
+def compute_indicators(panel: pd.DataFrame, indicators: list[Indicator]) -> pd.DataFrame:
+    """One float column per indicator, computed from the panel; missing stays missing, ±inf becomes missing."""
+    cols = {}
+    for ind in indicators:
+        values = ind.compute(panel)
+        cols[ind.id] = values.where(np.isfinite(values))
+    return pd.DataFrame(cols, index=panel.index)
+
+
+def _panel_columns(indicators: list[Indicator]) -> list[str]:
+    return sorted({c for ind in indicators for c in ind.inputs})
+
+
+def _stage(panel: pd.DataFrame, year: pd.Series, rule: StageRule) -> pd.Series:
+    age = year.astype("float64") - panel["founded_year"]
+    revenue = panel["revenue"] if "revenue" in panel.columns else None
+    return rule.assign(age, revenue)
+
+
+@dataclass
+class Exclusions:
+    """Rows left out of a built table, counted by reason (nothing is dropped silently)."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, reason: str, n: int) -> None:
+        if n:
+            self.counts[reason] = self.counts.get(reason, 0) + int(n)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def loan_features(firms: pd.DataFrame, firm_years: pd.DataFrame, loans: pd.DataFrame,
+                  indicators: list[Indicator] | None = None,
+                  stage_rule: StageRule | None = None) -> pd.DataFrame:
+    """One row per loan with its point-in-time indicators (fiscal years before origination only).
+
+    Args:
+        firms, firm_years, loans: the contract tables (after validation and coercion).
+        indicators: which indicators to compute; default all built-in ones.
+        stage_rule: lifecycle stage rule; default :class:`StageRule`.
+    Returns:
+        `LOAN_KEY_COLUMNS` then one column per indicator, in loan order. Loans whose firm has no row for
+        the as-of year keep their row with missing indicators and ``has_history = False``.
+    """
+    indicators = list_indicators() if indicators is None else indicators
+    stage_rule = stage_rule or StageRule()
+    year = pd.to_datetime(loans["origination_date"]).dt.year.astype("int64")
+    keys = pd.DataFrame({"firm_id": loans["firm_id"].to_numpy(), "as_of_year": (year - 1).to_numpy()},
+                        index=loans.index)
+    panel = as_of_panel(firms, firm_years, keys, _panel_columns(indicators) + ["revenue"])
+    firm_info = firms.set_index("firm_id")
+    out = pd.DataFrame({
+        "loan_id": loans["loan_id"].to_numpy(),
+        "firm_id": loans["firm_id"].to_numpy(),
+        "year": year.to_numpy(),
+        "as_of_year": panel["as_of_year"].to_numpy(),
+        "province": loans["firm_id"].map(firm_info["province"]).to_numpy(),
+        "industry": loans["firm_id"].map(firm_info["industry"]).to_numpy(),
+        "is_sme": loans["firm_id"].map(firm_info["is_sme"]).astype(bool).to_numpy(),
+        "stage": _stage(panel, year, stage_rule).to_numpy(),
+        "amount": loans["amount"].astype("float64").to_numpy(),
+        "guarantee": loans["guarantee"].to_numpy(),
+        "has_history": panel["has_history"].to_numpy(),
+        "defaulted": loans["defaulted"].astype(bool).to_numpy(),
+        "outcome_observed": loans["outcome_observed"].astype(bool).to_numpy(),
+    }, index=loans.index)
+    feats = compute_indicators(panel, indicators)
+    result = pd.concat([out, feats], axis=1).reset_index(drop=True)
+    result["stage"] = pd.Categorical(result["stage"], categories=list(STAGES))
+    return result
+
+
+def population_features(firms: pd.DataFrame, firm_years: pd.DataFrame, year: int,
+                        indicators: list[Indicator] | None = None,
+                        stage_rule: StageRule | None = None) -> tuple[pd.DataFrame, Exclusions]:
+    """One row per firm that can be scored in ``year`` (data from fiscal years before ``year`` only).
+
+    Args:
+        firms, firm_years: the contract tables.
+        year: the scoring year; the as-of fiscal year is ``year − 1``.
+        indicators, stage_rule: as in :func:`loan_features`.
+    Returns:
+        The table (`POPULATION_KEY_COLUMNS` then indicators, sorted by `firm_id`) and the exclusions:
+        firms founded in or after ``year`` and firms with no `firm_years` row for ``year − 1``.
+    """
+    indicators = list_indicators() if indicators is None else indicators
+    stage_rule = stage_rule or StageRule()
+    exclusions = Exclusions()
+    firms = firms.sort_values("firm_id", kind="stable").reset_index(drop=True)
+    too_young = firms["founded_year"].astype("int64") >= year
+    exclusions.add(f"founded in or after the scoring year {year}", int(too_young.sum()))
+    cand = firms.loc[~too_young]
+    keys = pd.DataFrame({"firm_id": cand["firm_id"].to_numpy(), "as_of_year": year - 1}, index=cand.index)
+    panel = as_of_panel(firms, firm_years, keys, _panel_columns(indicators) + ["revenue"])
+    no_row = ~panel["has_history"]
+    exclusions.add(f"no firm_years row for the as-of fiscal year {year - 1}", int(no_row.sum()))
+    panel = panel.loc[~no_row]
+    cand = cand.loc[panel.index]
+    years = pd.Series(year, index=panel.index, dtype="int64")
+    out = pd.DataFrame({
+        "firm_id": cand["firm_id"].to_numpy(),
+        "year": year,
+        "as_of_year": year - 1,
+        "province": cand["province"].to_numpy(),
+        "industry": cand["industry"].to_numpy(),
+        "is_sme": cand["is_sme"].astype(bool).to_numpy(),
+        "stage": _stage(panel, years, stage_rule).to_numpy(),
+    }, index=panel.index)
+    feats = compute_indicators(panel, indicators)
+    result = pd.concat([out, feats], axis=1).reset_index(drop=True)
+    result["stage"] = pd.Categorical(result["stage"], categories=list(STAGES))
+    return result, exclusions
+
+
+def coverage(table: pd.DataFrame, indicators: list[Indicator]) -> pd.DataFrame:
+    """Per indicator (and stage): share missing and share zero — what a reviewer checks first."""
+    rows = []
+    groups = [("all", table)] + [(str(s), g) for s, g in table.groupby("stage", observed=True)]
+    for ind in indicators:
+        for stage, g in groups:
+            v = g[ind.id]
+            n = len(v)
+            rows.append({
+                "indicator": ind.id, "stage": stage, "n": n,
+                "missing_share": float(v.isna().mean()) if n else float("nan"),
+                "zero_share": float((v == 0).mean()) if n else float("nan"),
+            })
+    return pd.DataFrame(rows)

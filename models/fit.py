@@ -1,0 +1,169 @@
+"""Fitting points: choose per-stage max points so the formula score predicts default best, under rules.
+
+The formula score of a firm in stage s is ``Σ_k w_sk · f_k(x_k)``, where ``f_k`` is the curve fraction in
+[0, 1] and ``w_s`` the max points (non-negative, summing to the base points). We fit it through a logistic
+link, ``logit P(default) = a_s − b_s · score / base``. With ``v = b · w / base`` the problem is convex:
+
+    minimise  mean log-loss(y, a_s − F v_s) + ridge · ‖v_s‖²
+    subject to v ≥ 0, v_k = 0 for inactive indicators,
+               lo_g · Σv ≤ Σ_{k∈g} v_k ≤ hi_g · Σv             (group shares within bounds)
+               v_k ≤ (max_points / base) · Σv                   (max points per indicator)
+               ½ Σ_k |base · v_k − w0_k Σv| ≤ δ · Σv           (at most δ points moved from the baseline)
+               Σv ≥ ε                                           (the score must carry information)
+
+and the points are ``w = base · v / Σv``. Every constraint is linear in ``v`` (with slack variables for the
+absolute values), so SLSQP finds the optimum; it is deterministic. Warm-starting each change limit from the
+previous, tighter one makes the training loss of the frontier non-increasing in δ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+EPS_SCALE = 1e-3
+
+
+@dataclass(frozen=True)
+class PointsFit:
+    """The fitted max points of one stage and the link that goes with them."""
+
+    points: np.ndarray  # (k,) max points, sum = base
+    intercept: float
+    slope: float  # b: log-odds of default fall by `slope` per `base` points
+    loss: float  # mean training log-loss at the optimum (without the ridge term)
+    converged: bool
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _log_loss(y: np.ndarray, z: np.ndarray) -> float:
+    # log(1 + e^z) − y z, computed stably.
+    return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+
+def fit_stage_points(
+    fractions: np.ndarray,
+    y: np.ndarray,
+    *,
+    base: float = 100.0,
+    groups: list[str] | None = None,
+    group_bounds: dict[str, tuple[float, float]] | None = None,
+    max_points: float | None = None,
+    active: np.ndarray | None = None,
+    baseline: np.ndarray | None = None,
+    max_change: float | None = None,
+    ridge: float = 1e-5,
+    init: np.ndarray | None = None,
+    max_iter: int = 500,
+) -> PointsFit:
+    """Fit one stage's max points (see the module docstring for the problem).
+
+    Args:
+        fractions: (n, k) curve fractions in [0, 1], missing values already replaced by the missing policy.
+        y: (n,) 1 = defaulted.
+        base: points the stage's indicators sum to.
+        groups: (k,) group of each indicator, for ``group_bounds``.
+        group_bounds: group → (min share, max share) of the base points.
+        max_points: cap on any one indicator's points.
+        active: (k,) bool; inactive indicators get 0 points (e.g. a sign conflict under policy).
+        baseline: (k,) the baseline's points, for ``max_change``.
+        max_change: points that may move away from the baseline (½ L1 distance), or None for no limit.
+        ridge: L2 penalty on the scaled weights; keeps rare-default stages stable.
+        init: (k + 1,) warm start ``[a, v...]``.
+    Returns:
+        The fitted points and link.
+    """
+    F = np.asarray(fractions, dtype="float64")
+    y = np.asarray(y, dtype="float64")
+    n, k = F.shape
+    if np.isnan(F).any():
+        raise ValueError("fractions contain NaN: apply the missing-value policy first")
+    active = np.ones(k, bool) if active is None else np.asarray(active, bool)
+    if not active.any():
+        raise ValueError("no active indicator to give points to")
+    use_change = max_change is not None and baseline is not None
+    n_slack = k if use_change else 0
+    # variables: [a, v_1..v_k, t_1..t_k (slacks for |base·v − w0·Σv|)]
+
+    def unpack(theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        return theta[0], theta[1:k + 1], theta[k + 1:]
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        a, v, _ = unpack(theta)
+        z = a - F @ v
+        p = _sigmoid(z)
+        loss = _log_loss(y, z) + ridge * float(v @ v)
+        r = (p - y) / n
+        grad = np.zeros_like(theta)
+        grad[0] = r.sum()
+        grad[1:k + 1] = -(F.T @ r) + 2.0 * ridge * v
+        return loss, grad
+
+    cons: list[dict] = []
+    ones = np.ones(k)
+
+    def lin(row_v: np.ndarray, row_t: np.ndarray | None = None, const: float = 0.0) -> dict:
+        # A linear inequality  row_v · v + row_t · t + const ≥ 0  as an SLSQP constraint.
+        row = np.zeros(1 + k + n_slack)
+        row[1:k + 1] = row_v
+        if row_t is not None:
+            row[k + 1:] = row_t
+        return {"type": "ineq", "fun": lambda th, r=row, c=const: float(r @ th + c), "jac": lambda th, r=row: r}
+
+    cons.append(lin(ones, const=-EPS_SCALE))
+    if group_bounds and groups is not None:
+        g_arr = np.asarray(groups)
+        for g, (lo, hi) in sorted(group_bounds.items()):
+            member = (g_arr == g).astype("float64")
+            if not member.any():
+                continue
+            cons.append(lin(member - lo * ones))
+            cons.append(lin(hi * ones - member))
+    if max_points is not None:
+        for j in range(k):
+            row = (max_points / base) * ones
+            row[j] -= 1.0
+            cons.append(lin(row))
+    if use_change:
+        w0 = np.asarray(baseline, dtype="float64")
+        for j in range(k):
+            row = -w0[j] * ones
+            row[j] += base
+            t_row = np.zeros(k)
+            t_row[j] = 1.0
+            cons.append(lin(-row, t_row))  # t_j ≥ base·v_j − w0_j Σv
+            cons.append(lin(row, t_row))  # t_j ≥ −(base·v_j − w0_j Σv)
+        cons.append(lin(2.0 * max_change * ones, -np.ones(k)))  # Σ t ≤ 2δ Σv
+
+    bounds = [(None, None)] + [(0.0, None) if active[j] else (0.0, 0.0) for j in range(k)]
+    bounds += [(0.0, None)] * n_slack
+    theta0 = np.zeros(1 + k + n_slack)
+    if init is not None:
+        theta0[:k + 1] = init
+    else:
+        rate = np.clip(y.mean(), 1e-6, 1 - 1e-6)
+        v0 = active / active.sum()
+        theta0[1:k + 1] = v0
+        theta0[0] = np.log(rate / (1 - rate)) + float(F.mean(axis=0) @ v0)
+    theta0[1:k + 1] = np.where(active, np.maximum(theta0[1:k + 1], 0.0), 0.0)
+    if use_change:
+        total = theta0[1:k + 1].sum()
+        theta0[k + 1:] = np.abs(base * theta0[1:k + 1] - w0 * total)
+    res = minimize(objective, theta0, jac=True, method="SLSQP", bounds=bounds, constraints=cons,
+                   options={"maxiter": max_iter, "ftol": 1e-10})
+    a, v, _ = unpack(res.x)
+    v = np.where(active, np.maximum(v, 0.0), 0.0)
+    total = v.sum()
+    points = base * v / total if total > 0 else np.where(active, base / active.sum(), 0.0)
+    return PointsFit(points=points, intercept=float(a), slope=float(total),
+                     loss=_log_loss(y, a - F @ v), converged=bool(res.success))
+
+
+def scaled_init(fit: PointsFit, base: float = 100.0) -> np.ndarray:
+    """Warm start ``[a, v...]`` from a previous fit."""
+    return np.concatenate([[fit.intercept], fit.points / base * fit.slope])

@@ -1,0 +1,77 @@
+"""A tiny dataset that meets the data contract (DESIGN §2), in canonical dtypes, for any pipeline test.
+
+Four firms; eight firm-years (2020-2022) with a few nulls, because missing is not zero; four loans, each
+with firm history before its origination year. Net assets equal total assets minus total liabilities, and
+no column is more than 30% null, so the dataset validates with no errors and no warnings. Take a fresh
+copy per test from the ``valid_tables`` fixture and break it as needed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+NAN = np.nan
+
+
+def make_valid_tables() -> dict[str, pd.DataFrame]:
+    """Build the tiny valid dataset (a function, so non-fixture code can call it too)."""
+    firms = pd.DataFrame(
+        {
+            "firm_id": ["F0000001", "F0000002", "F0000003", "F0000004"],
+            "province": ["Beijing", "Jiangsu", "Guangdong", "Inner Mongolia"],
+            "industry": ["C39", "I65", "C35", "M73"],
+            "founded_year": [2012, 2018, 2005, 2020],
+            "is_sme": [True, True, False, True],
+        }
+    )
+    firm_years = pd.DataFrame(
+        {
+            "firm_id": ["F0000001"] * 3 + ["F0000002"] * 2 + ["F0000003"] * 2 + ["F0000004"],
+            "year": [2020, 2021, 2022, 2021, 2022, 2021, 2022, 2021],
+            "revenue": [1200.0, 1500.0, 1800.0, 300.0, 450.0, 9000.0, 9500.0, 40.0],
+            "net_profit": [80.0, 110.0, 150.0, -20.0, 5.0, 600.0, 640.0, -15.0],
+            "net_assets": [500.0, 610.0, 760.0, 100.0, 105.0, 4000.0, 4640.0, -5.0],
+            "total_assets": [1500.0, 1700.0, 2000.0, 400.0, 420.0, 10000.0, 11000.0, 60.0],
+            "total_liabilities": [1000.0, 1090.0, 1240.0, 300.0, 315.0, 6000.0, 6360.0, 65.0],
+            "rd_expense": [150.0, 180.0, 210.0, 60.0, NAN, 400.0, 420.0, 12.0],
+            "rd_tax_deduction": [20.0, 25.0, 30.0, 0.0, 8.0, 55.0, 60.0, 0.0],
+            "employees": [80.0, 90.0, 100.0, 25.0, 30.0, 400.0, 410.0, 6.0],
+            "st_staff": [30.0, 35.0, 40.0, 12.0, 14.0, 60.0, 62.0, 3.0],
+            "postgrad_staff": [8.0, 9.0, 11.0, 4.0, NAN, 20.0, 21.0, 1.0],
+            "new_graduates_hired": [5.0, 6.0, 7.0, 2.0, 3.0, 15.0, 12.0, 0.0],
+            "invention_patent_apps": [4.0, 5.0, 6.0, 1.0, 2.0, 10.0, 9.0, 0.0],
+            "invention_patents_granted": [1.0, 2.0, 3.0, 0.0, 1.0, 6.0, 5.0, 0.0],
+            "pct_apps": [0.0, 1.0, 1.0, 0.0, 0.0, 2.0, 3.0, 0.0],
+            "utility_models": [6.0, 8.0, 9.0, 3.0, 4.0, 20.0, 18.0, 1.0],
+            "software_copyrights": [2.0, 3.0, 3.0, 5.0, 6.0, 1.0, 1.0, 2.0],
+            "tech_contract_turnover": [50.0, 60.0, NAN, 0.0, 10.0, 200.0, 220.0, 0.0],
+            "high_tech_revenue": [900.0, 1100.0, 1400.0, 200.0, 300.0, 5000.0, 5200.0, 20.0],
+            "vc_raised": [0.0, 500.0, 0.0, 0.0, 0.0, 0.0, 0.0, NAN],
+            "rd_platforms": [1.0, 1.0, 2.0, 0.0, 0.0, 3.0, 3.0, 0.0],
+            "st_awards": [0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0],
+        }
+    )
+    loans = pd.DataFrame(
+        {
+            "loan_id": ["L0001", "L0002", "L0003", "L0004"],
+            "firm_id": ["F0000001", "F0000002", "F0000003", "F0000001"],
+            "bank": ["ICBC", "Bank of Jiangsu", "China Merchants Bank", "ICBC"],
+            "origination_date": pd.to_datetime(
+                ["2022-03-15", "2022-06-01", "2023-01-10", "2023-05-20"]
+            ).astype("datetime64[us]"),
+            "amount": [300.0, 200.0, 500.0, 250.0],
+            "term_months": [12, 24, 12, 12],
+            "guarantee": ["credit", "guarantee_fund", "ip_pledge", "credit"],
+            "defaulted": [False, True, False, False],
+            "outcome_observed": [True, True, True, False],
+        }
+    )
+    return {"firms": firms, "firm_years": firm_years, "loans": loans}
+
+
+@pytest.fixture
+def valid_tables() -> dict[str, pd.DataFrame]:
+    """A fresh copy of the tiny valid dataset."""
+    return make_valid_tables()
