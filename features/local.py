@@ -10,6 +10,7 @@ with ``_lag1`` / ``_lag2`` for earlier years), ``+ - * /``, unary minus and the 
 from __future__ import annotations
 
 import ast
+import keyword
 from collections.abc import Callable
 
 import numpy as np
@@ -135,7 +136,7 @@ def build_local_indicator(spec: LocalIndicatorSpec | dict) -> Indicator:
     if spec.column is not None:
         source = spec.column
         inputs = [spec.column]
-        if not spec.column.isidentifier():
+        if not spec.column.isidentifier() or keyword.iskeyword(spec.column):
             raise IndicatorError(f"local indicator {spec.id!r}: column {spec.column!r} is not a column name")
         tree = ast.parse(spec.column, mode="eval")
     else:

@@ -57,10 +57,11 @@ def patent_grant_ratio(
     invention_patents_granted_lag1: pd.Series,
     invention_patent_apps: pd.Series,
     invention_patent_apps_lag1: pd.Series,
+    exists_lag1: pd.Series,
 ) -> pd.Series:
     """Grants over applications across the as-of year and the year before (missing with no applications)."""
-    return ratio(invention_patents_granted + invention_patents_granted_lag1,
-                 invention_patent_apps + invention_patent_apps_lag1)
+    return ratio(window_sum(invention_patents_granted, invention_patents_granted_lag1, exists_lag1),
+                 window_sum(invention_patent_apps, invention_patent_apps_lag1, exists_lag1))
 
 
 @indicator(name_zh="实用新型专利数", name_en="Utility models", group="output", unit="count", direction=1,

@@ -8,9 +8,11 @@ firm whose revenue is still tiny in the start-up stage (``startup_max_revenue``)
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError, model_validator
 
 from features.errors import IndicatorError
 
@@ -30,6 +32,17 @@ class StageRule(BaseModel):
         default=None, ge=0, description="optional: revenue (CNY 10k) below this keeps a firm a start-up"
     )
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _as_user_error(cls, data: Any, handler: ModelWrapValidatorHandler[StageRule]) -> StageRule:
+        # A mistake in a stage rule is the user's: one IndicatorError naming the field, not a pydantic dump.
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "stage_rule"
+            raise IndicatorError(f"stage rule: {where}: {err['msg']}") from None
+
     @model_validator(mode="after")
     def _ordered(self) -> StageRule:
         if self.growth_max_age <= self.startup_max_age:
@@ -43,8 +56,9 @@ class StageRule(BaseModel):
         """Stage label per row from firm age at the scoring year (and revenue of the as-of year)."""
         age = age.astype("float64")
         stage = np.where(age < self.startup_max_age, "startup",
-                         np.where(age < self.growth_max_age, "growth", "stable"))
+                         np.where(age < self.growth_max_age, "growth", "stable")).astype(object)
         if self.startup_max_revenue is not None and revenue is not None:
             small = (revenue.astype("float64") < self.startup_max_revenue).to_numpy()
             stage = np.where(small & (stage == "growth"), "startup", stage)
+        stage[age.isna().to_numpy()] = None  # an unknown age is an unknown stage, not "stable"
         return pd.Series(pd.Categorical(stage, categories=list(STAGES)), index=age.index, name="stage")

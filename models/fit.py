@@ -113,7 +113,8 @@ def fit_stage_points(
         row[1:k + 1] = row_v
         if row_t is not None:
             row[k + 1:] = row_t
-        return {"type": "ineq", "fun": lambda th, r=row, c=const: float(r @ th + c), "jac": lambda th, r=row: r}
+        return {"type": "ineq", "fun": lambda th, r=row, c=const: float(r @ th + c),
+                "jac": lambda th, r=row: r}
 
     cons.append(lin(ones, const=-EPS_SCALE))
     if group_bounds and groups is not None:

@@ -7,7 +7,8 @@ import numpy as np
 from models.metrics import top_mask
 
 
-def qualified_mask(points: np.ndarray, *, share: float | None = None, cutoff: float | None = None) -> np.ndarray:
+def qualified_mask(points: np.ndarray, *, share: float | None = None,
+                   cutoff: float | None = None) -> np.ndarray:
     """Boolean mask of qualified firms: by points cut-off when given, else by top share (ties included)."""
     points = np.asarray(points, dtype="float64")
     if cutoff is not None:

@@ -217,7 +217,7 @@ def test_stage_rule_is_applied(firms, firm_years, loans) -> None:
 # --- the leakage test ------------------------------------------------------------------------------
 
 
-def tamper(firm_years: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
+def tamper(firm_years: pd.DataFrame, mask: pd.Series | np.ndarray) -> pd.DataFrame:
     """Change every value column of the masked rows (missing ones too)."""
     out = firm_years.copy()
     out.loc[mask, VALUE_COLUMNS] = out.loc[mask, VALUE_COLUMNS].fillna(1.0) * 7 + 13
@@ -339,7 +339,7 @@ def test_split_panel_column(column: str, expected: tuple[str, int]) -> None:
     ("revenue_growth", ["revenue"]),
     ("st_awards_2y", ["founded_year", "st_awards"]),  # exists_lag1 comes from the founding year
     ("firm_age", ["founded_year"]),
-    ("patent_grant_ratio", ["invention_patent_apps", "invention_patents_granted"]),
+    ("patent_grant_ratio", ["founded_year", "invention_patent_apps", "invention_patents_granted"]),
 ])
 def test_raw_inputs(indicator_id: str, expected: list[str]) -> None:
     assert raw_inputs(get(indicator_id)) == expected

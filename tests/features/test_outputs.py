@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 NAN = np.nan
 
@@ -55,10 +54,6 @@ def test_patent_grant_ratio(check_indicator) -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: patent_grant_ratio adds the lag1 columns with plain `+` and does not read exists_lag1, so a firm "
-    "in its founding year (previous year predates it: counts as 0 under the window rule, as in "
-    "st_awards_2y) gets a missing ratio instead of grants/apps of the current year"))
 def test_patent_grant_ratio_in_the_founding_year(check_indicator) -> None:
     check_indicator(
         "patent_grant_ratio",

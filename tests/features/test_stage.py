@@ -50,9 +50,6 @@ def test_revenue_is_ignored_without_a_revenue_limit() -> None:
     assert_series_equal(StageRule().assign(pd.Series([5.0]), pd.Series([1.0])), stages(["growth"], [0]))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: StageRule.assign turns a missing age (firm not in `firms`, founded_year unknown) into 'stable' "
-    "because NaN < limit is False; missing should stay missing"))
 def test_missing_age_gives_missing_stage() -> None:
     assert_series_equal(StageRule().assign(pd.Series([NAN])), stages([None], [0]))
 
@@ -70,14 +67,11 @@ BAD_FIELDS = [{"method": "revenue"}, {"startup_max_age": 0}, {"startup_max_reven
 
 @pytest.mark.parametrize("bad", BAD_FIELDS)
 def test_invalid_rule_fields_are_rejected(bad: dict) -> None:
-    # Whatever the exception type (see the xfail below), the message names the offending field.
+    # The message names the offending field.
     with pytest.raises((ValidationError, IndicatorError), match=next(iter(bad))):
         StageRule(**bad)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: field-level mistakes in a stage rule raise pydantic.ValidationError, not IndicatorError "
-    "(an InnopointsError); only pipeline/config.py wraps them, a direct StageRule(...) does not"))
 @pytest.mark.parametrize("bad", BAD_FIELDS)
 def test_invalid_rule_fields_raise_indicator_error(bad: dict) -> None:
     with pytest.raises(IndicatorError, match=next(iter(bad))):
