@@ -334,7 +334,7 @@ class LGBMDefaultModel(BaseEstimator, ClassifierMixin):
         if Xv is None:
             self.validation_auc_ = self.validation_logloss_ = math.nan
         else:
-            pv = self.booster_.predict(Xv.to_numpy())
+            pv = self.booster_.predict(Xv.to_numpy(), num_threads=self.n_jobs)
             self.validation_auc_ = _auc(yv, pv)
             self.validation_logloss_ = float(log_loss(yv, pv, labels=[0, 1]))
         return self
@@ -342,7 +342,8 @@ class LGBMDefaultModel(BaseEstimator, ClassifierMixin):
     def decision_function(self, X) -> np.ndarray:
         """Default log-odds per row."""
         check_is_fitted(self)
-        return self.booster_.predict(_align(X, self.feature_names_, "X").to_numpy(), raw_score=True)
+        return self.booster_.predict(_align(X, self.feature_names_, "X").to_numpy(), raw_score=True,
+                                     num_threads=self.n_jobs)
 
     def predict_proba(self, X) -> np.ndarray:
         """(n, 2) array: P(repaid), P(default)."""
@@ -360,7 +361,7 @@ class LGBMDefaultModel(BaseEstimator, ClassifierMixin):
         """
         check_is_fitted(self)
         Xf = _align(X, self.feature_names_, "X")
-        values = self.booster_.predict(Xf.to_numpy(), pred_contrib=True)
+        values = self.booster_.predict(Xf.to_numpy(), pred_contrib=True, num_threads=self.n_jobs)
         return pd.DataFrame(values, index=Xf.index, columns=[*self.feature_names_, BIAS])
 
 
@@ -501,6 +502,7 @@ class LogisticDefaultModel(BaseEstimator, ClassifierMixin):
 
     def decision_function(self, X) -> np.ndarray:
         """Default log-odds per row."""
+        check_is_fitted(self)
         return self.model_.decision_function(self.design(X).to_numpy())
 
     def predict_proba(self, X) -> np.ndarray:

@@ -89,3 +89,17 @@ def dependence_plot(curve_df: pd.DataFrame, feature: str, name: str | None = Non
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def frontier_plot(frontier: list[dict], title: str = "Accuracy vs change from the baseline") -> Figure:
+    """Training AUC of the recalibrated baseline against the points it may move per stage."""
+    fig = Figure(figsize=(6, 3.6), dpi=DPI)
+    ax = fig.subplots()
+    x = [row["max_change"] for row in frontier]
+    ax.plot(x, [row["train_auc"] for row in frontier], marker="o", color=_PALETTE(0))
+    ax.set_xlabel("max points moved per stage (of the base points)")
+    ax.set_ylabel("training AUC")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

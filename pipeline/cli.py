@@ -13,9 +13,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from features.build import coverage
-from features.catalog import list_indicators
 from features.errors import InnopointsError
 from pipeline import steps
 from pipeline.config import RunConfig, load_config
@@ -45,7 +45,7 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except InnopointsError as exc:
-            console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+            console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
             raise typer.Exit(EXIT_USER_ERROR) from None
 
     return wrapper
@@ -117,7 +117,7 @@ def validate(
     from pipeline.io import read_tables, write_text_atomic
 
     report = validate_tables(read_tables(data))
-    console.print(report.render(), soft_wrap=True)
+    console.print(report.render(), soft_wrap=True, markup=False, highlight=False)
     if json_out is not None:
         write_text_atomic(json_out, json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n")
     if not report.ok:
@@ -274,6 +274,124 @@ def export(
     else:
         raise typer.BadParameter(f"--format must be json, yaml or csv, got {format!r}")
     console.print(f"wrote {f.name} {f.version} as {format} to {out}")
+
+
+@app.command()
+@user_errors
+def train(
+    data: Annotated[Path, typer.Option(help="Folder with the three input tables.")],
+    baseline: Annotated[str, typer.Option(help="Formula every candidate is compared with: a file or builtin:NAME."
+                                          )] = "builtin:official-2024",
+    out: Annotated[Path, typer.Option(help="Folder for formulas, evaluation and explanation.")] = Path(
+        "innopoints-out/train"),
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Learn which indicators predict repayment and fit candidate points formulas.
+
+    Reads DATA and BASELINE. Writes OUT/formulas/<name>.json (+ .weights.csv; the baseline as
+    baseline.json), OUT/evaluation.json (test metrics of every formula and the best, chosen on a validation
+    year), OUT/refinement.json and OUT/refinement.md (per indicator: importance, learned vs policy direction,
+    redundancy, coverage, drop-one AUC, recommendation), OUT/frontier.json and OUT/explain/ (SHAP tables and
+    PNG plots). Nothing is written when a step fails.
+    """
+    from pipeline.refs import load_formula
+
+    cfg = _config(config)
+    base = load_formula(baseline)
+    result = _train_stages(data, cfg, base, out, quiet)
+    _print_train_summary(result, out)
+
+
+TRAIN_STAGES = [
+    "read and validate", "selection pass (fit years → validation year)", "LightGBM", "SHAP",
+    "candidate formulas", "recalibration frontier", "final pass (all training years)", "LightGBM", "SHAP",
+    "candidate formulas", "recalibration frontier", "evaluation on the test year", "models", "refinement", "write",
+]
+
+
+def _train_stages(data: Path, cfg: RunConfig, base, out: Path, quiet: bool):
+    with Stages(TRAIN_STAGES, enabled=not quiet) as p:
+        with p.stage("read and validate"):
+            tables = steps.load_tables(data)
+        result = steps.train(tables, cfg, base, progress=p.mark)
+        with p.stage("write"):
+            steps.write_train_outputs(result, out)
+    return result
+
+
+def _print_train_summary(result, out: Path) -> None:
+    ev = result.evaluation
+    table = Table(title=f"formulas on the test year {ev['split']['test_year']} "
+                        f"({ev['split']['test_n']} loans, {ev['split']['test_defaults']} defaults)")
+    for col in ("formula", "valid AUC", "test AUC", "KS", "top-share default rate", "ΔAUC vs baseline [95%]"):
+        table.add_column(col, justify="left" if col == "formula" else "right")
+    for name, r in ev["formulas"].items():
+        delta = r.get("delta_auc_vs_baseline")
+        delta_s = f"{delta[1]:+.3f} [{delta[0]:+.3f}, {delta[2]:+.3f}]" if delta else "–"
+        label = f"{name} (best)" if name == ev["best"] else name
+        table.add_row(label, f"{r['validation_auc']:.3f}", f"{r['test_auc']:.3f}", f"{r['test_ks']:.3f}",
+                      f"{r['test_top_default_rate']:.2%}", delta_s)
+    console.print(table)
+    conflicts = result.refinement.loc[result.refinement["sign_conflict"], "id"].tolist()
+    console.print(f"sign conflicts: {', '.join(conflicts) or 'none'}")
+    console.print(f"wrote {out}/formulas, evaluation.json, refinement.md, explain/")
+
+
+DEFAULT_DATA_ROOT = Path("innopoints-data")
+
+
+@app.command()
+@user_errors
+def run(
+    firms: Annotated[int, typer.Option(help="Firms in the embedded synthetic cohort (made on first use).")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Seed of the cohort and of every random step.")] = 1,
+    data: Annotated[Path | None, typer.Option(help="Use this data folder instead of the synthetic cohort.")] = None,
+    baseline: Annotated[str, typer.Option(help="Baseline formula: a file or builtin:NAME.")] = "builtin:official-2024",
+    out: Annotated[Path, typer.Option(help="Folder for every output of the run.")] = Path("innopoints-out"),
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """The main job, end to end: cohort → validate → indicators → models and SHAP → candidate formulas →
+    evaluation → scores → export.
+
+    Reads DATA (default: innopoints-data/synthetic-<firms>-seed<seed>/, simulated on first use) and BASELINE.
+    Writes OUT/train/ (as `innopoints train`), OUT/scores.parquet (points of every firm under the
+    recommended formula) and OUT/recommended.json + OUT/recommended.csv (the exported formula and its
+    weights table). Prints a summary and where everything is.
+    """
+    from models.formula import weights_table
+    from pipeline.io import write_frame_atomic, write_text_atomic
+    from pipeline.refs import load_formula
+
+    cfg = _config(config)
+    if seed != cfg.seed:
+        cfg = cfg.model_copy(update={"seed": seed})
+    if data is None:
+        data = DEFAULT_DATA_ROOT / f"synthetic-{firms}-seed{seed}"
+        if not any(data.glob("firms.*")):
+            console.print(f"making the synthetic cohort in {data} (first use)")
+            _simulate_to(data, firms, seed, (cfg.cohort.first_year, cfg.cohort.last_year), "parquet", quiet)
+    base = load_formula(baseline)
+    result = _train_stages(data, cfg, base, out / "train", quiet)
+    best = result.formulas[result.evaluation["best"]]
+    with Stages(["score population", "export"], enabled=not quiet) as p:
+        with p.stage("score population"):
+            tables = steps.load_tables(data)
+            year = steps.default_scoring_year(tables)
+            pop, exclusions = steps.build_population(tables, year, cfg, best)
+            scored = steps.score_population(best, pop, share=cfg.evaluation.qualified_share, cutoff=None)
+            write_frame_atomic(scored, out / "scores.parquet")
+        with p.stage("export"):
+            write_text_atomic(out / "recommended.json", best.to_text("json"))
+            write_text_atomic(out / "recommended.csv", weights_table(best).to_csv(index=False))
+    _print_train_summary(result, out / "train")
+    n_q = int(scored["qualified"].sum())
+    console.print(f"recommended formula: {best.name} (chosen on the validation year); scored {len(scored)} firms "
+                  f"for {year}, {n_q} qualified; excluded {exclusions.total}: {exclusions.counts or 'none'}")
+    console.print(f"report:   {out / 'train' / 'refinement.md'}")
+    console.print(f"formula:  {out / 'recommended.json'} (weights table: {out / 'recommended.csv'})")
+    console.print(f"scores:   {out / 'scores.parquet'}")
 
 
 def main() -> None:

@@ -39,6 +39,27 @@ class EvaluationConfig(BaseModel):
     test_year: int | None = Field(default=None, description="origination year of the test loans; default last")
 
 
+class TrainConfig(BaseModel):
+    """How candidates are learned (issue: models, SHAP, candidate formulas)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shap_rows: int = Field(default=5000, ge=100, description="rows explained with exact TreeSHAP")
+    importance_boot: int = Field(default=200, ge=20)
+    group_bounds: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {"input": (0.1, 0.5), "output": (0.1, 0.5), "growth": (0.1, 0.5),
+                                 "financial": (0.0, 0.3)},
+        description="min and max share of the base points per indicator group in fitted formulas")
+    max_points: float | None = Field(default=25.0, gt=0, description="max points of one indicator (fitted)")
+    change_limits: list[float] = Field(default_factory=lambda: [5.0, 10.0, 20.0, 30.0, 50.0])
+    recalibrations: list[float] = Field(default_factory=lambda: [10.0, 30.0])
+    drop_one: bool = True
+    n_estimators: int = Field(default=400, ge=10)
+    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    num_leaves: int = Field(default=15, ge=2)
+    n_jobs: int = Field(default=1, ge=1, description="LightGBM threads (results are identical for one value)")
+
+
 class RunConfig(BaseModel):
     """Everything a run depends on besides the data; its hash goes into every formula's provenance."""
 
@@ -49,6 +70,7 @@ class RunConfig(BaseModel):
     stage_rule: StageRule = StageRule()
     local_indicators: list[LocalIndicatorSpec] = Field(default_factory=list)
     evaluation: EvaluationConfig = EvaluationConfig()
+    train: TrainConfig = TrainConfig()
 
     def config_hash(self) -> str:
         """sha256 of the canonical JSON of the config (first 16 hex digits)."""

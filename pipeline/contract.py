@@ -1,4 +1,26 @@
-"""The input data contract (DESIGN §2): tables, columns, vocabularies, and their validation."""
+"""The input data contract (DESIGN §2): tables, columns, vocabularies, and their validation.
+
+:func:`validate_tables` checks the three tables as read (raw dtypes) and returns a
+:class:`ValidationReport`; it never raises on bad data. :func:`require_valid` raises :class:`DataError`
+with a one-line summary instead, and :func:`coerce_tables` gives canonical dtypes after a clean check.
+
+Rules: required columns present (extra columns only warn: localities add their own); types; keys unique
+and non-null; no null anywhere in ``firms`` and ``loans`` (in ``firm_years`` only the key: missing is not
+zero); ``firm_id`` of ``firm_years`` and ``loans`` known in ``firms``; provinces and guarantees from
+their vocabularies; plausible ranges; no firm-year before the firm's founding. Warnings: columns more than
+30% missing, net assets off the balance-sheet identity, loans whose firm has no earlier firm-year, and
+defaults reported while the outcome window is still open.
+
+Accepted spellings of a type (CSV gives text, other tools give floats for integers):
+- text (ids and codes): text dtypes only, never numbers, whose leading zeros would already be lost;
+  blank text counts as null;
+- integers (``founded_year``, ``year``, ``term_months``): integer dtypes, or floats/text holding whole
+  numbers: 2021.0 is 2021 (a CSV integer column with one blank cell is read as float), 2021.5 is an error;
+- booleans: bool dtypes, 0/1, or the text true/false/0/1 in any letter case;
+- numbers: numeric dtypes or numeric text, finite; booleans are not numbers;
+- dates: datetime dtypes, date objects, or ISO 8601 text (YYYY-MM-DD), unambiguous unlike 03/04/2021.
+A value that does not parse is reported once, as a type error, and is then left out of the other rules.
+"""
 
 from __future__ import annotations
 
@@ -193,6 +215,8 @@ def _n_rows(n: int) -> str:
 def _fmt(value: Any) -> str:
     if value is None:
         return "null"
+    if value == "":
+        return '""'
     if isinstance(value, float):
         return repr(value)
     return str(value)
@@ -254,15 +278,7 @@ def _where(mask: pd.Series | np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------------
 # Parsing: each column kind to one canonical dtype, with the rows that could not be parsed
 # ---------------------------------------------------------------------------------------------------------
-# Accepted on input (decided here, documented in the module docstring of io and in README):
-# - strings: a text column (str/string/object of str, or categorical of str); never numbers, because an id
-#   read as a number has already lost its leading zeros;
-# - integers (founded_year, year, term_months): integer dtypes, or floats/text holding whole numbers
-#   (a CSV integer column with a blank cell is read as float; 2021.0 is 2021, 2021.5 is an error);
-# - booleans: bool dtypes, 0/1, or the text true/false/0/1 in any letter case;
-# - numbers: numeric dtypes or numeric text, finite; booleans are not numbers;
-# - dates: datetime dtypes, date objects, or ISO 8601 text (YYYY-MM-DD), which is unambiguous, unlike
-#   03/04/2021.
+# The accepted spellings of each kind are listed in the module docstring.
 
 TYPE_RULES: dict[str, str] = {
     "string": "must be a string",
@@ -292,17 +308,21 @@ def _is_text(dtype: Any) -> bool:
 
 
 def _parse_string(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Text as pandas ``str``; blank text counts as null (an id of "" or "  " identifies nothing)."""
     if isinstance(s.dtype, pd.CategoricalDtype):
         s = s.astype(object)
     if isinstance(s.dtype, pd.StringDtype):
-        return s.astype("str"), np.zeros(len(s), dtype=bool)
-    if s.dtype == np.dtype(object):
+        text, bad = s.astype("str"), np.zeros(len(s), dtype=bool)
+    elif s.dtype == np.dtype(object):
         if pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
-            return s.astype("str"), np.zeros(len(s), dtype=bool)
-        # Only a mixed in-memory object column gets here; finding its culprits needs a per-cell look.
-        bad = (s.notna() & ~s.map(lambda v: isinstance(v, str))).to_numpy()
-        return s.where(~bad).astype("str"), bad
-    return pd.Series(np.nan, index=s.index, dtype="str"), s.notna().to_numpy()
+            text, bad = s.astype("str"), np.zeros(len(s), dtype=bool)
+        else:
+            # Only a mixed in-memory object column gets here; finding its culprits needs a per-cell look.
+            bad = (s.notna() & ~s.map(lambda v: isinstance(v, str))).to_numpy()
+            text = s.where(~bad).astype("str")
+    else:
+        return pd.Series(np.nan, index=s.index, dtype="str"), s.notna().to_numpy()
+    return text.where(text.str.strip() != ""), bad
 
 
 def _parse_number(s: pd.Series) -> tuple[pd.Series, np.ndarray]:

@@ -97,8 +97,6 @@ def _read_csv(path: Path, columns: list[str] | None) -> pd.DataFrame:
         usecols=None if wanted is None else (lambda c: c in wanted),
         # One pass over the whole file, so a column gets one type, not one per chunk.
         low_memory=False,
-        # Floats read back exactly as written (the default parser may be off in the last digit).
-        float_precision="round_trip",
     )
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-console = Console(stderr=True, highlight=False)
+# Wide enough for the summary tables when stderr is a file or a pipe (rich would assume 80 columns).
+console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 140)
 
 
 class Stages:
@@ -24,6 +26,8 @@ class Stages:
             TimeElapsedColumn(), console=console, transient=False, disable=not enabled,
         )
         self._task = None
+        self._current: str | None = None
+        self._started = 0.0
 
     def __enter__(self) -> Stages:
         self._progress.start()
@@ -33,11 +37,20 @@ class Stages:
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
 
+    def mark(self, name: str) -> None:
+        """A step reported by the work itself: the previous one is done, ``name`` runs now."""
+        if self._current is not None:
+            self.timings[self._current] = self.timings.get(self._current, 0.0) + time.perf_counter() - self._started
+            self._progress.advance(self._task)
+        self._current, self._started = name, time.perf_counter()
+        self._progress.update(self._task, description=name)
+
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         """Run one stage: shows its name while it runs, records its wall time, advances the bar."""
-        self._progress.update(self._task, description=name)
+        self.mark(name)
+        self._current = None
         start = time.perf_counter()
         yield
-        self.timings[name] = time.perf_counter() - start
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
         self._progress.advance(self._task)

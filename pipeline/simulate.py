@@ -25,12 +25,10 @@ import pandas as pd
 
 from features.errors import InnopointsError
 from pipeline.contract import (
-    COUNT_COLUMNS,
     FIRM_COLUMNS,
     FIRM_YEAR_COLUMNS,
     GUARANTEES,
     LOAN_COLUMNS,
-    MONEY_COLUMNS,
     PROVINCES,
 )
 
@@ -216,8 +214,8 @@ def _indicator_values(cur: Mapping[str, np.ndarray], lag1: Mapping[str, np.ndarr
         "st_awards_2y": cur["st_awards"] + _prev_or_zero(lag1["st_awards"], exists1),
         "vc_raised": cur["vc_raised"],
         "invention_patents_granted": granted,
-        "patent_grant_ratio": _ratio(granted + lag1["invention_patents_granted"],
-                                     apps + lag1["invention_patent_apps"]),
+        "patent_grant_ratio": _ratio(granted + _prev_or_zero(lag1["invention_patents_granted"], exists1),
+                                     apps + _prev_or_zero(lag1["invention_patent_apps"], exists1)),
         "revenue_growth_2y": _growth(rev, lag2["revenue"], years=2),
         "rd_expense_growth_2y": _growth(rd, lag2["rd_expense"], years=2),
         "employment_growth": _growth(emp, lag1["employees"]),
@@ -314,18 +312,22 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def _calibrate_intercept(z: np.ndarray, rate: float) -> float:
-    """The shift b with mean(sigmoid(b + z)) = rate, by bisection (deterministic, 200 halvings at most)."""
+def _calibrate_intercept(z: np.ndarray, u: np.ndarray, rate: float) -> float:
+    """The smallest shift b (to 1e-9) at which the share of draws ``u < sigmoid(b + z)`` reaches ``rate``.
+
+    Calibrating on the loans' own uniform draws, not on the mean probability, makes the realised default
+    rate of a small cohort land on the target too (bisection: deterministic, at most 200 halvings).
+    """
     lo, hi = -30.0, 30.0
     for _ in range(200):
         mid = 0.5 * (lo + hi)
-        if _sigmoid(mid + z).mean() < rate:
+        if (u < _sigmoid(mid + z)).mean() < rate:
             lo = mid
         else:
             hi = mid
-        if hi - lo < 1e-10:
+        if hi - lo < 1e-9:
             break
-    return 0.5 * (lo + hi)
+    return hi
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -361,119 +363,146 @@ def _draw_firms(rng: np.random.Generator, n: int, last_year: int) -> dict[str, n
     }
 
 
+class _Noise:
+    """Gaussian draws shaped (firms, years) or per firm, from one generator."""
+
+    def __init__(self, rng: np.random.Generator, n: int, t: int) -> None:
+        self.rng, self.n, self.t = rng, n, t
+
+    def yearly(self, sd: float = 1.0) -> np.ndarray:
+        return sd * self.rng.standard_normal((self.n, self.t))
+
+    def firm(self, sd: float) -> np.ndarray:
+        """A persistent firm effect, broadcast over years."""
+        return sd * self.rng.standard_normal(self.n)[:, None]
+
+
 def _draw_panel(rng: np.random.Generator, firms: Mapping[str, np.ndarray],
                 years: tuple[int, int]) -> dict[str, np.ndarray]:
     """True raw columns as (n_firms, n_years) arrays for the fiscal years; NaN before founding."""
     n = len(firms["founded_year"])
     cal = np.arange(years[0] - BURN_IN, years[1] + 1)
-    t_all = len(cal)
     age = cal[None, :] - firms["founded_year"][:, None]
-    alive = age >= 0
-    size, innov, inflate, quality = firms["size"], firms["innov"], firms["inflate"], firms["quality"]
-    ind_rd = np.array([v[2] for v in INDUSTRIES.values()])[firms["industry"]]
-    ind_sw = np.array([v[3] for v in INDUSTRIES.values()])[firms["industry"]]
-
-    def normal(sd: float = 1.0) -> np.ndarray:
-        return sd * rng.standard_normal((n, t_all))
-
-    def firm_effect(sd: float) -> np.ndarray:
-        return sd * rng.standard_normal(n)[:, None]
+    noise = _Noise(rng, n, len(cal))
 
     # Health: a stationary AR(1) per firm, the driver of growth, profit and leverage.
-    health = np.empty((n, t_all))
-    shocks = normal()
-    health[:, 0] = shocks[:, 0]
-    for j in range(1, t_all):
-        health[:, j] = 0.75 * health[:, j - 1] + np.sqrt(1 - 0.75**2) * shocks[:, j]
-    macro = 0.04 * rng.standard_normal(t_all)
-
+    health = noise.yearly()
+    for j in range(1, len(cal)):
+        health[:, j] = 0.75 * health[:, j - 1] + np.sqrt(1 - 0.75**2) * health[:, j]
     # Latent log scale: a founding level, then stage-dependent growth (start-ups grow fastest).
-    found_level = np.log(250.0) + 0.9 * size + 0.4 * rng.standard_normal(n)
-    ages = np.arange(0, 32)
-    mean_growth = 0.5 * np.exp(-ages / 4.0) + 0.04
+    found_level = np.log(250.0) + 0.9 * firms["size"] + 0.4 * rng.standard_normal(n)
+    mean_growth = 0.5 * np.exp(-np.arange(32) / 4.0) + 0.04
     mean_growth[0] = 0.0
-    cum_growth = np.cumsum(mean_growth)
-    growth = mean_growth[np.clip(age, 0, 31)] + 0.12 * health + macro[None, :] + normal(0.12)
-    level = np.empty((n, t_all))
+    growth = (mean_growth[np.clip(age, 0, 31)] + 0.12 * health + 0.04 * rng.standard_normal(len(cal))[None, :]
+              + noise.yearly(0.12))
+    level = np.empty((n, len(cal)))
     first_age = np.clip(age[:, 0], 0, 31)
-    level[:, 0] = found_level + cum_growth[first_age] + 0.35 * np.sqrt(np.minimum(first_age, 10)) * (
-        rng.standard_normal(n))
-    for j in range(1, t_all):
+    level[:, 0] = (found_level + np.cumsum(mean_growth)[first_age]
+                   + 0.35 * np.sqrt(np.minimum(first_age, 10)) * rng.standard_normal(n))
+    for j in range(1, len(cal)):
         level[:, j] = np.where(age[:, j] <= 0, found_level, level[:, j - 1] + growth[:, j])
+
+    raw = {
+        **_draw_accounts(rng, noise, firms, cal, age, health, level),
+        **_draw_people(rng, noise, firms, level),
+        **_draw_innovation(rng, noise, firms, age, health),
+    }
+    # Publishable window only; cells before founding are missing (the row will not exist).
+    return {c: np.where(age >= 0, raw[c], np.nan)[:, BURN_IN:].astype("float64") for c in FIRM_YEAR_COLUMNS[2:]}
+
+
+def _draw_accounts(rng: np.random.Generator, noise: _Noise, firms: Mapping[str, np.ndarray], cal: np.ndarray,
+                   age: np.ndarray, health: np.ndarray, level: np.ndarray) -> dict[str, np.ndarray]:
+    """Revenue, profit, balance sheet, R&D and its tax relief (CNY 10k, rounded to CNY 100)."""
+    n = len(level)
+    innov = firms["innov"][:, None]
     # Some start-ups have no revenue yet in their first year or two.
     pre_revenue_years = rng.choice(3, size=n, p=[0.82, 0.13, 0.05])
     revenue = np.where(age < pre_revenue_years[:, None], 0.0, np.exp(level))
-
-    employees = np.maximum(3.0, np.round(np.exp(np.log(30.0) + 0.75 * (level - np.log(2500.0))
-                                                 + firm_effect(0.35) + normal(0.06))))
-    st_share = _sigmoid(-0.7 + 0.6 * innov[:, None] + firm_effect(0.4) + normal(0.1))
-    st_staff = rng.binomial(employees.astype("int64"), st_share).astype("float64")
-    pg_share = _sigmoid(-1.7 + 0.5 * innov[:, None] + firm_effect(0.4) + normal(0.1))
-    postgrad = rng.binomial(st_staff.astype("int64"), pg_share).astype("float64")
-    grads = rng.poisson(employees * 0.05 * np.exp(firm_effect(0.4))).astype("float64")
+    high_tech_share = _sigmoid(0.3 + 0.7 * innov + noise.firm(0.6) + noise.yearly(0.1))
+    certified = (rng.random(n) < _sigmoid(0.8 + 0.8 * firms["innov"]))[:, None]
 
     # R&D follows a smoothed scale, so intensity jumps when revenue falls; a few firms spend very heavily.
-    heavy = rng.random(n) < 0.04
-    intensity = np.exp(np.log(0.045) + 0.35 * innov[:, None] + ind_rd[:, None] + np.log(4.0) * heavy[:, None]
-                       + firm_effect(0.35) + normal(0.12))
+    industry_rd = np.array([v[2] for v in INDUSTRIES.values()])[firms["industry"]][:, None]
+    heavy = (rng.random(n) < 0.04)[:, None]
+    intensity = np.exp(np.log(0.045) + 0.35 * innov + industry_rd + np.log(4.0) * heavy + noise.firm(0.35)
+                       + noise.yearly(0.12))
     smooth = level.copy()
     smooth[:, 1:] = np.where(age[:, 1:] >= 1, 0.5 * (level[:, 1:] + level[:, :-1]), level[:, 1:])
     rd = intensity * np.exp(smooth)
 
-    margin = (0.05 + 0.06 * health - 0.12 * (age < 3) + firm_effect(0.03) + normal(0.04))
+    margin = 0.05 + 0.06 * health - 0.12 * (age < 3) + noise.firm(0.03) + noise.yearly(0.04)
     net_profit = np.where(revenue > 0, margin * revenue, -0.5 * rd - 20.0)
-    eligible = rng.random(n) < 0.8
+    # Super-deduction: 75% of R&D added to costs before 2021, 100% after; 15% high-tech income tax rate.
+    eligible = (rng.random(n) < 0.8)[:, None]
     deduction_rate = np.where(cal < 2021, 0.75, 1.0)[None, :]
-    relief = rd * deduction_rate * 0.15 * eligible[:, None] * np.where(net_profit > 0, 1.0, 0.4)
+    relief = rd * deduction_rate * 0.15 * eligible * np.where(net_profit > 0, 1.0, 0.4)
 
-    total_assets = np.round(np.exp(level + firm_effect(0.35) + normal(0.05)), 2)
-    leverage = 1.15 * _sigmoid(-0.1 - 0.5 * health + firm_effect(0.5) + normal(0.15))
+    total_assets = np.round(np.exp(level + noise.firm(0.35) + noise.yearly(0.05)), 2)
+    leverage = 1.15 * _sigmoid(-0.1 - 0.5 * health + noise.firm(0.5) + noise.yearly(0.15))
     liabilities = np.round(leverage * total_assets, 2)
-    net_assets = np.round(total_assets - liabilities, 2)
+    return {
+        "revenue": np.round(revenue, 2), "net_profit": np.round(net_profit, 2),
+        "net_assets": np.round(total_assets - liabilities, 2), "total_assets": total_assets,
+        "total_liabilities": liabilities, "rd_expense": np.round(rd, 2), "rd_tax_deduction": np.round(relief, 2),
+        "high_tech_revenue": np.round(revenue * high_tech_share * certified, 2),
+    }
 
-    certified = rng.random(n) < _sigmoid(0.8 + 0.8 * innov)
-    ht_share = _sigmoid(0.3 + 0.7 * innov[:, None] + firm_effect(0.6) + normal(0.1))
-    high_tech = revenue * ht_share * certified[:, None]
 
-    contract_p = _sigmoid(-1.3 + 0.8 * innov + 0.3 * size + 0.8 * rng.standard_normal(n))[:, None]
-    contracts = (rng.random((n, t_all)) < contract_p) * np.exp(
-        np.log(60.0) + 0.6 * innov[:, None] + 0.6 * size[:, None] + normal(1.0))
-    vc_p = _sigmoid(-3.2 + 0.6 * innov[:, None] + 1.0 * (age < 5) + 0.3 * health)
-    vc = (rng.random((n, t_all)) < vc_p) * np.exp(np.log(1500.0) + 0.5 * size[:, None] + normal(0.9))
+def _draw_people(rng: np.random.Generator, noise: _Noise, firms: Mapping[str, np.ndarray],
+                 level: np.ndarray) -> dict[str, np.ndarray]:
+    """Employees scale with the business; S&T and postgraduate staff with innovativeness."""
+    innov = firms["innov"][:, None]
+    employees = np.maximum(3.0, np.round(np.exp(np.log(30.0) + 0.75 * (level - np.log(2500.0))
+                                                 + noise.firm(0.35) + noise.yearly(0.06))))
+    st_share = _sigmoid(-0.7 + 0.6 * innov + noise.firm(0.4) + noise.yearly(0.1))
+    st_staff = rng.binomial(employees.astype("int64"), st_share)
+    pg_share = _sigmoid(-1.7 + 0.5 * innov + noise.firm(0.4) + noise.yearly(0.1))
+    return {
+        "employees": employees, "st_staff": st_staff, "postgrad_staff": rng.binomial(st_staff, pg_share),
+        # Hiring graduates scales with headcount only: it says nothing about repayment.
+        "new_graduates_hired": rng.poisson(employees * 0.05 * np.exp(noise.firm(0.4))),
+    }
 
-    # Patents: applications are partly inflated; grants arrive one and two years later, by quality.
-    patenting = rng.random(n) < _sigmoid(0.5 + innov)
-    apps_rate = np.exp(-0.6 + 0.8 * innov[:, None] + 0.35 * size[:, None] + 0.5 * inflate[:, None]
-                       + firm_effect(0.4) + normal(0.3)) * patenting[:, None]
-    apps = rng.poisson(apps_rate)
-    grant_p = 0.35 * _sigmoid(0.2 + 1.0 * quality - 0.6 * inflate)[:, None]
-    granted = np.zeros((n, t_all), dtype="int64")
+
+def _draw_innovation(rng: np.random.Generator, noise: _Noise, firms: Mapping[str, np.ndarray],
+                     age: np.ndarray, health: np.ndarray) -> dict[str, np.ndarray]:
+    """Patents, copyrights, contracts, venture capital, platforms and awards: mostly zero, heavy-tailed."""
+    n, t = age.shape
+    alive = age >= 0
+    innov, size = firms["innov"][:, None], firms["size"][:, None]
+    inflate, quality = firms["inflate"][:, None], firms["quality"][:, None]
+    industry_sw = np.array([v[3] for v in INDUSTRIES.values()])[firms["industry"]][:, None]
+
+    # Applications are partly inflated; grants arrive one and two years later, by quality.
+    patenting = (rng.random(n) < _sigmoid(0.5 + firms["innov"]))[:, None]
+    apps = rng.poisson(np.exp(-0.6 + 0.8 * innov + 0.35 * size + 0.5 * inflate + noise.firm(0.4)
+                              + noise.yearly(0.3)) * patenting * alive)
+    grant_p = 0.35 * _sigmoid(0.2 + 1.0 * quality - 0.6 * inflate)
+    granted = np.zeros((n, t), dtype="int64")
     granted[:, 1:] += rng.binomial(apps[:, :-1], grant_p)
     granted[:, 2:] += rng.binomial(apps[:, :-2], grant_p)
-    pct_firm = rng.random(n) < _sigmoid(-1.5 + innov)
-    pct = rng.poisson(0.3 * np.exp(0.6 * innov[:, None] + 0.3 * size[:, None]) * pct_firm[:, None])
-    um_firm = rng.random(n) < 0.6
-    utility = rng.poisson(np.exp(0.2 + 0.3 * size[:, None] + 0.9 * inflate[:, None] + firm_effect(0.5))
-                          * um_firm[:, None])
-    software = rng.poisson(np.exp(-0.8 + ind_sw[:, None] + 0.3 * innov[:, None] + 0.9 * inflate[:, None]
-                                  + firm_effect(0.5)))
-    platform_base = rng.poisson(np.exp(-2.3 + 0.8 * innov + 0.5 * size))
-    platform_new = rng.random((n, t_all)) < 0.03 * np.exp(0.5 * innov)[:, None]
-    platforms = platform_base[:, None] + np.cumsum(platform_new & alive, axis=1)
-    awards = rng.poisson(np.exp(-3.0 + 0.8 * innov[:, None] + 0.4 * size[:, None]) * np.ones((1, t_all)))
+    pct_firm = (rng.random(n) < _sigmoid(-1.5 + firms["innov"]))[:, None]
+    um_firm = (rng.random(n) < 0.6)[:, None]
 
-    raw = {
-        "revenue": np.round(revenue, 2), "net_profit": np.round(net_profit, 2), "net_assets": net_assets,
-        "total_assets": total_assets, "total_liabilities": liabilities, "rd_expense": np.round(rd, 2),
-        "rd_tax_deduction": np.round(relief, 2), "employees": employees, "st_staff": st_staff,
-        "postgrad_staff": postgrad, "new_graduates_hired": grads, "invention_patent_apps": apps,
-        "invention_patents_granted": granted, "pct_apps": pct, "utility_models": utility,
-        "software_copyrights": software, "tech_contract_turnover": np.round(contracts, 2),
-        "high_tech_revenue": np.round(high_tech, 2), "vc_raised": np.round(vc, 2), "rd_platforms": platforms,
-        "st_awards": awards,
+    contract_p = _sigmoid(-1.3 + 0.8 * innov + 0.3 * size + noise.firm(0.8))
+    contracts = (rng.random((n, t)) < contract_p) * np.exp(np.log(60.0) + 0.6 * innov + 0.6 * size
+                                                           + noise.yearly(1.0))
+    vc_p = _sigmoid(-3.2 + 0.6 * innov + 1.0 * (age < 5) + 0.3 * health)
+    vc = (rng.random((n, t)) < vc_p) * np.exp(np.log(1500.0) + 0.5 * size + noise.yearly(0.9))
+    # Platforms are held: a stock that only grows.
+    platform_base = rng.poisson(np.exp(-2.3 + 0.8 * innov + 0.5 * size))
+    platform_new = rng.random((n, t)) < 0.03 * np.exp(0.5 * innov)
+    return {
+        "invention_patent_apps": apps, "invention_patents_granted": granted,
+        "pct_apps": rng.poisson(0.3 * np.exp(0.6 * innov + 0.3 * size) * pct_firm * alive),
+        "utility_models": rng.poisson(np.exp(0.2 + 0.3 * size + 0.9 * inflate + noise.firm(0.5)) * um_firm),
+        "software_copyrights": rng.poisson(np.exp(-0.8 + industry_sw + 0.3 * innov + 0.9 * inflate
+                                                  + noise.firm(0.5)) * np.ones((1, t))),
+        "tech_contract_turnover": np.round(contracts, 2), "vc_raised": np.round(vc, 2),
+        "rd_platforms": platform_base + np.cumsum(platform_new & alive, axis=1),
+        "st_awards": rng.poisson(np.exp(-3.0 + 0.8 * innov + 0.4 * size) * np.ones((1, t))),
     }
-    # Publishable window only; cells before founding are missing (the row will not exist).
-    return {c: np.where(alive, v, np.nan)[:, BURN_IN:].astype("float64") for c, v in raw.items()}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -490,18 +519,15 @@ def _draw_loans(rng: np.random.Generator, firms: Mapping[str, np.ndarray], panel
                 years: tuple[int, int], loan_rate: float) -> tuple[dict[str, np.ndarray], list[dict]]:
     """Per origination year: rank active firms by the points proxy, pick borrowers, draw loan terms."""
     first, last = years
-    n = len(firms["founded_year"])
-    empty = np.full(n, np.nan)
     parts: dict[str, list[np.ndarray]] = {}
     per_year = []
     for j, as_of in enumerate(range(first, last + 1)):
-        cur = {c: v[:, j] for c, v in panel.items()}
-        lag1 = {c: (v[:, j - 1] if j >= 1 else empty) for c, v in panel.items()}
-        lag2 = {c: (v[:, j - 2] if j >= 2 else empty) for c, v in panel.items()}
         active = np.flatnonzero(firms["founded_year"] <= as_of)
-        sub = lambda d: {c: v[active] for c, v in d.items()}  # noqa: E731
-        values = _indicator_values(sub(cur), sub(lag1), sub(lag2),
-                                   as_of - firms["founded_year"][active])
+        nothing = np.full(len(active), np.nan)  # years before the first fiscal year are not published
+        cur, lag1, lag2 = (
+            {c: (v[active, j - lag] if j >= lag else nothing) for c, v in panel.items()} for lag in (0, 1, 2)
+        )
+        values = _indicator_values(cur, lag1, lag2, as_of - firms["founded_year"][active])
         score = _points_proxy(values)
         order = np.argsort(-score, kind="stable")
         n_qualified = int(round(QUALIFIED_SHARE * len(active)))
@@ -569,7 +595,7 @@ def _effects_truth(loans: Mapping[str, np.ndarray]) -> tuple[list[dict], dict]:
             "risk_direction": "raises_risk" if coef > 0 else "lowers_risk" if coef < 0 else "none",
         })
         effects.append(eff)
-    inter = {k: v for k, v in INTERACTION.items()}
+    inter = {**INTERACTION, "indicators": list(INTERACTION["indicators"])}
     term = _interaction_term(loans["rd_intensity"], loans["revenue_growth"], inter)
     inter["center"] = float(np.round(term.mean(), 6))
     inter["sd"] = float(np.round(term.std(), 6))
@@ -583,6 +609,34 @@ def _observed(dates: np.ndarray, cutoff: dt.date) -> np.ndarray:
     """Whether the 12-month outcome window (origination + 12 months) has closed by the cut-off."""
     window_end = pd.DatetimeIndex(dates) + pd.DateOffset(months=12)
     return np.asarray(window_end <= pd.Timestamp(cutoff))
+
+
+def _draw_defaults(rng: np.random.Generator, loans: Mapping[str, np.ndarray], province: np.ndarray,
+                   observed: np.ndarray, default_rate: float) -> tuple[dict, dict[str, np.ndarray]]:
+    """Fix the effects, calibrate the intercept on observed loans, then draw each loan's default.
+
+    Returns the core of ``truth`` and per-loan arrays (``logit_systematic``, ``noise``, ``logit``,
+    ``p_default``, ``defaulted``). Only the as-of indicator values in ``loans`` enter the logit.
+    """
+    effects, interaction = _effects_truth(loans)
+    province_effects = dict(zip(PROVINCES, np.round(
+        rng.normal(0.0, PROVINCE_EFFECT_SD, len(PROVINCES)), 6).tolist(), strict=True))
+    noise = NOISE_SD * rng.standard_normal(len(province))
+    u = rng.random(len(province))
+    as_of_values = pd.DataFrame({k: loans[k] for k in INDICATORS})
+    truth = {"intercept": 0.0, "effects": effects, "interaction": interaction,
+             "province_effects": province_effects, "noise_sd": NOISE_SD}
+    z0 = default_logit(as_of_values, province, truth) + noise
+    # Rounded up so the recorded intercept still reaches the target count.
+    truth["intercept"] = float(np.ceil(_calibrate_intercept(z0[observed], u[observed], default_rate) * 1e6) / 1e6)
+    # Recomputed from the recorded (rounded) truth, so default_logit(truth) reproduces it exactly.
+    systematic = default_logit(as_of_values, province, truth)
+    logit = systematic + noise
+    p_default = _sigmoid(logit)
+    # Drawn for every loan; a loan whose window is still open cannot be seen to default.
+    defaulted = (u < p_default) & observed
+    return truth, {"logit_systematic": systematic, "noise": noise, "logit": logit, "p_default": p_default,
+                   "defaulted": defaulted}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -685,21 +739,9 @@ def simulate(n_firms: int, seed: int, years: tuple[int, int] = (2019, 2024), *, 
     say("loans")
     loans, per_year = _draw_loans(loan_rng, firms, panel, years, loan_rate)
     say("defaults")
-    effects, interaction = _effects_truth(loans)
-    province_effects = dict(zip(PROVINCES, np.round(
-        default_rng.normal(0.0, PROVINCE_EFFECT_SD, len(PROVINCES)), 6).tolist(), strict=True))
-    noise = NOISE_SD * default_rng.standard_normal(len(loans["firm"]))
     observed = _observed(loans["date"], cutoff)
-    as_of_values = pd.DataFrame({k: loans[k] for k in INDICATORS})
     loan_province = np.asarray(PROVINCES, dtype=object)[firms["province"][loans["firm"]]]
-    truth = {"intercept": 0.0, "effects": effects, "interaction": interaction,
-             "province_effects": province_effects}
-    z0 = default_logit(as_of_values, loan_province, truth) + noise
-    truth["intercept"] = round(_calibrate_intercept(z0[observed], default_rate), 6)
-    systematic = default_logit(as_of_values, loan_province, truth)
-    logit = systematic + noise
-    p_default = _sigmoid(logit)
-    defaulted = (default_rng.random(len(logit)) < p_default) & observed
+    truth, draw = _draw_defaults(default_rng, loans, loan_province, observed, default_rate)
 
     say("missingness")
     plan = _gap_plan(gap_rng, years)
@@ -714,7 +756,7 @@ def simulate(n_firms: int, seed: int, years: tuple[int, int] = (2019, 2024), *, 
         "founded_year": firms["founded_year"].astype("int64"),
         "is_sme": firms["is_sme"].astype(bool),
     })
-    n_loans = len(logit)
+    n_loans = len(observed)
     loan_ids = pd.Series([f"L{i:0{max(7, len(str(n_loans)))}d}" for i in range(1, n_loans + 1)], dtype="str")
     loans_df = pd.DataFrame({
         "loan_id": loan_ids,
@@ -724,16 +766,16 @@ def simulate(n_firms: int, seed: int, years: tuple[int, int] = (2019, 2024), *, 
         "amount": loans["amount"].astype("float64"),
         "term_months": loans["term"],
         "guarantee": pd.Series(np.asarray(GUARANTEES, dtype=object)[loans["guarantee"]], dtype="str"),
-        "defaulted": defaulted,
+        "defaulted": draw["defaulted"],
         "outcome_observed": observed,
     })
     loan_truth = pd.DataFrame({
         "loan_id": loan_ids, "as_of_year": loans["as_of_year"], "province": pd.Series(loan_province, dtype="str"),
         "qualified": loans["qualified"], **{k: loans[k] for k in INDICATORS},
-        "logit_systematic": systematic, "noise": noise, "logit": logit, "p_default": p_default,
+        **{k: draw[k] for k in ("logit_systematic", "noise", "logit", "p_default")},
     })
 
-    truth.update(_truth_summary(effects, truth, per_year, plan, defaulted, observed, p_default,
+    truth.update(_truth_summary(truth["effects"], per_year, plan, draw["defaulted"], observed, draw["p_default"],
                                 n_firms=n_firms, seed=seed, years=years, loan_rate=loan_rate,
                                 default_rate=default_rate, cutoff=cutoff, sme_share=float(firms_df["is_sme"].mean())))
     return Cohort(firms=firms_df[list(FIRM_COLUMNS)], firm_years=firm_years[list(FIRM_YEAR_COLUMNS)],
@@ -751,7 +793,7 @@ def _check_settings(n_firms: int, years: tuple[int, int], loan_rate: float, defa
         raise SimulationError(f"simulate: default_rate must be in (0, 0.5), got {default_rate!r}")
 
 
-def _truth_summary(effects: list[dict], truth: Mapping, per_year: list[dict], plan: Mapping,
+def _truth_summary(effects: list[dict], per_year: list[dict], plan: Mapping,
                    defaulted: np.ndarray, observed: np.ndarray, p_default: np.ndarray, *, n_firms: int,
                    seed: int, years: tuple[int, int], loan_rate: float, default_rate: float, cutoff: dt.date,
                    sme_share: float) -> dict:
@@ -771,7 +813,6 @@ def _truth_summary(effects: list[dict], truth: Mapping, per_year: list[dict], pl
         "sign_conflicts": [e["indicator"] for e in effects if e["official"] and e["coef"] > 0],
         "no_effect": [e["indicator"] for e in effects if e["coef"] == 0.0],
         "strongest": [e["indicator"] for e in ranked[:5]],
-        "noise_sd": NOISE_SD,
         "observed_loans": n_obs,
         "observed_defaults": int(defaulted.sum()),
         "observed_default_rate": round(float(defaulted.sum()) / n_obs, 6) if n_obs else None,

@@ -78,3 +78,85 @@ def score_population(formula: Formula, population: pd.DataFrame, *, share: float
         if col.startswith("points_") and col not in ("points_base", "points_bonus"):
             out[col] = points[col].to_numpy()
     return out
+
+
+def train_settings(config: RunConfig):
+    """The typed config mapped onto the workflow's settings."""
+    from models.candidates import FitSettings
+    from models.train import TrainSettings
+
+    t, e = config.train, config.evaluation
+    return TrainSettings(
+        seed=config.seed, share=e.qualified_share, n_boot=e.n_boot, shap_rows=t.shap_rows,
+        importance_boot=t.importance_boot,
+        lgbm={"n_estimators": t.n_estimators, "learning_rate": t.learning_rate, "num_leaves": t.num_leaves,
+              "n_jobs": t.n_jobs},
+        fit=FitSettings(group_bounds={g: tuple(b) for g, b in t.group_bounds.items()}, max_points=t.max_points),
+        change_limits=tuple(t.change_limits), recalibrations=tuple(t.recalibrations), drop_one=t.drop_one,
+        min_slice_n=e.min_slice_n, min_slice_defaults=e.min_slice_defaults, test_year=e.test_year,
+    )
+
+
+def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula, *, progress=None):
+    """Loan indicators → models, SHAP, candidate formulas, evaluation (models.train.train_candidates)."""
+    from models.train import train_candidates
+    from pipeline.fingerprint import data_fingerprint
+
+    indicators = indicator_set(config, list(baseline.local_indicators))
+    loans = loan_features(tables["firms"], tables["firm_years"], tables["loans"], indicators, config.stage_rule)
+    fingerprint = data_fingerprint(tables)
+    provenance = {"data_fingerprint": fingerprint, "config_hash": config.config_hash(),
+                  "version": f"{fingerprint[:8]}.{config.config_hash()[:8]}"}
+    local = [s.model_dump() for s in config.local_indicators] + list(baseline.local_indicators)
+    return train_candidates(loans, indicators, baseline, train_settings(config),
+                            stage_rule=config.stage_rule, provenance=provenance,
+                            local_indicators=list({d["id"]: d for d in local}.values()), progress=progress)
+
+
+def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
+    """Write formulas/, evaluation.json, refinement.json, refinement.md and explain/ into ``out_dir``.
+
+    Everything is written to a scratch folder first and moved in at the end, so a failure leaves no
+    partial output behind.
+    """
+    from experiments.reports import refinement_markdown
+    from models.explain import dependence_curve
+    from models.formula import weights_table
+    from models.plots import dependence_plot, frontier_plot, group_bar, importance_bar
+    from pipeline.outputs import dumps, staged_dir
+
+    out_dir = Path(out_dir)
+    with staged_dir(out_dir) as tmp:
+        (tmp / "formulas").mkdir()
+        (tmp / "explain").mkdir()
+        for name, formula in result.formulas.items():
+            (tmp / "formulas" / f"{name}.json").write_text(formula.to_text("json"), encoding="utf-8")
+            weights_table(formula).to_csv(tmp / "formulas" / f"{name}.weights.csv", index=False)
+        (tmp / "evaluation.json").write_text(dumps(result.evaluation), encoding="utf-8")
+        refinement = result.refinement.to_dict(orient="records")
+        (tmp / "refinement.json").write_text(dumps({"indicators": refinement}), encoding="utf-8")
+        (tmp / "frontier.json").write_text(dumps(result.frontier), encoding="utf-8")
+        (tmp / "refinement.md").write_text(
+            refinement_markdown(result.refinement, result.evaluation, result.frontier, result.notes),
+            encoding="utf-8")
+        ex = tmp / "explain"
+        for name, table in result.explain.items():
+            table.to_csv(ex / f"{name}.csv")
+        names = dict(zip(result.refinement["id"], result.refinement["name_en"], strict=True))
+        imp = result.explain["importance"].copy()
+        imp["name"] = [names.get(i, i) for i in imp.index]
+        _save(importance_bar(imp, "Indicator importance (mean |SHAP|, 95% bootstrap)"), ex / "importance.png")
+        _save(group_bar(result.explain["group_importance"], "Importance by group"), ex / "groups.png")
+        _save(frontier_plot(result.frontier), ex / "frontier.png")
+        final = result.final
+        for ind_id in list(imp.index[:6]):
+            # Binned means of SHAP by value: an aggregate, no firm's row is drawn.
+            curve = dependence_curve(final.contrib, final.values, ind_id)
+            _save(dependence_plot(curve, ind_id, names.get(ind_id)), ex / f"dependence_{ind_id}.png")
+    return {"formulas": out_dir / "formulas", "evaluation": out_dir / "evaluation.json",
+            "refinement": out_dir / "refinement.json", "report": out_dir / "refinement.md",
+            "explain": out_dir / "explain"}
+
+
+def _save(fig, path: Path) -> None:
+    fig.savefig(path, dpi=100)

@@ -248,6 +248,10 @@ BREAKAGES = [
         "firms.industry: must not be null — 1 row, e.g. {firm_id: F0000001, industry: null}",
     ),
     (
+        "blank text counts as null", lambda t: _set(t, "loans", 1, "bank", ""), "loans", "bank",
+        "must not be null", 'loans.bank: must not be null — 1 row, e.g. {loan_id: L0002, bank: ""}',
+    ),
+    (
         "st_staff above employees", _staff_above_headcount, "firm_years", "st_staff", "must be <= employees",
         "firm_years.st_staff: must be <= employees — 1 row, "
         "e.g. {firm_id: F0000004, year: 2021, st_staff: 7.0, employees: 6.0}",
