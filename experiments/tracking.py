@@ -1,0 +1,353 @@
+"""MLflow tracking of a train run: one parent run per invocation, one nested run per formula (DESIGN §6).
+
+Fixed names (STYLE 9): metrics ``{split}_{metric}`` exactly as in the evaluation (``test_auc``,
+``validation_auc``, ``delta_auc_vs_baseline_low|mid|high``), params flat and lower_snake, artifacts in
+``formula/``, ``explain/`` and ``report/``; each formula run also holds the formula as a pyfunc model
+(:mod:`experiments.pyfunc`) ready for the registry (:mod:`experiments.registry`).
+
+Aggregates only: params are settings, metrics are scalars, artifacts are the formula files, the report and
+the explanation tables and plots. A param value that is a table or an array is refused.
+
+The store is ``MLFLOW_TRACKING_URI`` when set, else a SQLite file in the working directory with artifacts
+next to it in ``mlartifacts/`` (never ``./mlruns`` in whatever folder the command runs from).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+import socket
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from experiments.pyfunc import MODEL_NAME, log_formula_model
+from features.errors import InnopointsError
+from models.formula import Formula, weights_table
+
+DEFAULT_EXPERIMENT = "innopoints"
+DB_FILE = "mlflow.db"
+ARTIFACT_DIR = "mlartifacts"
+PARENT_RUN_NAME = "train"
+REPORT_FILES = ("refinement.md", "evaluation.json", "refinement.json", "frontier.json")
+METRIC_SPLITS = ("train", "validation", "test")
+INTERVAL_SUFFIXES = ("low", "mid", "high")
+MAX_PARAM_CHARS = 500  # far above any setting; a longer value is data, which never goes into MLflow
+TAG_KIND = "innopoints.kind"
+TAG_BEST = "innopoints.best"
+TAG_FORMULA = "innopoints.formula"
+TAG_HASH = "innopoints.content_hash"
+
+
+class TrackingError(InnopointsError):
+    """The MLflow store is unreachable or refuses a request, or a run or model reference is wrong."""
+
+
+# ------------------------------------------------------------------------------------------ the store
+
+
+def tracking_uri(workdir: Path) -> str:
+    """``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///<workdir>/mlflow.db`` (absolute)."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    if uri:
+        return uri
+    return f"sqlite:///{(Path(workdir).absolute() / DB_FILE).as_posix()}"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for other stores)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(unquote(uri[len("sqlite:///"):]))
+
+
+def artifact_location(uri: str) -> str | None:
+    """Where a new experiment keeps artifacts: ``mlartifacts/`` beside a SQLite file; the server's choice
+    for any other store (a shared server has its own artifact root)."""
+    db = sqlite_path(uri)
+    return (db.absolute().parent / ARTIFACT_DIR).as_uri() if db is not None else None
+
+
+def check_tracking(uri: str, timeout_s: float = 5.0) -> None:
+    """Fail fast, with one :class:`TrackingError`, when the store at ``uri`` cannot be used.
+
+    Called before heavy work. An HTTP server's port is probed first, then one request is made with
+    retries off (MLflow's own retries would wait minutes on a dead server); any store gets ``timeout_s``
+    to answer. A SQLite store is created on first use (its folder too).
+    """
+    parsed = urlparse(uri)
+    if parsed.scheme in ("http", "https"):
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            with socket.create_connection((parsed.hostname or "localhost", port), timeout=timeout_s):
+                pass
+        except OSError as err:
+            raise TrackingError(_unreachable(uri, f"cannot connect to {parsed.hostname}:{port} ({err})")) from None
+    db = sqlite_path(uri)
+    if db is not None:
+        try:
+            db.absolute().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise TrackingError(_unreachable(uri, f"cannot create the folder of {db} ({err})")) from None
+    outcome: dict[str, BaseException | None] = {}
+
+    def probe() -> None:
+        try:
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+            outcome["error"] = None
+        except BaseException as err:  # reported to the caller's thread below
+            outcome["error"] = err
+
+    with _env(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
+              MLFLOW_HTTP_REQUEST_TIMEOUT=str(max(1, math.ceil(timeout_s)))):
+        # A daemon thread bounds stores without a timeout of their own (a database that never answers).
+        thread = threading.Thread(target=probe, name="mlflow-probe", daemon=True)
+        thread.start()
+        thread.join(timeout_s + 2.0)
+    if "error" not in outcome:
+        raise TrackingError(_unreachable(uri, f"no answer within {timeout_s:g} s"))
+    if outcome["error"] is not None:
+        err = outcome["error"]
+        reason = err.message if isinstance(err, MlflowException) else f"{type(err).__name__}: {err}"
+        raise TrackingError(_unreachable(uri, " ".join(str(reason).split())[:400]))
+
+
+def _unreachable(uri: str, reason: str) -> str:
+    return (f"MLflow tracking store {uri!r} is not usable: {reason}. Start the server, fix "
+            "MLFLOW_TRACKING_URI, or unset it to use the local SQLite store in the working directory")
+
+
+@contextmanager
+def _env(**values: str) -> Iterator[None]:
+    """Set environment variables for the duration of the block, then restore them."""
+    old = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def mlflow_errors(what: str) -> Iterator[None]:
+    """Turn MLflow's refusals (not found, bad alias, ...) into one :class:`TrackingError` line."""
+    try:
+        yield
+    except MlflowException as err:
+        raise TrackingError(f"{what}: {' '.join(err.message.split())}") from None
+
+
+@contextmanager
+def fluent_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API (``start_run``, ``log_model``) at ``uri``, then restore what was there.
+
+    ``mlflow.set_tracking_uri`` also rewrites ``MLFLOW_TRACKING_URI``, so both are put back.
+    """
+    from mlflow.tracking._tracking_service import utils  # the only place the global URI is kept
+
+    previous, env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
+        if env is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = env
+
+
+def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
+    """The id of experiment ``name``, created with its artifacts beside a SQLite store if it is new."""
+    with mlflow_errors(f"experiment {name!r} in {uri}"):
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            try:
+                return client.create_experiment(name, artifact_location=artifact_location(uri))
+            except MlflowException:
+                experiment = client.get_experiment_by_name(name)  # created meanwhile by another process
+                if experiment is None:
+                    raise
+    if experiment.lifecycle_stage == "deleted":
+        raise TrackingError(
+            f"experiment {name!r} in {uri} is deleted; restore it (`mlflow experiments restore "
+            f"--experiment-id {experiment.experiment_id}`) or log to another experiment name"
+        )
+    return experiment.experiment_id
+
+
+# ------------------------------------------------------------------------------ params and metrics
+
+
+def flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested settings (dicts, dataclasses, pydantic models) as flat lower_snake params.
+
+    ``{"fit": {"max_points": 25}}`` → ``{"fit_max_points": "25"}``; lists are JSON; None is left out.
+    Tables and arrays are refused: only settings and aggregates go into MLflow.
+    """
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        name = _snake(f"{prefix}{key}")
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            value = dataclasses.asdict(value)
+        elif hasattr(value, "model_dump"):
+            value = value.model_dump(mode="json")
+        if isinstance(value, Mapping):
+            out.update(flat_params(value, f"{name}_"))
+            continue
+        if isinstance(value, pd.DataFrame | pd.Series | pd.Index | np.ndarray):
+            raise TrackingError(
+                f"param {name!r}: a {type(value).__name__} of {len(value)} rows cannot be logged to MLflow "
+                "(params are settings; no firm rows go into MLflow)"
+            )
+        if value is None:
+            continue
+        text = json.dumps(list(value)) if isinstance(value, list | tuple) else str(value)
+        if len(text) > MAX_PARAM_CHARS:
+            raise TrackingError(
+                f"param {name!r}: {len(text)} characters, more than {MAX_PARAM_CHARS}; params are short "
+                f"settings (no data goes into MLflow), got {text[:60]!r}…"
+            )
+        out[name] = text
+    return out
+
+
+def _snake(key: str) -> str:
+    """``maxPoints`` / ``max-points`` / ``Max Points`` → ``max_points``."""
+    key = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(key))
+    return re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_")
+
+
+def formula_metrics(entry: Mapping[str, Any]) -> dict[str, float]:
+    """Scalar ``{split}_{metric}`` values of one formula's evaluation, plus each ``delta_*`` interval as
+    ``<name>_low``, ``<name>_mid`` and ``<name>_high``. Non-finite and missing values are left out."""
+    out: dict[str, float] = {}
+    for key, value in entry.items():
+        if key.split("_", 1)[0] in METRIC_SPLITS and _is_number(value):
+            out[key] = float(value)
+        elif key.startswith("delta_") and isinstance(value, list | tuple) and len(value) == 3:
+            for suffix, v in zip(INTERVAL_SUFFIXES, value, strict=True):
+                if _is_number(v):
+                    out[f"{key}_{suffix}"] = float(v)
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.number) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# -------------------------------------------------------------------------------------------- runs
+
+
+def log_train(result, out_dir: Path, *, experiment: str = DEFAULT_EXPERIMENT, params: Mapping[str, Any],
+              uri: str) -> dict[str, Any]:
+    """Log a train invocation: a parent run, and one nested run per formula (the baseline included).
+
+    Args:
+        result: a :class:`models.train.TrainResult` (``formulas``, ``evaluation``).
+        out_dir: the folder :func:`pipeline.steps.write_train_outputs` wrote; its ``explain/`` and report
+            files (``refinement.md``, ``evaluation.json``, ...) become the parent's artifacts.
+        experiment: experiment name (created on first use).
+        params: run settings (seed, data_fingerprint, config_hash, constraints, ...), flattened by
+            :func:`flat_params`; logged on the parent and on every formula run.
+        uri: the tracking store (see :func:`tracking_uri`).
+    Returns:
+        ``{"parent_run_id", "experiment_id", "best", "runs": {name: run_id}, "models": {name: model_uri},
+        "content_hashes": {name: hash}}``. Run names are the formula names; the parent is ``train``.
+
+    Under ``mlflow run`` (``MLFLOW_RUN_ID`` set) the entry point's run is the parent.
+    """
+    out_dir = Path(out_dir)
+    evaluation = result.evaluation
+    best = evaluation.get("best")
+    _check_inputs(result, out_dir)
+    run_params = flat_params(params)
+    client = MlflowClient(tracking_uri=uri)
+    outer = os.environ.get("MLFLOW_RUN_ID")
+    if outer:
+        with mlflow_errors(f"run {outer} (MLFLOW_RUN_ID)"):
+            experiment_id = client.get_run(outer).info.experiment_id
+    else:
+        experiment_id = ensure_experiment(client, experiment, uri)
+    runs: dict[str, str] = {}
+    models: dict[str, str] = {}
+    hashes: dict[str, str] = {}
+    with fluent_uri(uri), mlflow_errors(f"logging to {uri}"), tempfile.TemporaryDirectory() as scratch:
+        with mlflow.start_run(run_id=outer or None, experiment_id=experiment_id, run_name=PARENT_RUN_NAME,
+                              nested=mlflow.active_run() is not None) as parent:
+            mlflow.set_tags({TAG_KIND: "train", TAG_BEST: str(best)})
+            _log_params(run_params)
+            if (out_dir / "explain").is_dir():
+                mlflow.log_artifacts(str(out_dir / "explain"), "explain")
+            for file in REPORT_FILES:
+                if (out_dir / file).is_file():
+                    mlflow.log_artifact(str(out_dir / file), "report")
+            for name, formula in result.formulas.items():
+                folder = Path(scratch) / name
+                folder.mkdir()
+                with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True) as child:
+                    info = _log_formula_run(formula, name, evaluation["formulas"].get(name, {}),
+                                            is_best=name == best, params=run_params, folder=folder)
+                runs[name], models[name] = child.info.run_id, info.model_uri
+                hashes[name] = formula.provenance.content_hash
+    return {"parent_run_id": parent.info.run_id, "experiment_id": experiment_id, "best": best, "runs": runs,
+            "models": models, "content_hashes": hashes}
+
+
+def _check_inputs(result, out_dir: Path) -> None:
+    """Refuse before logging anything: a half-logged train run is worse than none."""
+    if not (out_dir / "evaluation.json").is_file():
+        raise TrackingError(
+            f"{out_dir}: no evaluation.json; log_train logs the folder written by the train step "
+            "(write_train_outputs) and it is missing or incomplete"
+        )
+    for name, formula in result.formulas.items():
+        stored = formula.provenance.content_hash
+        if not stored or stored != formula.compute_hash():
+            raise TrackingError(
+                f"formula {name!r}: provenance.content_hash is missing or stale; call with_hash() before "
+                "logging, so the logged file loads back"
+            )
+
+
+def _log_params(params: Mapping[str, str]) -> None:
+    items = list(params.items())
+    for start in range(0, len(items), 100):  # MLflow takes at most 100 params per request
+        mlflow.log_params(dict(items[start:start + 100]))
+
+
+def _log_formula_run(formula: Formula, name: str, entry: Mapping[str, Any], *, is_best: bool,
+                     params: Mapping[str, str], folder: Path):
+    """Params, metrics, ``formula/`` and ``report/`` artifacts and the pyfunc model of one formula."""
+    provenance = formula.provenance
+    run_level = {key: params.get(key) or value for key, value in (
+        ("seed", provenance.seed), ("data_fingerprint", provenance.data_fingerprint),
+        ("config_hash", provenance.config_hash))}
+    own = {"method": provenance.method, "formula_name": name, "formula_version": formula.version,
+           "is_best": str(is_best).lower()}
+    _log_params({**params, **flat_params(run_level), **flat_params(own)})
+    mlflow.set_tags({TAG_KIND: "formula", TAG_FORMULA: name, TAG_HASH: provenance.content_hash})
+    mlflow.log_metrics(formula_metrics(entry))
+    path = folder / f"{name}.json"
+    path.write_text(formula.to_text("json"), encoding="utf-8")
+    weights = folder / f"{name}.weights.csv"
+    weights_table(formula).to_csv(weights, index=False)
+    mlflow.log_artifact(str(path), "formula")
+    mlflow.log_artifact(str(weights), "formula")
+    mlflow.log_dict(dict(entry), "report/evaluation.json")  # this formula's aggregates only
+    return log_formula_model(path, formula, name=MODEL_NAME)

@@ -1,0 +1,170 @@
+"""Tracking: the store, fail-fast probing, and what a train run leaves in MLflow (DESIGN §6, STYLE 9)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import socket
+import time
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from experiments.tracking import (
+    TrackingError,
+    artifact_location,
+    check_tracking,
+    flat_params,
+    formula_metrics,
+    log_train,
+    tracking_uri,
+)
+from tests.experiments.conftest import BEST, PARAMS
+
+FORMULA_NAMES = ["baseline", BEST, "recal-10"]
+
+
+def _runs() -> pd.DataFrame:
+    """The experiment's runs by run name, through the fluent API (so via MLFLOW_TRACKING_URI)."""
+    runs = mlflow.search_runs(experiment_names=["innopoints"])
+    return runs.set_index("tags.mlflow.runName")
+
+
+def _listing(client: MlflowClient, run_id: str, path: str | None = None) -> set[str]:
+    return {f.path for f in client.list_artifacts(run_id, path)}
+
+
+def test_tracking_uri_defaults_to_sqlite_in_workdir(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking_uri(tmp_path) == f"sqlite:///{tmp_path.absolute()}/mlflow.db"
+    assert artifact_location(tracking_uri(tmp_path)) == (tmp_path.absolute() / "mlartifacts").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.example:5000")
+    assert tracking_uri(tmp_path) == "http://tracking.example:5000"
+    # A server chooses its own artifact root; only a local SQLite store gets mlartifacts/ beside it.
+    assert artifact_location("http://tracking.example:5000") is None
+
+
+def test_check_tracking_fails_fast_on_a_closed_port(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    start = time.monotonic()
+    with pytest.raises(TrackingError, match=r"'http://127.0.0.1:9' is not usable: cannot connect"):
+        check_tracking(tracking_uri("."))
+    assert time.monotonic() - start < 10  # MLflow's own retries would take minutes
+
+
+def test_check_tracking_fails_fast_on_a_server_that_never_answers():
+    # A listening socket that accepts but never replies: the port probe passes, the request must time out.
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        uri = f"http://127.0.0.1:{server.getsockname()[1]}"
+        start = time.monotonic()
+        with pytest.raises(TrackingError, match="is not usable"):
+            check_tracking(uri, timeout_s=1)
+        assert time.monotonic() - start < 10
+
+
+def test_check_tracking_creates_a_local_store(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    check_tracking(tracking_uri(tmp_path / "new" / "work"))
+    assert (tmp_path / "new" / "work" / "mlflow.db").is_file()
+
+
+def test_log_train_logs_every_formula_with_its_metrics_and_params(mlflow_uri, train_result, train_out):
+    logged = log_train(train_result, train_out, params=PARAMS, uri=mlflow_uri)
+    runs = _runs()
+    assert sorted(runs.index) == sorted([*FORMULA_NAMES, "train"])
+    assert list(logged["runs"]) == FORMULA_NAMES
+    for name in FORMULA_NAMES:
+        row, expected = runs.loc[name], train_result.evaluation["formulas"][name]
+        assert row["run_id"] == logged["runs"][name]
+        assert row["tags.mlflow.parentRunId"] == logged["parent_run_id"]
+        for metric in ("test_auc", "test_gini", "test_ks", "test_brier", "test_log_loss", "test_top_default_rate",
+                       "test_top_capture", "validation_auc"):
+            assert row[f"metrics.{metric}"] == expected[metric]  # exact: the store keeps doubles
+        assert row["params.formula_name"] == name
+        assert row["params.is_best"] == ("true" if name == BEST else "false")
+        assert row["params.seed"] == "7"
+        assert row["params.data_fingerprint"] == "fp0123456789"
+        assert row["params.fit_group_bounds_input"] == "[0.1, 0.5]"  # constraints from the run's params
+        assert row["tags.innopoints.content_hash"] == train_result.formulas[name].provenance.content_hash
+    assert runs.loc["baseline", "params.method"] == "illustrative-baseline"
+    delta = train_result.evaluation["formulas"][BEST]["delta_auc_vs_baseline"]
+    assert [runs.loc[BEST, f"metrics.delta_auc_vs_baseline_{s}"] for s in ("low", "mid", "high")] == delta
+    # The baseline has no comparison with itself, and train_auc was None: neither becomes a metric.
+    assert math.isnan(runs.loc["baseline", "metrics.delta_auc_vs_baseline_mid"])
+    assert "metrics.train_auc" not in runs.columns
+    assert runs.loc["train", "tags.innopoints.kind"] == "train"
+    assert runs.loc["train", "tags.innopoints.best"] == BEST
+
+
+def test_log_train_puts_artifacts_in_fixed_folders_beside_the_store(mlflow_uri, train_result, train_out, tmp_path):
+    logged = log_train(train_result, train_out, params=PARAMS, uri=mlflow_uri)
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    parent = logged["parent_run_id"]
+    assert _listing(client, parent) == {"explain", "report"}
+    assert _listing(client, parent, "explain") == {"explain/importance.csv", "explain/importance.png"}
+    assert _listing(client, parent, "report") == {"report/evaluation.json", "report/refinement.md"}
+    child = logged["runs"][BEST]
+    assert {"formula", "report"} <= _listing(client, child)
+    assert _listing(client, child, "formula") == {f"formula/{BEST}.json", f"formula/{BEST}.weights.csv"}
+    assert (tmp_path / "store" / "mlartifacts").is_dir()
+    assert list((tmp_path / "cwd").iterdir()) == []  # no ./mlruns wherever the command ran
+
+
+def test_logged_params_are_settings_only(mlflow_uri, train_result, train_out):
+    logged = log_train(train_result, train_out, params=PARAMS, uri=mlflow_uri)
+    params = MlflowClient(tracking_uri=mlflow_uri).get_run(logged["runs"]["recal-10"]).data.params
+    assert set(params) == {"seed", "data_fingerprint", "config_hash", "fit_max_points", "fit_group_bounds_input",
+                           "n_boot", "method", "formula_name", "formula_version", "is_best"}
+
+
+def test_params_refuse_tables_and_long_values():
+    with pytest.raises(TrackingError, match="'rows': a DataFrame of 2 rows"):
+        flat_params({"rows": pd.DataFrame({"firm_id": ["F0000001", "F0000002"]})})
+    with pytest.raises(TrackingError, match="'ids': a ndarray"):
+        flat_params({"ids": np.arange(3)})
+    with pytest.raises(TrackingError, match="'firm_ids': 12000 characters, more than 500"):
+        flat_params({"firm_ids": [f"F{i:07d}" for i in range(1000)]})
+
+
+def test_flat_params_are_flat_lower_snake():
+    @dataclasses.dataclass
+    class Fit:
+        maxPoints: float = 25.0
+        bounds: tuple = (0.1, 0.5)
+
+    params = {"Seed": 1, "fit": Fit(), "group-bounds": {"in put": [0.0, 0.3]}, "test_year": None}
+    assert flat_params(params) == {"seed": "1", "fit_max_points": "25.0", "fit_bounds": "[0.1, 0.5]",
+                                   "group_bounds_in_put": "[0.0, 0.3]"}
+
+
+def test_formula_metrics_keep_scalar_split_metrics_and_intervals():
+    entry = {"test_auc": 0.6, "train_auc": None, "validation_auc": float("nan"), "test_n": 400, "test_flag": True,
+             "delta_auc_vs_baseline": [0.01, 0.02, 0.03], "top": {"n": 5}, "slices": [{"test_auc": 0.5}]}
+    assert formula_metrics(entry) == {"test_auc": 0.6, "test_n": 400.0, "delta_auc_vs_baseline_low": 0.01,
+                                      "delta_auc_vs_baseline_mid": 0.02, "delta_auc_vs_baseline_high": 0.03}
+
+
+def test_log_train_refuses_before_logging_anything(mlflow_uri, train_result, train_out):
+    stale = train_result.formulas[BEST]
+    train_result.formulas[BEST] = stale.model_copy(update={"title": "edited after hashing"})
+    with pytest.raises(TrackingError, match=f"formula '{BEST}': provenance.content_hash is missing or stale"):
+        log_train(train_result, train_out, params=PARAMS, uri=mlflow_uri)
+    (train_out / "evaluation.json").unlink()
+    train_result.formulas[BEST] = stale
+    with pytest.raises(TrackingError, match="no evaluation.json"):
+        log_train(train_result, train_out, params=PARAMS, uri=mlflow_uri)
+    assert MlflowClient(tracking_uri=mlflow_uri).get_experiment_by_name("innopoints") is None
+
+
+def test_log_train_under_mlflow_run_nests_in_the_outer_run(mlflow_uri, train_result, train_out, monkeypatch):
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    outer = client.create_run(client.create_experiment("project"), run_name="mlflow-run-entry").info.run_id
+    monkeypatch.setenv("MLFLOW_RUN_ID", outer)
+    logged = log_train(train_result, train_out, params=PARAMS, uri=mlflow_uri)
+    assert logged["parent_run_id"] == outer
+    assert client.get_run(logged["runs"][BEST]).data.tags["mlflow.parentRunId"] == outer

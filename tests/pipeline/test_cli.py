@@ -1,0 +1,163 @@
+"""The command line end to end on a small synthetic cohort: exit codes, messages, files written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.catalog import list_indicators
+from features.stage import STAGES
+from pipeline.cli import app
+from pipeline.contract import COLUMNS
+
+runner = CliRunner()
+COMMANDS = ("simulate", "validate", "indicators", "features", "score", "export", "train", "run")
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "d"
+    result = invoke("simulate", "--firms", "20000", "--seed", "1", "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_simulate_then_validate_exits_zero_with_the_contract_columns(cohort):
+    assert invoke("validate", "--data", cohort).exit_code == 0
+    for table, columns in COLUMNS.items():
+        assert list(pd.read_parquet(cohort / f"{table}.parquet").columns) == list(columns)
+    truth = json.loads((cohort / "truth.json").read_text(encoding="utf-8"))
+    assert truth["sign_conflicts"] == ["rd_intensity"]
+
+
+def test_same_seed_gives_byte_identical_files_and_another_seed_does_not(tmp_path):
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        assert invoke("simulate", "--firms", "2000", "--seed", seed, "--out", tmp_path / name, "--quiet").exit_code == 0
+    for f in ("firms.parquet", "firm_years.parquet", "loans.parquet", "truth.json"):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+        assert (tmp_path / "a" / f).read_bytes() != (tmp_path / "c" / f).read_bytes(), f
+
+
+def test_validate_names_table_column_rule_and_example_and_exits_one(tmp_path):
+    assert invoke("simulate", "--firms", "2000", "--seed", "2", "--out", tmp_path, "--format", "csv",
+                  "--quiet").exit_code == 0
+    fy = pd.read_csv(tmp_path / "firm_years.csv", dtype={"firm_id": str})
+    fy.loc[3, "revenue"] = -5.0
+    fy.to_csv(tmp_path / "firm_years.csv", index=False)
+    result = invoke("validate", "--data", tmp_path, "--json", tmp_path / "report.json")
+    assert result.exit_code == 1
+    assert "firm_years.revenue: must be >= 0" in result.output
+    assert f"firm_id: {fy.loc[3, 'firm_id']}" in result.output
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert report["errors"][0]["table"] == "firm_years"
+
+
+def test_user_mistakes_give_one_line_and_exit_two(tmp_path):
+    result = invoke("validate", "--data", tmp_path / "nowhere")
+    assert result.exit_code == 2
+    assert result.output.strip().startswith("error:")
+    assert "Traceback" not in result.output
+    result = invoke("export", "builtin:no-such-formula", "--out", tmp_path / "x.json")
+    assert result.exit_code == 2 and "official-2024" in result.output
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_every_command_help_says_what_it_reads_and_writes():
+    for command in COMMANDS:
+        result = invoke(command, "--help")
+        assert result.exit_code == 0
+        text = " ".join(result.output.split())
+        assert "Reads" in text or "reads" in text, command
+        assert "Writes" in text or "writes" in text, command
+
+
+def test_indicators_json_lists_the_catalog():
+    rows = json.loads(invoke("indicators", "--json").output)
+    assert len(rows) == len(list_indicators())
+    assert sum(r["official"] for r in rows) == 17
+    by_id = {r["id"]: r for r in rows}
+    assert by_id["rd_intensity"]["inputs"] == ["rd_expense", "revenue"]
+    assert by_id["revenue_growth"]["inputs"] == ["revenue"]
+    assert {"id", "name_zh", "name_en", "group", "unit", "direction", "official", "inputs"} <= set(rows[0])
+
+
+def test_features_writes_one_row_per_loan_and_the_population(cohort, tmp_path):
+    out = tmp_path / "feat.parquet"
+    result = invoke("features", "--data", cohort, "--out", out, "--population-year", "2025", "--quiet")
+    assert result.exit_code == 0, result.output
+    loans = pd.read_parquet(out)
+    assert len(loans) == len(pd.read_parquet(cohort / "loans.parquet"))
+    pop = pd.read_parquet(tmp_path / "feat_population.parquet")
+    assert pop["firm_id"].is_unique and (pop["as_of_year"] == 2024).all()
+    assert "missing" in result.output and "rd_intensity" in result.output
+
+
+def test_score_and_export_round_trip(cohort, tmp_path):
+    scores = tmp_path / "scores.parquet"
+    assert invoke("score", "--formula", "builtin:official-2024", "--data", cohort, "--out", scores,
+                  "--quiet").exit_code == 0
+    table = pd.read_parquet(scores)
+    assert list(table.columns[:4]) == ["firm_id", "stage", "points", "qualified"]
+    assert table["qualified"].mean() == pytest.approx(0.1374, abs=0.01)
+    # Every qualified firm has at least the points of every firm left out.
+    assert table.loc[table["qualified"], "points"].min() >= table.loc[~table["qualified"], "points"].max()
+    assert invoke("export", "builtin:official-2024", "--format", "json", "--out", tmp_path / "a.json").exit_code == 0
+    assert invoke("export", tmp_path / "a.json", "--format", "yaml", "--out", tmp_path / "a.yaml").exit_code == 0
+    assert invoke("export", tmp_path / "a.yaml", "--format", "json", "--out", tmp_path / "b.json").exit_code == 0
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    again = tmp_path / "again.parquet"
+    assert invoke("score", "--formula", tmp_path / "a.yaml", "--data", cohort, "--out", again,
+                  "--quiet").exit_code == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(again), table)
+    assert invoke("export", "builtin:official-2024", "--format", "csv", "--out", tmp_path / "w.csv").exit_code == 0
+    weights = pd.read_csv(tmp_path / "w.csv")
+    assert len(weights) == 17 * len(STAGES)
+    assert weights.groupby("stage")["max_points"].sum().round(6).eq(100).all()
+
+
+def test_a_tampered_formula_is_refused(tmp_path):
+    invoke("export", "builtin:official-2024", "--out", tmp_path / "f.json")
+    text = (tmp_path / "f.json").read_text(encoding="utf-8").replace('"full_at": 1000.0', '"full_at": 999.0', 1)
+    (tmp_path / "f.json").write_text(text, encoding="utf-8")
+    result = invoke("export", tmp_path / "f.json", "--format", "csv", "--out", tmp_path / "w.csv")
+    assert result.exit_code == 2 and "content_hash" in result.output
+
+
+def test_train_writes_formulas_evaluation_and_refinement(cohort, tmp_path):
+    out = tmp_path / "train"
+    result = invoke("train", "--data", cohort, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    ev = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
+    assert ev["best"] in ev["formulas"] and "baseline" in ev["formulas"]
+    for name, metrics in ev["formulas"].items():
+        assert (out / "formulas" / f"{name}.json").exists()
+        assert {"test_auc", "test_ks", "test_brier", "test_top_default_rate"} <= set(metrics)
+        if name != "baseline":
+            low, mid, high = metrics["delta_auc_vs_baseline"]
+            assert low <= mid <= high
+    ref = json.loads((out / "refinement.json").read_text(encoding="utf-8"))["indicators"]
+    assert [r["importance"] for r in ref] == sorted((r["importance"] for r in ref), reverse=True)
+    for r in ref:
+        assert r["sign_conflict"] == (r["learned_direction"] == -r["policy_direction"])
+    assert (out / "refinement.md").read_text(encoding="utf-8").startswith("# Indicator refinement report")
+    assert (out / "explain" / "importance.png").read_bytes()[:4] == b"\x89PNG"
+    assert not list(tmp_path.glob(".train.*")), "scratch folder left behind"
+
+
+def test_run_does_the_whole_job_in_an_empty_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("run", "--firms", "8000", "--seed", "2", "--quiet")
+    assert result.exit_code == 0, result.output
+    for path in ("innopoints-out/recommended.json", "innopoints-out/recommended.csv",
+                 "innopoints-out/scores.parquet", "innopoints-out/train/refinement.md",
+                 "innopoints-data/synthetic-8000-seed2/firms.parquet"):
+        assert (tmp_path / path).exists(), path
+    assert "recommended formula" in result.output
