@@ -378,8 +378,10 @@ def _content_hash(formula: Formula) -> str:
     return formula.provenance.content_hash or formula.compute_hash()
 
 
-def _described_curve(table: pd.DataFrame) -> list:
-    return [None if pd.isna(ref) else str(ref) for ref in table["reference"]]
+def _described_curve(table: pd.DataFrame) -> pd.Series:
+    # object dtype keeps None for an absent item (a str column would turn it into NaN).
+    values = [None if pd.isna(ref) else str(ref) for ref in table["reference"]]
+    return pd.Series(values, index=table.index, dtype=object)
 
 
 def _population_points(population: pd.DataFrame, formula: Formula) -> pd.DataFrame:
@@ -433,8 +435,8 @@ def _importance_frame(table: pd.DataFrame, label: str) -> pd.DataFrame:
         bad = ~frame["direction"].isin([-1, 0, 1]) & frame["direction"].notna()
         if bad.any():
             raise EvaluationError(
-                f"{what}: column 'direction' must be -1, 0 or 1, e.g. {frame['direction'][bad].iloc[0]!r} "
-                f"for {frame.index[bad][0]!r}"
+                f"{what}: column 'direction' must be -1, 0 or 1, e.g. "
+                f"{frame['direction'][bad].tolist()[0]!r} for {frame.index[bad][0]!r}"
             )
     frame = frame.copy()
     frame.index = frame.index.astype(str)

@@ -65,6 +65,9 @@ td.up { background: #dafbe1; font-weight: 600; } td.down { background: #ffebe9; 
 tr.moved td.t:first-child { border-left: 3px solid var(--b); }
 .side { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; }
 img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
+.scroll { overflow-x: auto; max-width: 100%; }
+td.hash { word-break: break-all; min-width: 16em; }
+details { margin: 10px 0; } summary { cursor: pointer; font-weight: 600; font-size: 15px; margin: 8px 0; }
 footer { margin-top: 40px; border-top: 2px solid var(--line); padding-top: 10px; }
 """
 
@@ -136,7 +139,8 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], row_classes: Sequ
     for i, cells in enumerate(rows):
         cls = f' class="{escape(row_classes[i])}"' if row_classes and row_classes[i] else ""
         body.append(f"<tr{cls}>{''.join(cells)}</tr>")
-    return f"<table><thead><tr>{ths}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    table = f'<table><thead><tr>{ths}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return f'<div class="scroll">{table}</div>'
 
 
 def _change_class(change: float | None) -> str | None:
@@ -148,6 +152,25 @@ def _change_class(change: float | None) -> str | None:
 def _img(png: bytes, alt: str) -> str:
     data = base64.b64encode(png).decode("ascii")
     return f'<img src="data:image/png;base64,{data}" alt="{escape(alt)}">'
+
+
+FOLD_ROWS = 12
+"""Slice tables longer than this (e.g. 31 provinces) are folded into a <details> element."""
+
+
+def _block(title: str, table: str, n_rows: int, fold: bool = True) -> str:
+    """A titled table; a long one is folded (click to open, no script needed)."""
+    if fold and n_rows > FOLD_ROWS:
+        return f"<details><summary>{escape(title)} ({n_rows} rows)</summary>{table}</details>"
+    return f"<div><h3>{escape(title)}</h3>{table}</div>"
+
+
+def _slice_order(col: str, rows: list[dict]) -> list[dict]:
+    """Slice rows as given, except stages, which read in lifecycle order rather than alphabetically."""
+    if col != "stage":
+        return rows
+    rank = {s: i for i, s in enumerate(STAGES)}
+    return sorted(rows, key=lambda r: rank.get(str(r["value"]), len(rank)))
 
 
 def _p(text: str, cls: str | None = None) -> str:
@@ -348,14 +371,13 @@ def _metrics(c: Comparison) -> str:
     for col, rows_b in (b.get("slices") or {}).items():
         by_value = {str(r["value"]): r for r in (a.get("slices") or {}).get(col, [])}
         rows = []
-        for rb in rows_b:
+        for rb in _slice_order(col, rows_b):
             ra = by_value.get(str(rb["value"]), {})
             rows.append([_text(rb["value"]), _cell(rb["n"]), _cell(rb["defaults"]), _cell(_f(ra.get("auc"))),
                          _cell(_f(rb["auc"])), _cell(_pct(ra.get("top_default_rate"))),
                          _cell(_pct(rb["top_default_rate"]))])
-        slices.append(f"<div><h3>By {escape(col)}</h3>"
-                      + _table([col, "loans", "defaults", "AUC A", "AUC B", "top rate A", "top rate B"], rows)
-                      + "</div>")
+        head = [col, "loans", "defaults", "AUC A", "AUC B", "top rate A", "top rate B"]
+        slices.append(_block(f"Test loans by {col}", _table(head, rows), len(rows)))
     note = _p("Slices with too few loans or defaults show no AUC or top rate (coverage rule of the "
               "evaluation). Brier score and log loss use a points-to-PD calibration fitted on the training "
               "years only.", "note")
@@ -365,7 +387,7 @@ def _metrics(c: Comparison) -> str:
 
 def _points(c: Comparison) -> str:
     p = c.points
-    head = ["kind", "indicator", "name", "名称"]
+    head = ["item", "name · 名称"]
     for s in STAGES:
         head += [f"{s} A", f"{s} B", f"{s} Δ"]
     head += ["curve A", "curve B"]
@@ -373,20 +395,22 @@ def _points(c: Comparison) -> str:
     for (kind, item_id), item in p.groupby(["kind", "id"], sort=False):
         by_stage = item.set_index("stage")
         first = item.iloc[0]
-        cells = [_text(kind), _text(item_id), _text(first["name_en"] or ""), _text(first["name_zh"] or "")]
+        name = " · ".join(str(n) for n in (first["name_en"], first["name_zh"]) if n)
+        cells = [_text(item_id if kind == "indicator" else f"bonus {item_id}"), _text(name)]
         for s in STAGES:
             r = by_stage.loc[s]
             cells += [_cell(_f(r["points_a"], ".2f")), _cell(_f(r["points_b"], ".2f")),
                       _cell(_f(r["change"], "+.2f"), _change_class(r["change"]))]
         curve_a, curve_b = first["curve_a"], first["curve_b"]
         curve_cls = "t up" if curve_a != curve_b else "t"
-        cells += [_cell(curve_a or "(absent)", curve_cls), _cell(curve_b or "(absent)", curve_cls)]
+        shown_b = "same" if curve_a == curve_b else curve_b or "(absent)"
+        cells += [_cell(curve_a or "(absent)", curve_cls), _cell(shown_b, curve_cls)]
         rows.append(cells)
         classes.append("moved" if (item["change"].abs() > _TOL).any() or curve_a != curve_b else "")
     note = _p("Max points per lifecycle stage; an item a formula does not have counts as 0. Highlighted: "
               "points that change, and curves whose type or reference values differ.", "note")
     return (f'<section id="points"><h2>Points per indicator and stage</h2>{note}'
-            f"{_table(head, rows, classes, text_columns=4)}</section>")
+            f"{_table(head, rows, classes, text_columns=2)}</section>")
 
 
 def _importance(c: Comparison) -> str:
@@ -440,22 +464,22 @@ def _qualified(c: Comparison) -> str:
                 f"top {q['share']:.1%} (cut-off A {_f(q['threshold_a'], '.2f')}, "
                 f"B {_f(q['threshold_b'], '.2f')} points). No outcome is known yet for these firms.", "note")]
     for col, rows in q["by"].items():
+        rows = _slice_order(col, rows)
         body = [[_text(r["value"]), _cell(r["n"]), _cell(r["qualified_a"]), _cell(r["qualified_b"]),
                  _cell(r["entering"], "up" if r["entering"] else None),
                  _cell(r["leaving"], "down" if r["leaving"] else None), _cell(r["staying"])]
                 for r in rows]
-        parts.append(f"<div><h3>Firms by {escape(col)}</h3>"
-                     + _table([col, "firms", "qualified A", "qualified B", *GROUPS], body)
-                     + "</div>")
+        table = _table([col, "firms", "qualified A", "qualified B", *GROUPS], body)
+        parts.append(_block(f"Firms by {col}", table, len(body), fold=False))
     loans_note = _p(f"Test loans ({ql['n']} with observed outcomes): each loan qualified at origination "
                     f"by each formula's top {ql['share']:.1%}; cells show loans (default rate).", "note")
     overall = ql["overall"]
     loan_tables = [_table(["test loans", *GROUPS],
                           [[_text("all"), *(_rate_cell(overall[g]) for g in GROUPS)]])]
     for col, rows in ql["by"].items():
-        body = [[_text(r["value"]), _cell(r["n"]), *(_rate_cell(r[g]) for g in GROUPS)] for r in rows]
-        loan_tables.append(f"<div><h3>Loans by {escape(col)}</h3>"
-                           + _table([col, "loans", *GROUPS], body) + "</div>")
+        body = [[_text(r["value"]), _cell(r["n"]), *(_rate_cell(r[g]) for g in GROUPS)]
+                for r in _slice_order(col, rows)]
+        loan_tables.append(_block(f"Test loans by {col}", _table([col, "loans", *GROUPS], body), len(body)))
     return (f'<section id="qualified"><h2>Qualified-set changes by province, stage and SME</h2>'
             f'{parts[0]}<div class="side">{"".join(parts[1:])}</div>{loans_note}'
             f'<div class="side">{"".join(loan_tables)}</div></section>')
@@ -523,13 +547,14 @@ def _footer(c: Comparison) -> str:
             vb = f"{c.formula_b['n_indicators']} / {c.formula_b['n_bonus']}"
         else:
             va, vb = c.formula_a[key], c.formula_b[key]
-        rows.append([_text(name), *(_text("–" if v in (None, "") else v) for v in (va, vb))])
+        cls = "t hash" if key in ("content_hash", "data_fingerprint", "config_hash") else "t"
+        rows.append([_text(name), *(_cell("–" if v in (None, "") else v, cls) for v in (va, vb))])
     s = c.settings
     fingerprint = s["data_fingerprint"] or "not given"
-    run = (f"Compared on data {fingerprint}; qualified share {s['share']:.4g}; paired bootstrap "
-           f"{s['n_boot']} resamples, seed {s['seed']}; test year {s['test_year']}; loans excluded as still "
-           f"open: {s['split']['excluded']['outcome_not_observed']}. Aggregates only: no firm or loan "
-           "identifier appears in this report.")
+    run = (f"Fingerprint of the compared data: {fingerprint}. Qualified share {s['share']:.4g}; paired "
+           f"bootstrap {s['n_boot']} resamples, seed {s['seed']}; test year {s['test_year']}; loans excluded "
+           f"as still open: {s['split']['excluded']['outcome_not_observed']}. Aggregates only: no firm or "
+           "loan identifier appears in this report.")
     return (f"<footer><h2>Provenance</h2>"
             f"{_table(['', f'A {c.label_a}', f'B {c.label_b}'], rows, text_columns=3)}{_p(run, 'note')}"
             f"{_p('Made by innopoints compare.', 'muted')}</footer>")
@@ -554,8 +579,8 @@ def render_html(comparison: Comparison) -> str:
 
 
 def _md(value) -> str:
-    """Text safe inside a Markdown table cell."""
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    """Text safe in Markdown: no HTML tag (review threads render inline HTML), pipes escaped for tables."""
+    return str(value).replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("\n", " ")
 
 
 def render_markdown(comparison: Comparison) -> str:

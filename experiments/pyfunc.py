@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -46,6 +46,18 @@ def formula_signature(formula: Formula) -> ModelSignature:
     """Input: one double column per indicator the formula scores (NaN = missing) and ``stage`` (string)."""
     columns = [ColSpec("double", name) for name in formula.required_columns]
     return ModelSignature(inputs=Schema([*columns, ColSpec("string", "stage")]))
+
+
+def model_input(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame`` in the model's signature: the indicator ``columns`` as float64 and ``stage`` as string.
+
+    ``columns`` is e.g. ``model.metadata.get_input_schema().input_names()`` (``stage`` may be among them).
+    MLflow's schema check refuses what the pipeline's tables hold: a categorical ``stage`` and integer
+    indicator columns (no "safe" int → double cast). Other columns (firm ids, ...) are left out.
+    """
+    out = frame[[c for c in columns if c != "stage"]].astype("float64")
+    out["stage"] = frame["stage"].astype(str).to_numpy()
+    return out
 
 
 def pip_requirements() -> list[str]:

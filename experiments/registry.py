@@ -20,7 +20,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from experiments.pyfunc import quiet_mlflow
-from experiments.tracking import TAG_FORMULA, TAG_HASH, TrackingError, mlflow_errors
+from experiments.tracking import TAG_FORMULA, TAG_HASH, TrackingError, fluent_uri, mlflow_errors
 from models.formula import Formula
 
 DEFAULT_MODEL = "innopoints-formula"
@@ -50,7 +50,8 @@ def register_formulas(log_result: Mapping[str, Any], *, name: str = DEFAULT_MODE
         )
     client = MlflowClient(tracking_uri=uri)
     versions: dict[str, str] = {}
-    with mlflow_errors(f"registered model {name!r} in {uri}"):
+    # MLflow looks up a version's logged model through the global tracking URI, so point it at ``uri``.
+    with fluent_uri(uri), mlflow_errors(f"registered model {name!r} in {uri}"):
         try:
             client.create_registered_model(
                 name, description="Points formulas of innopoints: each version scores firms with one formula.")

@@ -84,50 +84,62 @@ def artifact_location(uri: str) -> str | None:
 def check_tracking(uri: str, timeout_s: float = 5.0) -> None:
     """Fail fast, with one :class:`TrackingError`, when the store at ``uri`` cannot be used.
 
-    Called before heavy work. An HTTP server's port is probed first, then one request is made with
-    retries off (MLflow's own retries would wait minutes on a dead server); any store gets ``timeout_s``
-    to answer. A SQLite store is created on first use (its folder too).
+    Called before heavy work. A SQLite store is created on first use (its folder too; MLflow's tables
+    take a few seconds, so no deadline there). For a server, the port is probed first, then one request
+    is made with retries off (MLflow's own retries would wait minutes on a dead server), and the store
+    gets ``timeout_s`` to answer.
     """
-    parsed = urlparse(uri)
-    if parsed.scheme in ("http", "https"):
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        try:
-            with socket.create_connection((parsed.hostname or "localhost", port), timeout=timeout_s):
-                pass
-        except OSError as err:
-            raise TrackingError(_unreachable(uri, f"cannot connect to {parsed.hostname}:{port} ({err})")) from None
     db = sqlite_path(uri)
     if db is not None:
         try:
             db.absolute().parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise TrackingError(_unreachable(uri, f"cannot create the folder of {db} ({err})")) from None
-    outcome: dict[str, BaseException | None] = {}
+            raise TrackingError(_unusable(uri, f"cannot create the folder of {db} ({err})")) from None
+        error = _probe(uri)
+    else:
+        parsed = urlparse(uri)
+        if parsed.scheme in ("http", "https"):
+            host, port = parsed.hostname or "localhost", parsed.port or (443 if parsed.scheme == "https" else 80)
+            try:
+                with socket.create_connection((host, port), timeout=timeout_s):
+                    pass
+            except OSError as err:
+                raise TrackingError(_unusable(uri, f"cannot connect to {host}:{port} ({err})")) from None
+        error = _probe_with_deadline(uri, timeout_s)
+    if error is not None:
+        reason = error.message if isinstance(error, MlflowException) else f"{type(error).__name__}: {error}"
+        raise TrackingError(_unusable(uri, " ".join(str(reason).split())[:400]))
 
-    def probe() -> None:
-        try:
-            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
-            outcome["error"] = None
-        except BaseException as err:  # reported to the caller's thread below
-            outcome["error"] = err
 
-    with _env(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
-              MLFLOW_HTTP_REQUEST_TIMEOUT=str(max(1, math.ceil(timeout_s)))):
-        # A daemon thread bounds stores without a timeout of their own (a database that never answers).
-        thread = threading.Thread(target=probe, name="mlflow-probe", daemon=True)
+def _probe(uri: str) -> BaseException | None:
+    """The error of one cheap request to the store, or None."""
+    try:
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    except Exception as err:  # any failure means the store is unusable; the caller reports it
+        return err
+    return None
+
+
+def _probe_with_deadline(uri: str, timeout_s: float) -> BaseException | None:
+    """:func:`_probe` with MLflow's HTTP retries off, bounded by a deadline.
+
+    A daemon thread also bounds stores without a timeout of their own (a database that never answers).
+    """
+    outcome: list[BaseException | None] = []
+    with _env(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT=str(max(1, math.ceil(timeout_s)))):
+        thread = threading.Thread(target=lambda: outcome.append(_probe(uri)), name="mlflow-probe", daemon=True)
         thread.start()
         thread.join(timeout_s + 2.0)
-    if "error" not in outcome:
-        raise TrackingError(_unreachable(uri, f"no answer within {timeout_s:g} s"))
-    if outcome["error"] is not None:
-        err = outcome["error"]
-        reason = err.message if isinstance(err, MlflowException) else f"{type(err).__name__}: {err}"
-        raise TrackingError(_unreachable(uri, " ".join(str(reason).split())[:400]))
+    if not outcome:
+        return TimeoutError(f"no answer within {timeout_s:g} s")
+    return outcome[0]
 
 
-def _unreachable(uri: str, reason: str) -> str:
-    return (f"MLflow tracking store {uri!r} is not usable: {reason}. Start the server, fix "
-            "MLFLOW_TRACKING_URI, or unset it to use the local SQLite store in the working directory")
+def _unusable(uri: str, reason: str) -> str:
+    fix = ("check the path and its permissions" if sqlite_path(uri) is not None else
+           "start the server or fix MLFLOW_TRACKING_URI")
+    return (f"MLflow tracking store {uri!r} is not usable: {reason}. To fix: {fix}, or unset "
+            "MLFLOW_TRACKING_URI to use the local SQLite store in the working directory")
 
 
 @contextmanager

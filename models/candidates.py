@@ -64,8 +64,8 @@ def percentile_curve(values: np.ndarray, direction: int) -> Percentile:
         bp = [0.0, 1.0]
     else:
         bp = [float(v) for v in np.quantile(x, PERCENTILE_GRID, method="linear")]
-        if bp[0] == bp[-1]:  # a constant column: any value at or above it scores full
-            bp = [bp[0], bp[0] + 1.0]
+        if bp[0] == bp[-1]:  # a constant column: its value and anything above score full
+            bp = [bp[0] - 1.0, bp[0]]
     return Percentile(direction=int(direction), breakpoints=bp)
 
 
@@ -161,9 +161,27 @@ def fitted_points(fractions: np.ndarray, y: np.ndarray, stage_codes: np.ndarray,
     return np.vstack([f.points for f in fits]), fits, notes
 
 
-def integer_points(points: np.ndarray, base: float) -> np.ndarray:
-    """Whole points per stage, still summing to the base (largest remainder)."""
-    return np.vstack([round_points_preserving_total(row, base, decimals=0) for row in points])
+def round_in_groups(row: np.ndarray, base: float, groups: Sequence[str] | None, decimals: int) -> list[float]:
+    """Round one stage's points keeping the total, and each group's total as close as rounding allows.
+
+    Group totals are rounded first (largest remainder), then the members within each group to its rounded
+    total; so a group the fit held exactly at an integer bound stays within it.
+    """
+    if groups is None:
+        return round_points_preserving_total(row, base, decimals)
+    g_arr = np.asarray(groups)
+    labels = sorted(set(groups))
+    totals = round_points_preserving_total([float(row[g_arr == g].sum()) for g in labels], base, decimals)
+    out = np.zeros(len(row))
+    for g, total in zip(labels, totals, strict=True):
+        members = g_arr == g
+        out[members] = round_points_preserving_total(row[members], total, decimals)
+    return [float(v) for v in out]
+
+
+def integer_points(points: np.ndarray, base: float, groups: Sequence[str] | None = None) -> np.ndarray:
+    """Whole points per stage, still summing to the base, group totals rounded first (largest remainder)."""
+    return np.vstack([round_in_groups(np.asarray(row, dtype="float64"), base, groups, 0) for row in points])
 
 
 def assemble(*, name: str, version: str, title: str, description: str, indicators: Sequence[Indicator],
@@ -174,8 +192,10 @@ def assemble(*, name: str, version: str, title: str, description: str, indicator
 
     Indicators with zero points in every stage are left out of the file.
     """
-    rounded = np.vstack([round_points_preserving_total(row, base, decimals) for row in points])
     by_id = {ind.id: ind for ind in indicators}
+    groups = [by_id[i].group for i in curves.spec.ids]
+    rounded = np.vstack([round_in_groups(np.asarray(row, dtype="float64"), base, groups, decimals)
+                         for row in points])
     items = []
     for j, ind_id in enumerate(curves.spec.ids):
         if not rounded[:, j].any():

@@ -86,6 +86,7 @@ def fit_stage_points(
     active = np.ones(k, bool) if active is None else np.asarray(active, bool)
     if not active.any():
         raise ValueError("no active indicator to give points to")
+    _check_feasible(active, base, groups, group_bounds, max_points)
     use_change = max_change is not None and baseline is not None
     n_slack = k if use_change else 0
     # variables: [a, v_1..v_k, t_1..t_k (slacks for |base·v − w0·Σv|)]
@@ -131,15 +132,16 @@ def fit_stage_points(
             row[j] -= 1.0
             cons.append(lin(row))
     if use_change:
+        # Slacks in the units of v (not points), so SLSQP sees one scale: t_j ≥ |v_j − (w0_j/base) Σv|.
         w0 = np.asarray(baseline, dtype="float64")
         for j in range(k):
-            row = -w0[j] * ones
-            row[j] += base
+            row = -(w0[j] / base) * ones
+            row[j] += 1.0
             t_row = np.zeros(k)
             t_row[j] = 1.0
-            cons.append(lin(-row, t_row))  # t_j ≥ base·v_j − w0_j Σv
-            cons.append(lin(row, t_row))  # t_j ≥ −(base·v_j − w0_j Σv)
-        cons.append(lin(2.0 * max_change * ones, -np.ones(k)))  # Σ t ≤ 2δ Σv
+            cons.append(lin(-row, t_row))  # t_j ≥ v_j − (w0_j/base) Σv
+            cons.append(lin(row, t_row))  # t_j ≥ −(v_j − (w0_j/base) Σv)
+        cons.append(lin((2.0 * max_change / base) * ones, -np.ones(k)))  # Σ t ≤ (2δ/base) Σv
 
     bounds = [(None, None)] + [(0.0, None) if active[j] else (0.0, 0.0) for j in range(k)]
     bounds += [(0.0, None)] * n_slack
@@ -154,7 +156,7 @@ def fit_stage_points(
     theta0[1:k + 1] = np.where(active, np.maximum(theta0[1:k + 1], 0.0), 0.0)
     if use_change:
         total = theta0[1:k + 1].sum()
-        theta0[k + 1:] = np.abs(base * theta0[1:k + 1] - w0 * total)
+        theta0[k + 1:] = np.abs(theta0[1:k + 1] - w0 / base * total)
     res = minimize(objective, theta0, jac=True, method="SLSQP", bounds=bounds, constraints=cons,
                    options={"maxiter": max_iter, "ftol": 1e-10})
     a, v, _ = unpack(res.x)
@@ -163,6 +165,35 @@ def fit_stage_points(
     points = base * v / total if total > 0 else np.where(active, base / active.sum(), 0.0)
     return PointsFit(points=points, intercept=float(a), slope=float(total),
                      loss=_log_loss(y, a - F @ v), converged=bool(res.success))
+
+
+def _check_feasible(active: np.ndarray, base: float, groups: list[str] | None,
+                    group_bounds: dict[str, tuple[float, float]] | None, max_points: float | None) -> None:
+    """Refuse rules no set of points can meet, instead of returning a solver's failed last try."""
+    n_active = int(active.sum())
+    if max_points is not None and max_points * n_active < base - 1e-9:
+        raise ValueError(f"max_points {max_points:g} x {n_active} active indicators cannot reach {base:g} points")
+    if not group_bounds or groups is None:
+        return
+    g_arr = np.asarray(groups)
+    lows = 0.0
+    his = 0.0
+    for g, (lo, hi) in sorted(group_bounds.items()):
+        if lo > hi:
+            raise ValueError(f"group {g!r}: min share {lo} above max share {hi}")
+        members = active & (g_arr == g)
+        if lo > 0 and not members.any():
+            raise ValueError(f"group {g!r} must get at least {lo:.0%} of the points but has no active indicator")
+        if max_points is not None and lo * base > max_points * members.sum() + 1e-9:
+            raise ValueError(f"group {g!r}: {lo:.0%} of {base:g} points cannot fit in {int(members.sum())} "
+                             f"indicators of at most {max_points:g}")
+        lows += lo
+        his += hi if members.any() else 0.0
+    bounded = np.isin(g_arr, list(group_bounds))
+    if lows > 1 + 1e-9:
+        raise ValueError(f"group min shares sum to {lows:.2f} > 1")
+    if not (active & ~bounded).any() and his < 1 - 1e-9:
+        raise ValueError(f"group max shares of the active groups sum to {his:.2f} < 1")
 
 
 def scaled_init(fit: PointsFit, base: float = 100.0) -> np.ndarray:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from features.catalog import Indicator
 from features.stage import STAGES, StageRule
@@ -217,11 +218,11 @@ def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: 
         formulas[f"fitted-{flavour}-int"] = assemble(
             name=f"fitted-{flavour}-int", title=f"Fitted points ({flavour}), whole points",
             description=f"fitted-{flavour} rounded to whole points per stage, totals preserved; {how}.",
-            curves=curves, points=integer_points(fpts, base), provenance=prov(f"fitted-{flavour}-int"),
+            curves=curves, points=integer_points(fpts, base, groups), provenance=prov(f"fitted-{flavour}-int"),
             decimals=0, **common)
 
     say("recalibration frontier")
-    frontier, recal = _frontier(data, X, y, codes, baseline, directions, settings)
+    frontier, recal = _frontier(data, y, codes, baseline, directions, settings)
     b_ids, _ = _baseline_points(baseline)
     for limit, pts in recal.items():
         formulas[f"recal-{int(limit)}"] = _reweighted(
@@ -245,7 +246,7 @@ def _describe_constraints(fit: FitSettings) -> str:
     return "; ".join(parts)
 
 
-def _frontier(data: pd.DataFrame, X: pd.DataFrame, y: np.ndarray, codes: np.ndarray, baseline: Formula,
+def _frontier(data: pd.DataFrame, y: np.ndarray, codes: np.ndarray, baseline: Formula,
               directions: pd.DataFrame, settings: TrainSettings) -> tuple[list[dict], dict[float, np.ndarray]]:
     """Smallest-change recalibration: the baseline's curves, points refitted under growing change limits.
 
@@ -266,6 +267,7 @@ def _frontier(data: pd.DataFrame, X: pd.DataFrame, y: np.ndarray, codes: np.ndar
         pts = w0.copy()
         loss = np.zeros(len(STAGES))
         effective = np.zeros(len(STAGES))
+        refitted = []
         for code in range(len(STAGES)):
             m = codes == code
             needed = float(w0[code][~active].sum())
@@ -280,12 +282,16 @@ def _frontier(data: pd.DataFrame, X: pd.DataFrame, y: np.ndarray, codes: np.ndar
             prev[code] = fit
             pts[code] = fit.points
             loss[code] = fit.loss * m.sum()
+            refitted.append(STAGES[code])
         score = (F * pts[codes]).sum(axis=1)
+        n_refit = int(np.isin(codes, [STAGES.index(s) for s in refitted]).sum())
         rows.append({
             "max_change": float(limit),
+            "stages_refitted": refitted,
             "effective_change": [float(v) for v in effective],
             "points_moved": [float(v) for v in 0.5 * np.abs(pts - w0).sum(axis=1)],
-            "train_log_loss": float(loss.sum() / len(y)),
+            # over the loans of the refitted stages (a thin stage keeps the baseline and has no link fit)
+            "train_log_loss": float(loss.sum() / max(n_refit, 1)),
             "train_auc": auc(y, -score),
         })
         if limit in settings.recalibrations:
@@ -314,6 +320,16 @@ def train_candidates(loans: pd.DataFrame, indicators: Sequence[Indicator], basel
     Returns:
         :class:`TrainResult`.
     """
+    # SLSQP makes thousands of tiny BLAS calls; threads only fight over them (measured: 7-37 s vs ~1 s).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _train_candidates(loans, indicators, baseline, settings, stage_rule=stage_rule,
+                                 provenance=provenance, local_indicators=local_indicators, progress=progress)
+
+
+def _train_candidates(loans: pd.DataFrame, indicators: Sequence[Indicator], baseline: Formula,
+                      settings: TrainSettings, *, stage_rule: StageRule | None,
+                      provenance: dict | None, local_indicators: list[dict] | None,
+                      progress: Progress | None) -> TrainResult:
     say = progress or (lambda _msg: None)
     provenance = provenance or {}
     stage_rule = stage_rule or baseline.stage_rule

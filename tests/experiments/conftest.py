@@ -18,8 +18,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from mlflow import MlflowClient
 
+from experiments.tracking import check_tracking, tracking_uri
 from models.baseline import official_2024
 from models.formula import Formula, Provenance
 
@@ -30,10 +30,13 @@ PARAMS = {"seed": 7, "data_fingerprint": "fp0123456789", "config_hash": "cfg0123
 
 @pytest.fixture(scope="session")
 def mlflow_template(tmp_path_factory) -> Path:
-    """An empty MLflow SQLite store (tables created once per session)."""
-    db = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments(max_results=1)
-    return db
+    """An empty MLflow SQLite store made once per session by ``check_tracking`` in a folder it creates
+    (``test_check_tracking_creates_a_local_store`` checks that)."""
+    workdir = tmp_path_factory.mktemp("mlflow-template") / "new" / "work"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        check_tracking(tracking_uri(workdir))
+    return workdir / "mlflow.db"
 
 
 @pytest.fixture

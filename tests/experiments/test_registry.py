@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from experiments.pyfunc import model_input
 from experiments.registry import (
     DEFAULT_MODEL,
     model_aliases,
@@ -15,7 +19,8 @@ from experiments.registry import (
     register_formulas,
     resolve_formula,
 )
-from experiments.tracking import TAG_HASH, TrackingError, log_train
+from experiments.tracking import TAG_HASH, TrackingError, log_train, tracking_uri
+from features.stage import STAGES
 from models.errors import FormulaError
 from tests.experiments.conftest import BEST, PARAMS
 
@@ -109,16 +114,43 @@ def test_aliases_must_name_formulas_of_the_run(mlflow_uri, train_result, train_o
 def test_a_tampered_formula_artifact_is_refused(mlflow_uri, train_result, train_out, tmp_path):
     logged = log_train(train_result, train_out, params=PARAMS, uri=mlflow_uri)
     run_id = logged["runs"]["recal-10"]
+    formula = train_result.formulas["recal-10"]
     edited = tmp_path / "recal-10.json"
-    edited.write_text(train_result.formulas["recal-10"].to_text().replace('"Baseline', '"Edited'), encoding="utf-8")
-    # A second file in formula/ is ambiguous; a replaced one must fail its content hash.
-    with mlflow.start_run(run_id=run_id):
+    edited.write_text(formula.to_text().replace(formula.title, "edited by hand"), encoding="utf-8")
+    with mlflow.start_run(run_id=run_id):  # overwrite formula/recal-10.json, keeping the stored hash
         mlflow.log_artifact(str(edited), "formula")
     with pytest.raises(FormulaError, match="content_hash mismatch"):
         resolve_formula(run_id, uri=mlflow_uri)
 
 
-def test_scores_have_one_row_per_input_row(registered, indicator_frame):
-    frame = pd.concat([indicator_frame] * 2, ignore_index=True)
-    got = mlflow.pyfunc.load_model(f"models:/{DEFAULT_MODEL}/1").predict(frame)
-    assert len(got) == 12
+
+def test_model_input_fits_a_pipeline_table_to_the_signature(registered, train_result, indicator_frame):
+    frame = indicator_frame.copy()
+    frame["stage"] = pd.Categorical(frame["stage"], categories=list(STAGES))  # as features.build makes it
+    frame["rd_intensity"] = frame["rd_intensity"].round().astype("int64")
+    frame.insert(0, "firm_id", [f"F{i:07d}" for i in range(len(frame))])
+    model = mlflow.pyfunc.load_model(f"models:/{DEFAULT_MODEL}@candidate")
+    with pytest.raises(mlflow.exceptions.MlflowException, match="Incompatible input types"):
+        model.predict(frame)  # why the helper exists
+    got = model.predict(model_input(frame, model.metadata.get_input_schema().input_names()))
+    expected = train_result.formulas[BEST].score(frame)
+    assert np.array_equal(got["points"].to_numpy(), expected["points"].to_numpy())
+
+
+def test_default_store_works_without_the_environment_variable(mlflow_template, tmp_path, monkeypatch,
+                                                              train_result, train_out):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    (tmp_path / "work").mkdir()
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    shutil.copy(mlflow_template, tmp_path / "work" / "mlflow.db")  # skips creating the tables (seconds)
+    uri = tracking_uri(tmp_path / "work")
+    logged = log_train(train_result, train_out, params=PARAMS, uri=uri)
+    register_formulas(logged, uri=uri)
+    formula = resolve_formula(f"models:/{DEFAULT_MODEL}@candidate", uri=uri)
+    assert formula.provenance.content_hash == train_result.formulas[BEST].provenance.content_hash
+    # MLflow's global state is put back: nothing pinned in the environment, nothing in the CWD.
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert list((tmp_path / "cwd").iterdir()) == []
+    assert (tmp_path / "work" / "mlartifacts").is_dir()

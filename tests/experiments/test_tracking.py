@@ -67,10 +67,11 @@ def test_check_tracking_fails_fast_on_a_server_that_never_answers():
         assert time.monotonic() - start < 10
 
 
-def test_check_tracking_creates_a_local_store(tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    check_tracking(tracking_uri(tmp_path / "new" / "work"))
-    assert (tmp_path / "new" / "work" / "mlflow.db").is_file()
+def test_check_tracking_creates_a_local_store(mlflow_template):
+    # The session's template store was made by check_tracking in a folder that did not exist.
+    assert mlflow_template.parent.name == "work" and mlflow_template.is_file()
+    experiments = MlflowClient(tracking_uri=f"sqlite:///{mlflow_template}").search_experiments()
+    assert [e.name for e in experiments] == ["Default"]  # a working, empty store
 
 
 def test_log_train_logs_every_formula_with_its_metrics_and_params(mlflow_uri, train_result, train_out):

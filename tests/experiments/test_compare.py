@@ -1,0 +1,348 @@
+"""Tests for experiments/compare.py and experiments/html.py: the reviewer comparison of two formulas.
+
+One small simulated cohort per module (4,000 firms, about 0.3 s): the baseline is the illustrative official
+formula, the candidate moves 3 points per stage from R&D expense to invention-patent applications. Every
+number the comparison reports is checked against a direct call of the function it comes from, or against a
+hand computation with :func:`models.qualify.qualified_mask`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments.compare import (
+    biggest_changes,
+    compare_formulas,
+    formula_label,
+    importance_side_by_side,
+    points_changes,
+    sign_conflicts,
+)
+from experiments.html import render_html, render_markdown
+from features.build import loan_features, population_features
+from features.stage import STAGES
+from models.baseline import official_2024
+from models.curves import LinearCap
+from models.evaluate import evaluate_points, points_psi_by_year, temporal_split
+from models.formula import Formula, StagePoints
+from models.metrics import QUALIFIED_SHARE, EvaluationError, psi
+from models.qualify import qualified_mask
+from pipeline.simulate import simulate
+
+TEST_YEAR = 2024  # 219 observed loans, 13 defaults in this cohort: enough for DeLong and the bootstrap
+N_BOOT = 200
+MOVED = 3.0
+SCRIPT_TITLE = "<script>alert('x')</script> & candidate"
+
+
+def _shift(item, delta: float):
+    points = StagePoints(**{s: getattr(item.points, s) + delta for s in STAGES})
+    return item.model_copy(update={"points": points})
+
+
+def _validated(formula: Formula) -> Formula:
+    """model_copy skips validation: a round trip through from_dict proves the edited formula is valid."""
+    return Formula.from_dict(formula.with_hash().to_dict())
+
+
+def moved_formula(base: Formula) -> Formula:
+    """``MOVED`` points per stage from rd_expense to invention_patent_apps; a title that needs escaping."""
+    delta = {"rd_expense": -MOVED, "invention_patent_apps": MOVED}
+    items = [_shift(i, delta[i.id]) if i.id in delta else i for i in base.indicators]
+    return _validated(base.model_copy(update={"indicators": items, "name": "candidate-moved", "version": "1",
+                                              "title": SCRIPT_TITLE}))
+
+
+@pytest.fixture(scope="module")
+def data():
+    cohort = simulate(4000, 1, default_rate=0.08)
+    loans = loan_features(cohort.firms, cohort.firm_years, cohort.loans)
+    population, _ = population_features(cohort.firms, cohort.firm_years, 2025)
+    return loans, population
+
+
+@pytest.fixture(scope="module")
+def formulas():
+    a = official_2024()
+    return a, moved_formula(a)
+
+
+@pytest.fixture(scope="module")
+def comparison(data, formulas):
+    loans, population = data
+    a, b = formulas
+    return compare_formulas(a, b, loans, population, n_boot=N_BOOT, test_year=TEST_YEAR, seed=3)
+
+
+@pytest.fixture(scope="module")
+def report(comparison) -> str:
+    return render_html(comparison)
+
+
+# ----------------------------------------------------------------------------------- numbers match
+
+
+def test_metrics_match_direct_evaluate_points(data, formulas, comparison):
+    loans, _ = data
+    a, b = formulas
+    scored = loans.assign(pa=a.score(loans)["points"], pb=b.score(loans)["points"])
+    train, test = temporal_split(scored, "year", TEST_YEAR)
+    direct_a = evaluate_points(train, test, "pa", n_boot=N_BOOT, seed=3)
+    direct_b = evaluate_points(train, test, "pb", baseline_col="pa", n_boot=N_BOOT, seed=3)
+    for key in ("test_auc", "test_ks", "test_brier", "test_top_default_rate", "train_auc"):
+        assert comparison.metrics_a[key] == direct_a[key]
+        assert comparison.metrics_b[key] == direct_b[key]
+    # B is evaluated against A's points on the same loans: the paired intervals are the headline.
+    assert comparison.headline["delta_auc"] == direct_b["delta_auc_vs_baseline"]
+    assert comparison.headline["delta_top_default_rate"] == direct_b["delta_top_default_rate_vs_baseline"]
+    assert comparison.headline["delong"] == direct_b["delong_vs_baseline"]
+    assert comparison.calibration_b.to_dict(orient="records") == direct_b["calibration"]
+    assert comparison.settings["test_year"] == TEST_YEAR
+    # Pins the cohort: if simulate changes, the numbers below must be re-read, not silently drift.
+    assert comparison.settings["split"]["test_n"] == 219
+    assert comparison.settings["split"]["test_defaults"] == 13
+
+
+def test_psi_matches_direct_calls(data, formulas, comparison):
+    loans, population = data
+    a, b = formulas
+    scored = loans.assign(pa=a.score(loans)["points"])
+    assert comparison.psi["by_year_a"] == points_psi_by_year(scored, "pa")
+    pop_a, pop_b = a.score(population)["points"], b.score(population)["points"]
+    assert comparison.psi["a_vs_b_population"] == pytest.approx(psi(pop_a, pop_b), abs=1e-15)
+    assert comparison.distribution["n_a"].sum() == len(population)
+    assert comparison.distribution["n_b"].sum() == len(population)
+
+
+def test_population_entering_and_leaving_equal_a_hand_count(data, formulas, comparison):
+    _, population = data
+    a, b = formulas
+    qa = qualified_mask(a.score(population)["points"].to_numpy(), share=QUALIFIED_SHARE)
+    qb = qualified_mask(b.score(population)["points"].to_numpy(), share=QUALIFIED_SHARE)
+    head = comparison.headline["population"]
+    assert head["entering"] == int((qb & ~qa).sum())
+    assert head["leaving"] == int((qa & ~qb).sum())
+    assert head["staying"] == int((qa & qb).sum())
+    assert head["entering"] > 0  # the moved points must change someone's status, or this test proves nothing
+    stage = population["stage"].astype(str).to_numpy()
+    by_stage = {r["value"]: r for r in comparison.qualified_population["by"]["stage"]}
+    for s in STAGES:
+        m = stage == s
+        assert by_stage[s]["entering"] == int((qb & ~qa & m).sum())
+        assert by_stage[s]["leaving"] == int((qa & ~qb & m).sum())
+    assert set(comparison.qualified_population["by"]) == {"province", "stage", "is_sme"}
+
+
+def test_test_loan_groups_equal_a_hand_count(data, formulas, comparison):
+    loans, _ = data
+    a, b = formulas
+    test = loans.loc[(loans["year"] == TEST_YEAR) & loans["outcome_observed"]]
+    qa = qualified_mask(a.score(test)["points"].to_numpy(), share=QUALIFIED_SHARE)
+    qb = qualified_mask(b.score(test)["points"].to_numpy(), share=QUALIFIED_SHARE)
+    y = test["defaulted"].to_numpy()
+    groups = comparison.qualified_loans["overall"]
+    for name, m in (("entering", qb & ~qa), ("leaving", qa & ~qb), ("staying", qa & qb)):
+        assert groups[name]["n"] == int(m.sum())
+        assert groups[name]["defaults"] == int(y[m].sum())
+    # Entering plus staying loans are B's top set, so their default rate is B's top-share default rate.
+    top = groups["entering"]["defaults"] + groups["staying"]["defaults"]
+    top_n = groups["entering"]["n"] + groups["staying"]["n"]
+    assert top / top_n == pytest.approx(comparison.metrics_b["test_top_default_rate"], abs=1e-12)
+    by_sme = comparison.qualified_loans["by"]["is_sme"]
+    assert sum(r["entering"]["n"] for r in by_sme) == groups["entering"]["n"]
+
+
+# --------------------------------------------------------------------------------------- points table
+
+
+def test_points_change_table_is_exact(formulas, comparison):
+    a, b = formulas
+    table = comparison.points
+    assert len(table) == len(a.indicators) * len(STAGES)
+    moved = table.loc[table["change"] != 0]
+    assert sorted(set(moved["id"])) == ["invention_patent_apps", "rd_expense"]
+    for item in a.indicators:
+        rows = table.loc[table["id"] == item.id].set_index("stage")
+        for s in STAGES:
+            before = getattr(item.points, s)
+            expected = before - MOVED if item.id == "rd_expense" else before + MOVED * (
+                item.id == "invention_patent_apps")
+            assert rows.loc[s, "points_a"] == before
+            assert rows.loc[s, "points_b"] == pytest.approx(expected, abs=1e-12)
+            assert rows.loc[s, "change"] == pytest.approx(expected - before, abs=1e-9)
+    big = biggest_changes(table)
+    assert len(big) == 5 and set(big["change"].abs().round(9)) == {MOVED}
+    assert comparison.headline["n_items_changed"] == 2
+    assert comparison.headline["points_moved"] == {s: pytest.approx(MOVED) for s in STAGES}
+
+
+def test_points_changes_take_the_union_of_items():
+    a = official_2024()
+    dropped = next(i for i in a.indicators if i.id == "pct_apps")
+    granted = dropped.model_copy(update={"id": "invention_patents_granted", "group": None,
+                                         "official_group": None, "curve": LinearCap(zero_at=0, full_at=5)})
+    items = [granted if i.id == "pct_apps" else i for i in a.indicators]
+    b = _validated(a.model_copy(update={"indicators": items, "name": "swap"}))
+    table = points_changes(a, b).set_index(["id", "stage"])
+    for s in STAGES:
+        # The dropped item scores 0 under B, the new one 0 under A: missing = 0, changes are exact.
+        assert table.loc[("pct_apps", s), "points_b"] == 0.0
+        assert table.loc[("pct_apps", s), "change"] == -getattr(dropped.points, s)
+        assert table.loc[("invention_patents_granted", s), "points_a"] == 0.0
+        assert table.loc[("invention_patents_granted", s), "change"] == getattr(dropped.points, s)
+    assert table.loc[("pct_apps", "growth"), "curve_b"] is None
+    assert table.loc[("invention_patents_granted", "growth"), "curve_b"] == "zero_at=0; full_at=5"
+    # B's new item comes after all of A's items.
+    assert list(points_changes(a, b)["id"])[-3:] == ["invention_patents_granted"] * 3
+
+
+# ----------------------------------------------------------------------------------- self comparison
+
+
+def test_a_formula_compared_with_itself_changes_nothing(data, formulas):
+    loans, population = data
+    a, _ = formulas
+    same = compare_formulas(a, a, loans, population, n_boot=50, test_year=TEST_YEAR)
+    h = same.headline
+    assert h["delta_auc"] == [0.0, 0.0, 0.0]
+    assert h["delta_top_default_rate"] == [0.0, 0.0, 0.0]
+    assert (h["population"]["entering"], h["population"]["leaving"]) == (0, 0)
+    assert h["test_loans"]["entering"]["n"] == 0 and h["test_loans"]["leaving"]["n"] == 0
+    assert (same.points["change"] == 0).all() and h["biggest_changes"] == []
+    assert h["psi_a_vs_b_population"] == pytest.approx(0.0, abs=1e-12)
+    assert "No item&#x27;s points change" in render_html(same)
+
+
+# ----------------------------------------------------------------------------- conflicts, importance
+
+
+def _conflicted(a: Formula) -> Formula:
+    """B scores R&D intensity against its policy direction (the literature's R&D-input risk)."""
+    items = [i.model_copy(update={"direction": -1, "curve": LinearCap(zero_at=0.3, full_at=0.0)})
+             if i.id == "rd_intensity" else i for i in a.indicators]
+    return _validated(a.model_copy(update={"indicators": items, "name": "conflicted"}))
+
+
+def _importance(directions: dict[str, int]) -> pd.DataFrame:
+    ids = list(directions)
+    return pd.DataFrame({"mean_abs_shap": np.linspace(0.3, 0.1, len(ids)), "lo": 0.05, "hi": 0.4,
+                         "rank": range(1, len(ids) + 1), "direction": list(directions.values())},
+                        index=pd.Index(ids, name="feature"))
+
+
+def test_sign_conflicts_from_the_formula_and_from_learned_directions():
+    a = official_2024()
+    b = _conflicted(a)
+    imp_b = _importance({"rd_intensity": -1, "revenue": 1, "leverage": 1, "roe": 0})
+    table = sign_conflicts(a, b, None, imp_b, "A", "B")
+    got = sorted(zip(table["formula"], table["source"], table["id"], table["direction"], strict=True))
+    # leverage's policy direction is −1, so a learned +1 conflicts; roe's 0 (unclear) never does.
+    assert got == [("B", "learned", "leverage", 1), ("B", "learned", "rd_intensity", -1),
+                   ("B", "scored", "rd_intensity", -1)]
+    assert set(table.loc[table["id"] == "leverage", "policy_direction"]) == {-1}
+    assert sign_conflicts(a, a).empty
+
+
+def test_importance_side_by_side_joins_both_models():
+    imp_a = _importance({"revenue": 1, "roe": 1})
+    imp_b = _importance({"leverage": -1, "revenue": 1}).reset_index()  # a `feature` column works too
+    table = importance_side_by_side(imp_a, imp_b)
+    assert list(table.index) == ["revenue", "leverage", "roe"]  # by the larger importance of A and B
+    assert table.loc["revenue", "importance_a"] == pytest.approx(0.3)
+    assert table.loc["revenue", "importance_b"] == pytest.approx(0.1)
+    assert np.isnan(table.loc["roe", "importance_b"])
+    assert importance_side_by_side(None, None) is None
+
+
+def test_importance_without_mean_abs_shap_is_refused():
+    with pytest.raises(EvaluationError, match="importance table of B: column 'mean_abs_shap' is missing"):
+        importance_side_by_side(None, pd.DataFrame({"shap": [0.1]}, index=["roe"]))
+
+
+def test_importance_direction_outside_minus_one_to_one_is_refused():
+    bad = _importance({"roe": 1}).assign(direction=[2])
+    with pytest.raises(EvaluationError, match="column 'direction' must be -1, 0 or 1, e.g. 2 for 'roe'"):
+        importance_side_by_side(bad, None)
+
+
+def test_importance_and_conflicts_reach_the_report(data, formulas):
+    loans, population = data
+    a = formulas[0]
+    b = _conflicted(a)
+    imp = _importance({"rd_intensity": -1, "revenue": 1})
+    comp = compare_formulas(a, b, loans, population, n_boot=20, test_year=TEST_YEAR,
+                            importance_a=imp, importance_b=imp)
+    html = render_html(comp)
+    assert 'id="importance"' in html and "SHAP importance side by side" in html
+    assert html.count('<td class="t">rd_intensity</td>') >= 3  # points table, importance, conflicts
+    assert comp.headline["n_sign_conflicts"] == len(comp.sign_conflicts) == 3
+
+
+# ------------------------------------------------------------------------------------ output hygiene
+
+
+def test_as_dict_is_json_and_holds_no_firm_or_loan_id(data, comparison, report):
+    loans, population = data
+    text = json.dumps(comparison.as_dict(), ensure_ascii=False, allow_nan=False)
+    ids = set(population["firm_id"]) | set(loans["firm_id"]) | set(loans["loan_id"])
+    found = set(re.findall(r"[FL]\d{5,}", text + report))
+    assert not found & ids
+    assert "firm_id" not in text and "loan_id" not in text
+
+
+def test_report_names_both_formulas(formulas, comparison, report):
+    a, b = formulas
+    assert formula_label(a) == f"official-2024 2024.1 ({a.provenance.content_hash[:8]})"
+    for label in (comparison.label_a, comparison.label_b):
+        assert label in report
+    assert "A · baseline" in report and "B · candidate" in report
+
+
+def test_report_is_self_contained(report):
+    assert "http://" not in report and "https://" not in report
+    assert report.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in report
+    sources = re.findall(r'<img src="([^"]*)"', report)
+    assert len(sources) >= 3 and len(sources) == report.count("<img")
+    for src in sources:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    without_images = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", report)
+    for banned in ("<script", "<link", "<iframe", "<object", "@import", "url(", "srcset", "href=", "//"):
+        assert banned not in without_images
+    assert "Content-Security-Policy" in report and "default-src 'none'" in report
+
+
+def test_every_text_is_escaped(comparison, report):
+    assert SCRIPT_TITLE not in report
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; candidate" in report
+    markdown = render_markdown(comparison)
+    assert "<script>" not in markdown and "&lt;script&gt;" in markdown
+
+
+def test_report_shows_the_differences_first(report):
+    order = ["What changes", "Metrics side by side", "Points per indicator and stage", "Sign conflicts",
+             "Qualified-set changes", "Calibration", "Population stability", "Provenance"]
+    positions = [report.index(f">{title}") for title in order]
+    assert positions == sorted(positions)
+    assert 'id="importance"' not in report  # no importance tables were given
+
+
+def test_report_is_deterministic(comparison, report):
+    assert render_html(comparison) == report
+
+
+def test_markdown_summary_carries_the_headline(comparison):
+    md = render_markdown(comparison)
+    h = comparison.headline
+    low, mid, high = h["delta_auc"]
+    assert f"ΔAUC {mid:+.3f} [{low:+.3f}, {high:+.3f}]" in md
+    assert f"{h['population']['entering']:,} firms enter, {h['population']['leaving']:,} leave" in md
+    assert comparison.label_a in md and comparison.label_b in md
+    assert md.index("What changes") < md.index("| indicator | stage |")
+    assert "| `rd_expense` R&D expense | startup | 7.15 | 4.15 | -3.00 |" in md

@@ -1,0 +1,116 @@
+"""The reviewer report in a real browser: headless Chromium loads every plot and makes no request.
+
+Chromium (Debian package ``chromium``) runs on a copy of the report with a small probe script at the end
+of the body that records in the DOM how many images decoded (``data-imgs="loaded/total"``); ``--dump-dom``
+prints that DOM. The report's own Content-Security-Policy forbids scripts, so the copy adds
+``script-src 'unsafe-inline'`` and nothing else: images stay limited to ``data:`` URIs.
+
+"No external request" is checked three ways: the HTML holds no URL (static), the browser runs with every
+host name unresolvable, and Chromium's network log must show no request started by the page (the
+browser's own background calls carry the initiator ``not an origin`` and are not the report's doing).
+A canary page with an external image proves the log check can fail.
+
+Without Chromium the tests skip, except under CI (``CI`` set), where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from experiments.compare import compare_formulas
+from experiments.html import render_html
+from features.build import loan_features, population_features
+from models.baseline import official_2024
+from pipeline.simulate import simulate
+
+PROBE = ("<script>document.body.dataset.imgs = [...document.images].filter(i => i.complete && "
+         "i.naturalWidth > 0).length + '/' + document.images.length;</script>")
+CANARY = f'<!DOCTYPE html><html><body><img src="http://example.invalid/x.png">{PROBE}</body></html>'
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=5000")
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if found:
+        return found
+    if os.environ.get("CI"):
+        pytest.fail("chromium is not installed but CI is set: .ci/run must install Debian's `chromium`")
+    pytest.skip("chromium is not installed (apt-get install chromium); the browser check runs in CI")
+
+
+def _open(page: Path, work: Path) -> tuple[str, list[str]]:
+    """Load ``page`` in headless Chromium: the dumped DOM and the URLs of requests the page started."""
+    netlog = work / f"{page.stem}.netlog.json"
+    done = subprocess.run(
+        [_chromium(), *FLAGS, f"--user-data-dir={work / (page.stem + '-profile')}", f"--log-net-log={netlog}",
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, f"chromium failed ({done.returncode}): {done.stderr[-2000:]}"
+    return done.stdout, _page_requests(netlog)
+
+
+def _page_requests(netlog: Path) -> list[str]:
+    """URLs of every request the page itself started (Chromium's background calls excluded)."""
+    text = netlog.read_text(encoding="utf-8")
+    try:
+        log = json.loads(text)
+    except json.JSONDecodeError:
+        # A log cut short at exit lacks its closing brackets; the events before are intact.
+        log = json.loads(text.rstrip().rstrip(",") + "]}")
+    start = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    return [e["params"]["url"] for e in log["events"]
+            if e["type"] == start and "url" in e.get("params", {})
+            and e["params"].get("initiator") != "not an origin"]
+
+
+@pytest.fixture(scope="module")
+def report_file(tmp_path_factory) -> Path:
+    cohort = simulate(3000, 1, default_rate=0.08)
+    loans = loan_features(cohort.firms, cohort.firm_years, cohort.loans)
+    population, _ = population_features(cohort.firms, cohort.firm_years, 2025)
+    a = official_2024()
+    b = a.model_copy(update={"name": "candidate", "title": "<b>not bold</b>"}).with_hash()
+    html = render_html(compare_formulas(a, b, loans, population, n_boot=50))
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def test_report_renders_with_every_image_loaded_and_no_request(report_file, tmp_path):
+    html = report_file.read_text(encoding="utf-8")
+    without_images = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", html)
+    assert not re.search(r"(?i)https?:|//|<script|<link|url\(", without_images), "the report names a URL"
+    policy = "default-src 'none';"
+    assert html.count(policy) == 1 and html.count("</body>") == 1
+    probe = tmp_path / "probe.html"
+    probe.write_text(html.replace(policy, f"{policy} script-src 'unsafe-inline';")
+                     .replace("</body>", f"{PROBE}</body>"), encoding="utf-8")
+
+    dom, requests = _open(probe, tmp_path)
+
+    loaded = re.search(r'data-imgs="(\d+)/(\d+)"', dom)
+    assert loaded, "the probe did not run: no data-imgs attribute in the dumped DOM"
+    n_loaded, n_images = int(loaded[1]), int(loaded[2])
+    assert n_images >= 3 and n_loaded == n_images
+    assert requests == []
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in dom  # the title was escaped, not rendered as markup
+
+
+def test_network_log_check_catches_an_external_image(tmp_path):
+    canary = tmp_path / "canary.html"
+    canary.write_text(CANARY, encoding="utf-8")
+
+    dom, requests = _open(canary, tmp_path)
+
+    assert 'data-imgs="0/1"' in dom
+    assert requests == ["http://example.invalid/x.png"]
