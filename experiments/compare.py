@@ -388,10 +388,11 @@ def _population_points(population: pd.DataFrame, formula: Formula) -> pd.DataFra
     """``firm_id``, ``points`` and the slice columns: the frame :func:`qualified_changes` reads."""
     if "firm_id" not in population.columns:
         raise EvaluationError("population: column 'firm_id' is missing (rule: one row per firm to qualify)")
+    points = formula.score(population)  # first: it names a missing `stage` or indicator column clearly
     cols = ["firm_id"] + [c for c in SLICES if c in population.columns]
     frame = population[cols].copy()
-    frame["stage"] = population["stage"].astype(str)  # plain labels, not categorical codes, in the slices
-    frame["points"] = formula.score(population)["points"].to_numpy()
+    frame["stage"] = points["stage"].astype(str).to_numpy()  # plain labels, not categories, in the slices
+    frame["points"] = points["points"].to_numpy()
     return frame
 
 

@@ -27,6 +27,7 @@ DEFAULT_MODEL = "innopoints-formula"
 MODEL_ALIAS = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
 MODEL_VERSION = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
 RUN_REF = re.compile(r"^(?:runs:/)?(?P<run>[0-9a-f]{32})/?$")
+MODEL_DESCRIPTION = "Points formulas of innopoints: each version scores firms with one formula."
 REF_FORMS = "models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID or a 32-hex run id"
 
 
@@ -53,8 +54,7 @@ def register_formulas(log_result: Mapping[str, Any], *, name: str = DEFAULT_MODE
     # MLflow looks up a version's logged model through the global tracking URI, so point it at ``uri``.
     with fluent_uri(uri), mlflow_errors(f"registered model {name!r} in {uri}"):
         try:
-            client.create_registered_model(
-                name, description="Points formulas of innopoints: each version scores firms with one formula.")
+            client.create_registered_model(name, description=MODEL_DESCRIPTION)
         except MlflowException as err:
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
@@ -117,12 +117,16 @@ def resolve_formula(ref: str, *, uri: str) -> Formula:
     match = MODEL_ALIAS.match(ref) or MODEL_VERSION.match(ref)
     if match:
         version = _model_version(client, match, ref, uri)
+        if not version.run_id:
+            raise TrackingError(
+                f"{ref}: version {version.version} has no run; it was not registered by innopoints")
         formula = _run_formula(client, version.run_id, uri)
         tagged = version.tags.get(TAG_HASH)
         if tagged and tagged != formula.provenance.content_hash:
             raise TrackingError(
-                f"{ref}: the formula of run {version.run_id} hashes to {formula.provenance.content_hash[:12]}… "
-                f"but the version was registered with {tagged[:12]}…"
+                f"{ref}: the formula of run {version.run_id} hashes to "
+                f"{formula.provenance.content_hash[:12]}… but the version was registered with "
+                f"{tagged[:12]}…"
             )
         return formula
     run = RUN_REF.match(ref)

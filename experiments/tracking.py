@@ -99,7 +99,8 @@ def check_tracking(uri: str, timeout_s: float = 5.0) -> None:
     else:
         parsed = urlparse(uri)
         if parsed.scheme in ("http", "https"):
-            host, port = parsed.hostname or "localhost", parsed.port or (443 if parsed.scheme == "https" else 80)
+            host = parsed.hostname or "localhost"
+            port = parsed.port or (443 if parsed.scheme == "https" else 80)
             try:
                 with socket.create_connection((host, port), timeout=timeout_s):
                     pass
@@ -126,8 +127,10 @@ def _probe_with_deadline(uri: str, timeout_s: float) -> BaseException | None:
     A daemon thread also bounds stores without a timeout of their own (a database that never answers).
     """
     outcome: list[BaseException | None] = []
-    with _env(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT=str(max(1, math.ceil(timeout_s)))):
-        thread = threading.Thread(target=lambda: outcome.append(_probe(uri)), name="mlflow-probe", daemon=True)
+    seconds = str(max(1, math.ceil(timeout_s)))
+    with _env(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT=seconds):
+        thread = threading.Thread(target=lambda: outcome.append(_probe(uri)), name="mlflow-probe",
+                                  daemon=True)
         thread.start()
         thread.join(timeout_s + 2.0)
     if not outcome:
@@ -136,10 +139,10 @@ def _probe_with_deadline(uri: str, timeout_s: float) -> BaseException | None:
 
 
 def _unusable(uri: str, reason: str) -> str:
-    fix = ("check the path and its permissions" if sqlite_path(uri) is not None else
-           "start the server or fix MLFLOW_TRACKING_URI")
-    return (f"MLflow tracking store {uri!r} is not usable: {reason}. To fix: {fix}, or unset "
-            "MLFLOW_TRACKING_URI to use the local SQLite store in the working directory")
+    fix = ("Check the path and its permissions" if sqlite_path(uri) is not None else
+           "Start the server or correct MLFLOW_TRACKING_URI")
+    return (f"MLflow tracking store {uri!r} is not usable: {reason}. {fix} (without MLFLOW_TRACKING_URI "
+            "the store is a local SQLite file in the working directory)")
 
 
 @contextmanager
@@ -285,22 +288,34 @@ def log_train(result, out_dir: Path, *, experiment: str = DEFAULT_EXPERIMENT, pa
     Under ``mlflow run`` (``MLFLOW_RUN_ID`` set) the entry point's run is the parent.
     """
     out_dir = Path(out_dir)
-    evaluation = result.evaluation
-    best = evaluation.get("best")
     _check_inputs(result, out_dir)
     run_params = flat_params(params)
     client = MlflowClient(tracking_uri=uri)
-    outer = os.environ.get("MLFLOW_RUN_ID")
-    if outer:
-        with mlflow_errors(f"run {outer} (MLFLOW_RUN_ID)"):
-            experiment_id = client.get_run(outer).info.experiment_id
-    else:
-        experiment_id = ensure_experiment(client, experiment, uri)
+    outer = os.environ.pop("MLFLOW_RUN_ID", None)  # consumed here, else every nested run would resume it
+    try:
+        if outer:
+            with mlflow_errors(f"run {outer} (MLFLOW_RUN_ID)"):
+                experiment_id = client.get_run(outer).info.experiment_id
+        else:
+            experiment_id = ensure_experiment(client, experiment, uri)
+        return _log_runs(result, out_dir, run_params, uri=uri, experiment_id=experiment_id, outer=outer)
+    finally:
+        if outer:
+            os.environ["MLFLOW_RUN_ID"] = outer
+
+
+def _log_runs(result, out_dir: Path, run_params: dict[str, str], *, uri: str, experiment_id: str,
+              outer: str | None) -> dict[str, Any]:
+    """The parent run with its artifacts, then one nested run per formula (see :func:`log_train`)."""
+    evaluation = result.evaluation
+    best = evaluation.get("best")
     runs: dict[str, str] = {}
     models: dict[str, str] = {}
     hashes: dict[str, str] = {}
     with fluent_uri(uri), mlflow_errors(f"logging to {uri}"), tempfile.TemporaryDirectory() as scratch:
-        with mlflow.start_run(run_id=outer or None, experiment_id=experiment_id, run_name=PARENT_RUN_NAME,
+        # An outer run keeps its own name; otherwise the parent is named "train".
+        with mlflow.start_run(run_id=outer or None, experiment_id=experiment_id,
+                              run_name=None if outer else PARENT_RUN_NAME,
                               nested=mlflow.active_run() is not None) as parent:
             mlflow.set_tags({TAG_KIND: "train", TAG_BEST: str(best)})
             _log_params(run_params)

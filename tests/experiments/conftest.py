@@ -65,9 +65,10 @@ def _candidate(base: Formula, name: str, swap: tuple[int, int]) -> Formula:
 
 
 def _entry(auc: float, delta: list[float] | None) -> dict:
-    entry = {"train_n": 800, "train_defaults": 40, "train_auc": None, "test_auc": auc, "test_gini": 2 * auc - 1,
-             "test_ks": auc - 0.4, "test_brier": 0.0471, "test_log_loss": 0.1893, "test_top_default_rate": 0.0125,
-             "test_top_capture": 0.31, "test_n": 400, "test_defaults": 20, "validation_auc": auc - 0.01,
+    entry = {"train_n": 800, "train_defaults": 40, "train_auc": None, "test_auc": auc,
+             "test_gini": 2 * auc - 1, "test_ks": auc - 0.4, "test_brier": 0.0471, "test_log_loss": 0.1893,
+             "test_top_default_rate": 0.0125, "test_top_capture": 0.31, "test_n": 400, "test_defaults": 20,
+             "validation_auc": auc - 0.01,
              "top": {"share": 0.1374, "n": 55}, "calibration": [{"band": 1, "n": 40, "default_rate": 0.1}]}
     if delta is not None:
         entry["delta_auc_vs_baseline"] = delta
@@ -80,8 +81,8 @@ def train_result() -> SimpleNamespace:
     """What log_train reads of a TrainResult: ``formulas`` (baseline first) and ``evaluation``."""
     base = official_2024()
     last = len(base.indicators) - 1
-    formulas = {"baseline": base, BEST: _candidate(base, BEST, (0, last)), "recal-10": _candidate(base, "recal-10",
-                                                                                                 (1, last))}
+    formulas = {"baseline": base, BEST: _candidate(base, BEST, (0, last)),
+                "recal-10": _candidate(base, "recal-10", (1, last))}
     evaluation = {
         "best": BEST,
         "formulas": {"baseline": _entry(0.6123456789, None),

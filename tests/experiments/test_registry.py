@@ -77,7 +77,8 @@ def test_promote_moves_an_alias(registered, mlflow_uri):
 def test_resolve_formula_from_every_kind_of_reference(registered, mlflow_uri, train_result):
     run_id = registered["logged"]["runs"][BEST]
     expected = train_result.formulas[BEST].provenance.content_hash
-    for ref in (f"models:/{DEFAULT_MODEL}@candidate", f"models:/{DEFAULT_MODEL}/2", f"runs:/{run_id}", run_id):
+    refs = (f"models:/{DEFAULT_MODEL}@candidate", f"models:/{DEFAULT_MODEL}/2", f"runs:/{run_id}", run_id)
+    for ref in refs:
         assert resolve_formula(ref, uri=mlflow_uri).provenance.content_hash == expected, ref
     baseline = resolve_formula(f"models:/{DEFAULT_MODEL}@official", uri=mlflow_uri)
     assert baseline.to_text() == train_result.formulas["baseline"].to_text()  # byte-identical round trip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import socket
 import time
 
@@ -83,8 +84,8 @@ def test_log_train_logs_every_formula_with_its_metrics_and_params(mlflow_uri, tr
         row, expected = runs.loc[name], train_result.evaluation["formulas"][name]
         assert row["run_id"] == logged["runs"][name]
         assert row["tags.mlflow.parentRunId"] == logged["parent_run_id"]
-        for metric in ("test_auc", "test_gini", "test_ks", "test_brier", "test_log_loss", "test_top_default_rate",
-                       "test_top_capture", "validation_auc"):
+        for metric in ("test_auc", "test_gini", "test_ks", "test_brier", "test_log_loss",
+                       "test_top_default_rate", "test_top_capture", "validation_auc"):
             assert row[f"metrics.{metric}"] == expected[metric]  # exact: the store keeps doubles
         assert row["params.formula_name"] == name
         assert row["params.is_best"] == ("true" if name == BEST else "false")
@@ -102,7 +103,8 @@ def test_log_train_logs_every_formula_with_its_metrics_and_params(mlflow_uri, tr
     assert runs.loc["train", "tags.innopoints.best"] == BEST
 
 
-def test_log_train_puts_artifacts_in_fixed_folders_beside_the_store(mlflow_uri, train_result, train_out, tmp_path):
+def test_log_train_puts_artifacts_in_fixed_folders_beside_the_store(mlflow_uri, train_result, train_out,
+                                                                    tmp_path):
     logged = log_train(train_result, train_out, params=PARAMS, uri=mlflow_uri)
     client = MlflowClient(tracking_uri=mlflow_uri)
     parent = logged["parent_run_id"]
@@ -119,8 +121,9 @@ def test_log_train_puts_artifacts_in_fixed_folders_beside_the_store(mlflow_uri, 
 def test_logged_params_are_settings_only(mlflow_uri, train_result, train_out):
     logged = log_train(train_result, train_out, params=PARAMS, uri=mlflow_uri)
     params = MlflowClient(tracking_uri=mlflow_uri).get_run(logged["runs"]["recal-10"]).data.params
-    assert set(params) == {"seed", "data_fingerprint", "config_hash", "fit_max_points", "fit_group_bounds_input",
-                           "n_boot", "method", "formula_name", "formula_version", "is_best"}
+    assert set(params) == {"seed", "data_fingerprint", "config_hash", "fit_max_points",
+                           "fit_group_bounds_input", "n_boot", "method", "formula_name", "formula_version",
+                           "is_best"}
 
 
 def test_params_refuse_tables_and_long_values():
@@ -144,8 +147,9 @@ def test_flat_params_are_flat_lower_snake():
 
 
 def test_formula_metrics_keep_scalar_split_metrics_and_intervals():
-    entry = {"test_auc": 0.6, "train_auc": None, "validation_auc": float("nan"), "test_n": 400, "test_flag": True,
-             "delta_auc_vs_baseline": [0.01, 0.02, 0.03], "top": {"n": 5}, "slices": [{"test_auc": 0.5}]}
+    entry = {"test_auc": 0.6, "train_auc": None, "validation_auc": float("nan"), "test_n": 400,
+             "test_flag": True, "delta_auc_vs_baseline": [0.01, 0.02, 0.03], "top": {"n": 5},
+             "slices": [{"test_auc": 0.5}]}
     assert formula_metrics(entry) == {"test_auc": 0.6, "test_n": 400.0, "delta_auc_vs_baseline_low": 0.01,
                                       "delta_auc_vs_baseline_mid": 0.02, "delta_auc_vs_baseline_high": 0.03}
 
@@ -169,3 +173,8 @@ def test_log_train_under_mlflow_run_nests_in_the_outer_run(mlflow_uri, train_res
     logged = log_train(train_result, train_out, params=PARAMS, uri=mlflow_uri)
     assert logged["parent_run_id"] == outer
     assert client.get_run(logged["runs"][BEST]).data.tags["mlflow.parentRunId"] == outer
+    assert client.get_run(outer).info.run_name == "mlflow-run-entry"
+    children = client.search_runs([client.get_run(outer).info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{outer}'")
+    assert sorted(r.info.run_name for r in children) == sorted(FORMULA_NAMES)
+    assert os.environ["MLFLOW_RUN_ID"] == outer  # put back for whatever the entry point does next
