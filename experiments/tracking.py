@@ -378,3 +378,12 @@ def _log_formula_run(formula: Formula, name: str, entry: Mapping[str, Any], *, i
     mlflow.log_artifact(str(weights), "formula")
     mlflow.log_dict(dict(entry), "report/evaluation.json")  # this formula's aggregates only
     return log_formula_model(path, formula, name=MODEL_NAME)
+
+
+def log_files(run_ids: list[str], files: list[Path], *, folder: str, uri: str) -> None:
+    """Attach files (the comparison report) to existing runs under ``folder``."""
+    client = MlflowClient(tracking_uri=uri)
+    for run_id in run_ids:
+        for path in files:
+            with mlflow_errors(f"logging {path.name} to run {run_id}"):
+                client.log_artifact(run_id, str(path), folder)

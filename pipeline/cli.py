@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,6 +36,10 @@ EXIT_USER_ERROR = 2
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML run config (seed, stage rule, local "
                                                  "indicators, evaluation); default: built-in defaults.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+ExperimentOpt = Annotated[str, typer.Option(help="MLflow experiment name.")]
+MlflowOpt = Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log runs and register formulas in MLflow "
+                                         "(MLFLOW_TRACKING_URI, else ./mlflow.db).")]
+MODEL_NAME = "innopoints-formula"
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -284,6 +289,8 @@ def train(
                                           )] = "builtin:official-2024",
     out: Annotated[Path, typer.Option(help="Folder for formulas, evaluation and explanation.")] = Path(
         "innopoints-out/train"),
+    experiment: ExperimentOpt = "innopoints",
+    mlflow: MlflowOpt = True,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -293,14 +300,20 @@ def train(
     baseline.json), OUT/evaluation.json (test metrics of every formula and the best, chosen on a validation
     year), OUT/refinement.json and OUT/refinement.md (per indicator: importance, learned vs policy direction,
     redundancy, coverage, drop-one AUC, recommendation), OUT/frontier.json and OUT/explain/ (SHAP tables and
-    PNG plots). Nothing is written when a step fails.
+    PNG plots). Nothing is written when a step fails. With MLflow on (the default): one parent run in
+    EXPERIMENT and one run per formula in the store of MLFLOW_TRACKING_URI, else ./mlflow.db; every formula
+    registered as a version of `innopoints-formula` with aliases `official` (baseline) and `candidate` (best).
     """
     from pipeline.refs import load_formula
 
     cfg = _config(config)
-    base = load_formula(baseline)
+    uri = _tracking_ready() if mlflow else None
+    base = load_formula(baseline, uri=uri)
     result = _train_stages(data, cfg, base, out, quiet)
+    logged = _log_to_mlflow(result, out, cfg, experiment, uri) if uri else None
     _print_train_summary(result, out)
+    if logged:
+        _print_mlflow(uri, logged)
 
 
 TRAIN_STAGES = [
@@ -318,6 +331,40 @@ def _train_stages(data: Path, cfg: RunConfig, base, out: Path, quiet: bool):
         with p.stage("write"):
             steps.write_train_outputs(result, out)
     return result
+
+
+def _tracking_ready() -> str:
+    """The MLflow store to use, checked before any heavy work (an unreachable server fails here, fast)."""
+    from experiments.tracking import check_tracking, tracking_uri
+
+    uri = tracking_uri(Path.cwd())
+    check_tracking(uri)
+    return uri
+
+
+def _log_to_mlflow(result, out: Path, cfg: RunConfig, experiment: str, uri: str) -> dict:
+    """One parent run, one run per formula, every formula registered; aggregates only."""
+    from experiments.registry import register_formulas
+    from experiments.tracking import log_train
+
+    best = result.formulas[result.evaluation["best"]]
+    params = {"seed": cfg.seed, "data_fingerprint": best.provenance.data_fingerprint,
+              "config_hash": best.provenance.config_hash, "train": cfg.train.model_dump(mode="json"),
+              "evaluation": cfg.evaluation.model_dump(mode="json"),
+              "stage_rule": cfg.stage_rule.model_dump(mode="json")}
+    with Stages(["log to MLflow", "register formulas"], enabled=True) as p:
+        with p.stage("log to MLflow"):
+            logged = log_train(result, out, experiment=experiment, params=params, uri=uri)
+        with p.stage("register formulas"):
+            logged["versions"] = register_formulas(logged, name=MODEL_NAME, uri=uri)
+    return logged
+
+
+def _print_mlflow(uri: str, logged: dict) -> None:
+    console.print(f"MLflow: parent run {logged['parent_run_id']}, {len(logged['runs'])} formula runs; registered "
+                  f"as {MODEL_NAME} (models:/{MODEL_NAME}@candidate = {logged['best']}, "
+                  f"models:/{MODEL_NAME}@official = baseline)")
+    console.print(f"browse:   mlflow ui --backend-store-uri {uri}")
 
 
 def _print_train_summary(result, out: Path) -> None:
@@ -338,27 +385,98 @@ def _print_train_summary(result, out: Path) -> None:
     console.print(f"wrote {out}/formulas, evaluation.json, refinement.md, explain/")
 
 
-DEFAULT_DATA_ROOT = Path("innopoints-data")
+@app.command()
+@user_errors
+def compare(
+    a: Annotated[str, typer.Argument(help="Formula A (the reference, e.g. the baseline): file, builtin:NAME, "
+                                     "models:/NAME@ALIAS, models:/NAME/VERSION or a run id.")],
+    b: Annotated[str, typer.Argument(help="Formula B (the candidate), same reference kinds.")],
+    data: Annotated[Path, typer.Option(help="Folder with the three input tables the formulas are judged on.")],
+    out: Annotated[Path, typer.Option(help="The HTML report; a Markdown summary goes beside it (.md).")] = Path(
+        "report.html"),
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Reviewer report: what changes from formula A to formula B, differences first.
+
+    Reads A, B (MLflow references from MLFLOW_TRACKING_URI, else ./mlflow.db) and DATA. Writes OUT, one
+    self-contained HTML file (plots embedded, no network), and OUT with suffix .md, a Markdown summary for
+    review threads: metrics side by side with bootstrap intervals, points per indicator and stage, sign
+    conflicts, firms entering and leaving the qualified set, calibration and PSI. Aggregates only.
+    """
+    from pipeline.refs import is_mlflow_ref, load_formula
+
+    cfg = _config(config)
+    uri = _tracking_ready() if is_mlflow_ref(a) or is_mlflow_ref(b) else None
+    fa, fb = load_formula(a, uri=uri), load_formula(b, uri=uri)
+    with Stages(["read and validate", "compare", "write"], enabled=not quiet) as p:
+        with p.stage("read and validate"):
+            tables = steps.load_tables(data)
+        with p.stage("compare"):
+            comparison = steps.compare(fa, fb, tables, cfg)
+        with p.stage("write"):
+            paths = steps.write_comparison(comparison, out)
+    _print_comparison(comparison, paths)
+
+
+def _print_comparison(comparison, paths: list[Path]) -> None:
+    h = comparison.headline
+    console.print(f"{comparison.label_b} vs {comparison.label_a}: " + "; ".join(
+        f"{k} {v}" for k, v in _headline_items(h)))
+    console.print(f"wrote {', '.join(str(p) for p in paths)}")
+
+
+def _headline_items(h: dict) -> list[tuple[str, str]]:
+    d = h["delta_auc"]
+    pop = h["population"]
+    return [("test AUC", f"{h['auc_a']:.3f} -> {h['auc_b']:.3f}"),
+            ("ΔAUC [95%]", f"{d[1]:+.3f} [{d[0]:+.3f}, {d[2]:+.3f}]"),
+            ("firms entering / leaving the qualified set", f"{pop['entering']} / {pop['leaving']}")]
+
+
+@app.command()
+@user_errors
+def promote(
+    ref: Annotated[str, typer.Argument(help="models:/NAME@ALIAS, models:/NAME/VERSION, a version number, "
+                                       "runs:/RUN_ID or a run id.")],
+    alias: Annotated[str, typer.Option(help="Alias to point at REF's version (e.g. champion, official).")],
+    name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+) -> None:
+    """Move a registry alias (official, candidate, champion, ...) to the formula version behind REF.
+
+    Reads and writes the MLflow registry of MLFLOW_TRACKING_URI, else ./mlflow.db. Writes no file.
+    """
+    from experiments.registry import promote as promote_alias
+
+    uri = _tracking_ready()
+    version = promote_alias(ref, alias, name=name, uri=uri)
+    console.print(f"models:/{name}@{alias} -> version {version}")
 
 
 @app.command()
 @user_errors
 def run(
-    firms: Annotated[int, typer.Option(help="Firms in the embedded synthetic cohort (made on first use).")] = 20_000,
+    firms: Annotated[int, typer.Option(help="Firms in the embedded synthetic cohort (made on first use).")] = 50_000,
     seed: Annotated[int, typer.Option(help="Seed of the cohort and of every random step.")] = 1,
     data: Annotated[Path | None, typer.Option(help="Use this data folder instead of the synthetic cohort.")] = None,
+    cohort_dir: Annotated[Path, typer.Option(help="Where the embedded synthetic cohort is made and reused.")] = Path(
+        "innopoints-data"),
     baseline: Annotated[str, typer.Option(help="Baseline formula: a file or builtin:NAME.")] = "builtin:official-2024",
     out: Annotated[Path, typer.Option(help="Folder for every output of the run.")] = Path("innopoints-out"),
+    experiment: ExperimentOpt = "innopoints",
+    mlflow: MlflowOpt = True,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """The main job, end to end: cohort → validate → indicators → models and SHAP → candidate formulas →
-    evaluation → scores → export.
+    evaluation → MLflow → reviewer report → scores → export.
 
-    Reads DATA (default: innopoints-data/synthetic-<firms>-seed<seed>/, simulated on first use) and BASELINE.
-    Writes OUT/train/ (as `innopoints train`), OUT/scores.parquet (points of every firm under the
-    recommended formula) and OUT/recommended.json + OUT/recommended.csv (the exported formula and its
-    weights table). Prints a summary and where everything is.
+    Reads DATA (default: COHORT_DIR/synthetic-<firms>-seed<seed>/, simulated on first use) and BASELINE.
+    Writes OUT/train/ (as `innopoints train`), OUT/report.html + OUT/report.md (the reviewer report: best
+    candidate against the baseline), OUT/scores.parquet (points of every firm under the recommended formula)
+    and OUT/recommended.json + OUT/recommended.csv (the exported formula and its weights table); logs every
+    formula to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db) and registers them. Prints a summary and where
+    everything is.
     """
     from models.formula import weights_table
     from pipeline.io import write_frame_atomic, write_text_atomic
@@ -367,17 +485,27 @@ def run(
     cfg = _config(config)
     if seed != cfg.seed:
         cfg = cfg.model_copy(update={"seed": seed})
+    uri = _tracking_ready() if mlflow else None
     if data is None:
-        data = DEFAULT_DATA_ROOT / f"synthetic-{firms}-seed{seed}"
+        data = cohort_dir / f"synthetic-{firms}-seed{seed}"
         if not any(data.glob("firms.*")):
             console.print(f"making the synthetic cohort in {data} (first use)")
             _simulate_to(data, firms, seed, (cfg.cohort.first_year, cfg.cohort.last_year), "parquet", quiet)
-    base = load_formula(baseline)
+    base = load_formula(baseline, uri=uri)
     result = _train_stages(data, cfg, base, out / "train", quiet)
+    logged = _log_to_mlflow(result, out / "train", cfg, experiment, uri) if uri else None
     best = result.formulas[result.evaluation["best"]]
-    with Stages(["score population", "export"], enabled=not quiet) as p:
-        with p.stage("score population"):
+    with Stages(["reviewer report", "score population", "export"], enabled=not quiet) as p:
+        with p.stage("reviewer report"):
             tables = steps.load_tables(data)
+            importance = result.explain["importance"].join(result.explain["directions"]["direction"])
+            comparison = steps.compare(result.formulas["baseline"], best, tables, cfg, importance_b=importance)
+            report = steps.write_comparison(comparison, out / "report.html")
+            if logged:
+                from experiments.tracking import log_files
+
+                log_files([logged["parent_run_id"], logged["runs"][best.name]], report, folder="report", uri=uri)
+        with p.stage("score population"):
             year = steps.default_scoring_year(tables)
             pop, exclusions = steps.build_population(tables, year, cfg, best)
             scored = steps.score_population(best, pop, share=cfg.evaluation.qualified_share, cutoff=None)
@@ -389,13 +517,18 @@ def run(
     n_q = int(scored["qualified"].sum())
     console.print(f"recommended formula: {best.name} (chosen on the validation year); scored {len(scored)} firms "
                   f"for {year}, {n_q} qualified; excluded {exclusions.total}: {exclusions.counts or 'none'}")
-    console.print(f"report:   {out / 'train' / 'refinement.md'}")
+    _print_comparison(comparison, report)
+    console.print(f"report:   {out / 'report.html'} (refinement: {out / 'train' / 'refinement.md'})")
     console.print(f"formula:  {out / 'recommended.json'} (weights table: {out / 'recommended.csv'})")
     console.print(f"scores:   {out / 'scores.parquet'}")
+    if logged:
+        _print_mlflow(uri, logged)
 
 
 def main() -> None:
     """Console-script entry point."""
+    # MLflow's INFO lines (creating tables, ...) are noise next to our own progress and summary.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
     app()
 
 

@@ -1,7 +1,9 @@
-"""Formula references: a file path or ``builtin:NAME`` for the formulas shipped with the package."""
+"""Formula references: a file, ``builtin:NAME`` (shipped with the package), or an MLflow reference —
+``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN_ID`` or a bare run id."""
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -9,6 +11,12 @@ from models.errors import FormulaError
 from models.formula import Formula
 
 BUILTIN_PREFIX = "builtin:"
+MLFLOW_REF = re.compile(r"^(models:/|runs:/)|^[0-9a-f]{32}$")
+
+
+def is_mlflow_ref(ref: str) -> bool:
+    """Whether ``ref`` points into the MLflow store rather than at a file or a built-in."""
+    return bool(MLFLOW_REF.match(ref.strip()))
 
 
 def builtin_names() -> list[str]:
@@ -27,8 +35,19 @@ def formula_format(path: Path) -> str:
     raise FormulaError(f"formula file {path}: unknown suffix {suffix!r} (use .json, .yaml or .yml)")
 
 
-def load_formula(ref: str) -> Formula:
-    """Load a formula from ``builtin:NAME`` or a JSON/YAML file, checking its content hash."""
+def load_formula(ref: str, *, uri: str | None = None) -> Formula:
+    """Load a formula from any reference kind, checking its content hash.
+
+    ``uri`` is the MLflow store for registry and run references (default: ``MLFLOW_TRACKING_URI`` or the
+    SQLite store in the working directory).
+    """
+    if is_mlflow_ref(ref):
+        from experiments.registry import resolve_formula
+        from experiments.tracking import check_tracking, tracking_uri
+
+        uri = uri or tracking_uri(Path.cwd())
+        check_tracking(uri)
+        return resolve_formula(ref, uri=uri)
     if ref.startswith(BUILTIN_PREFIX):
         name = ref[len(BUILTIN_PREFIX):]
         if name not in builtin_names():
@@ -37,5 +56,7 @@ def load_formula(ref: str) -> Formula:
         return Formula.from_text(text, "json")
     path = Path(ref)
     if not path.is_file():
-        raise FormulaError(f"formula {ref!r} is neither a file nor builtin:NAME ({', '.join(builtin_names())})")
+        raise FormulaError(
+            f"formula {ref!r} is not a file, builtin:NAME ({', '.join(builtin_names())}), models:/NAME@ALIAS, "
+            "models:/NAME/VERSION, runs:/RUN_ID or a run id")
     return Formula.from_text(path.read_text(encoding="utf-8-sig"), formula_format(path))

@@ -160,3 +160,33 @@ def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
 
 def _save(fig, path: Path) -> None:
     fig.savefig(path, dpi=100)
+
+
+def compare(a: Formula, b: Formula, tables: dict[str, pd.DataFrame], config: RunConfig, *,
+            importance_b: pd.DataFrame | None = None, year: int | None = None):
+    """Both formulas on the same loans (out of time) and the same scoring-year population."""
+    from experiments.compare import compare_formulas
+    from pipeline.fingerprint import data_fingerprint
+
+    extra = list(a.local_indicators) + list(b.local_indicators)
+    indicators = indicator_set(config, extra)
+    loans = loan_features(tables["firms"], tables["firm_years"], tables["loans"], indicators, config.stage_rule)
+    year = year or default_scoring_year(tables)
+    population, _ = population_features(tables["firms"], tables["firm_years"], year, indicators,
+                                        config.stage_rule)
+    ev = config.evaluation
+    return compare_formulas(a, b, loans, population, share=ev.qualified_share, n_boot=ev.n_boot,
+                            seed=config.seed, test_year=ev.test_year, importance_b=importance_b,
+                            data_fingerprint=data_fingerprint(tables))
+
+
+def write_comparison(comparison, out: Path) -> list[Path]:
+    """The self-contained HTML report and its Markdown summary beside it (``.md``)."""
+    from experiments.html import render_html, render_markdown
+    from pipeline.io import write_text_atomic
+
+    out = Path(out)
+    md = out.with_suffix(".md")
+    write_text_atomic(out, render_html(comparison))
+    write_text_atomic(md, render_markdown(comparison))
+    return [out, md]

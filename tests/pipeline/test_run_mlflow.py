@@ -1,0 +1,116 @@
+"""`innopoints run` with MLflow: runs, registry, pyfunc scores equal to `score`, the reviewer report,
+a store that cannot be reached, and `mlflow run` of the MLproject."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from experiments.pyfunc import model_input
+from features.build import population_features
+from pipeline import steps
+from pipeline.cli import app
+from pipeline.config import RunConfig
+
+REPO = Path(__file__).resolve().parents[2]
+FIRMS = 8000
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """One `innopoints run` in an empty folder, with the default (SQLite) store there."""
+    root = tmp_path_factory.mktemp("run")
+    old_cwd, old_uri = Path.cwd(), os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.chdir(root)
+    try:
+        result = runner.invoke(app, ["run", "--firms", str(FIRMS), "--seed", "2", "--quiet"],
+                               catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        yield root, result.output
+    finally:
+        os.chdir(old_cwd)
+        if old_uri is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = old_uri
+
+
+@pytest.fixture()
+def uri(workdir, monkeypatch):
+    root, _ = workdir
+    value = f"sqlite:///{root / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", value)
+    monkeypatch.chdir(root)
+    mlflow.set_tracking_uri(value)
+    return value
+
+
+def test_every_formula_is_a_run_with_its_test_metrics(workdir, uri):
+    runs = mlflow.search_runs(experiment_names=["innopoints"])
+    names = set(runs["tags.mlflow.runName"])
+    evaluation = pd.read_json(workdir[0] / "innopoints-out/train/evaluation.json", typ="series")
+    assert set(evaluation["formulas"]) | {"train"} <= names
+    formula_runs = runs[runs["tags.mlflow.runName"] != "train"]
+    assert formula_runs["metrics.test_auc"].notna().all()
+    for _, row in formula_runs.iterrows():
+        expected = evaluation["formulas"][row["tags.mlflow.runName"]]["test_auc"]
+        assert row["metrics.test_auc"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_registered_candidate_scores_like_the_score_command(workdir, uri):
+    root, _ = workdir
+    out = root / "scores-from-registry.parquet"
+    result = runner.invoke(app, ["score", "--formula", "models:/innopoints-formula@candidate", "--data",
+                                 str(root / f"innopoints-data/synthetic-{FIRMS}-seed2"), "--out", str(out),
+                                 "--quiet"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    scored = pd.read_parquet(out)
+    model = mlflow.pyfunc.load_model("models:/innopoints-formula@candidate")
+    tables = steps.load_tables(root / f"innopoints-data/synthetic-{FIRMS}-seed2")
+    pop, _ = population_features(tables["firms"], tables["firm_years"], 2025, stage_rule=RunConfig().stage_rule)
+    names = model.metadata.get_input_schema().input_names()
+    predicted = model.predict(model_input(pop, names))
+    assert list(pop["firm_id"]) == list(scored["firm_id"])
+    assert predicted["points"].to_numpy().tolist() == scored["points"].to_numpy().tolist()
+
+
+def test_the_reviewer_report_names_both_formulas(workdir):
+    root, output = workdir
+    html = (root / "innopoints-out/report.html").read_text(encoding="utf-8")
+    best = pd.read_json(root / "innopoints-out/train/evaluation.json", typ="series")["best"]
+    assert "official-2024" in html and best in html
+    assert (root / "innopoints-out/report.md").exists()
+    assert "mlflow ui --backend-store-uri sqlite:///" in " ".join(output.split())
+
+
+def test_an_unreachable_tracking_store_fails_fast_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    start = time.perf_counter()
+    result = runner.invoke(app, ["run", "--firms", "2000", "--quiet"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error:") and "127.0.0.1:9" in result.output
+    assert time.perf_counter() - start < 15
+    assert not (tmp_path / "innopoints-data").exists(), "heavy work started before the store was checked"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="uses the local environment manager")
+def test_mlflow_run_of_the_main_entry_point(tmp_path):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    mlflow_exe = Path(sys.executable).with_name("mlflow")
+    cmd = [str(mlflow_exe), "run", str(REPO), "-e", "main", "--env-manager", "local", "--experiment-name",
+           "innopoints", "-P", f"firms={FIRMS}", "-P", "seed=3", "-P", f"out={tmp_path / 'out'}",
+           "-P", f"cohort_dir={tmp_path / 'data'}"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "out" / "recommended.json").exists()
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    runs = mlflow.search_runs(experiment_names=["innopoints"])
+    assert runs["metrics.test_auc"].notna().sum() >= 2
