@@ -5,7 +5,10 @@ bootstrap interval and share; learned vs policy direction and the sign conflict;
 moves with, |Spearman| ≥ 0.8 on training loans); coverage (share missing); incremental value (validation
 AUC lost when the indicator is dropped from the model); baseline and fitted points; and a recommendation —
 ``keep`` / ``reweight`` / ``drop`` for indicators in the baseline, ``add`` / ``leave out`` for the others —
-with its reason in words.
+with its reason in words. The rules, in order: a sign conflict is dropped; an indicator with no clear
+learned direction or under 2% of the importance is dropped; one that moves with a more important
+indicator (|Spearman| ≥ 0.8) is dropped only if the fitted formula gives it under one point too; the rest
+are kept, reweighted (fitted and baseline points differ by 3 or more) or added.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
 REDUNDANT_CORR = 0.8
 NEGLIGIBLE_SHARE = 0.02  # below 2% of total |SHAP|: no measurable link to repayment
 REWEIGHT_POINTS = 3.0  # fitted and baseline points differ by at least this (stage average): reweight
+MIN_FITTED_POINTS = 1.0  # below this (stage average) the fitted formula makes no real use of an indicator
 
 
 def redundancy(X: pd.DataFrame, threshold: float = REDUNDANT_CORR) -> dict[str, list[tuple[str, float]]]:
@@ -103,8 +107,9 @@ def refinement_table(*, indicators: Sequence[Indicator], final: Recipe, train: p
         more_important_peers = [(p, c) for p, c in red[i] if imp.loc[p, "mean_abs_shap"] > imp.loc[i, "mean_abs_shap"]]
         b_pts, f_pts = _mean_points(baseline, i), _mean_points(fitted, i)
         d_auc = drop[i]
-        evidence = (f"importance share {share:.1%} (rank {int(imp.loc[i, 'rank'])}), "
-                    f"removing it changes validation AUC by {d_auc:+.4f}")
+        evidence = (f"importance share {share:.1%} (rank {int(imp.loc[i, 'rank'])}), fitted points {f_pts:.1f} "
+                    f"vs baseline {b_pts:.1f}, removing it changes validation AUC by {d_auc:+.4f}")
+        moves_with = (f"; moves with {red[i][0][0]} (Spearman {red[i][0][1]:+.2f})" if red[i] else "")
         if conflict:
             rec = "drop" if i in in_baseline else "leave out"
             reason = ("sign conflict: higher values go with more defaults, but policy rewards them"
@@ -114,20 +119,21 @@ def refinement_table(*, indicators: Sequence[Indicator], final: Recipe, train: p
         elif learned == 0 or share < NEGLIGIBLE_SHARE:
             rec = "drop" if i in in_baseline else "leave out"
             reason = f"no measurable link to repayment: {evidence}"
-        elif more_important_peers:
+        elif more_important_peers and f_pts < MIN_FITTED_POINTS:
+            # Redundant, and the fitted formula found no use for it beside its twin either.
             peer, c = more_important_peers[0]
             rec = "drop" if i in in_baseline else "leave out"
             reason = f"redundant with {peer} (Spearman {c:+.2f}), which predicts more; {evidence}"
         elif i in in_baseline:
             if abs(f_pts - b_pts) >= REWEIGHT_POINTS:
                 rec = "reweight"
-                reason = f"predicts repayment; fitted points {f_pts:.1f} vs baseline {b_pts:.1f}; {evidence}"
+                reason = f"predicts repayment, with a different weight; {evidence}{moves_with}"
             else:
                 rec = "keep"
-                reason = f"predicts repayment in the policy direction; {evidence}"
+                reason = f"predicts repayment in the policy direction; {evidence}{moves_with}"
         else:
             rec = "add"
-            reason = f"predicts repayment beyond the baseline's indicators; {evidence}"
+            reason = f"predicts repayment beyond the baseline's indicators; {evidence}{moves_with}"
         rows.append({
             "id": i, "name_zh": ind.name_zh, "name_en": ind.name_en, "group": ind.group,
             "status": ind.status, "in_baseline": i in in_baseline,

@@ -525,6 +525,11 @@ def run(
         _print_mlflow(uri, logged)
 
 
+from pipeline.policy import policy_command  # noqa: E402  (registered after user_errors exists)
+
+app.command(name="policy")(user_errors(policy_command))
+
+
 def main() -> None:
     """Console-script entry point."""
     # MLflow's INFO lines (creating tables, ...) are noise next to our own progress and summary.

@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from features.local import LocalIndicatorSpec
+from features.catalog import list_indicators
+from features.local import LocalIndicatorSpec, build_local_indicators
 from features.stage import StageRule
 from pipeline.errors import ConfigError
 
@@ -96,8 +97,11 @@ def load_config(path: Path | None) -> RunConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: the top level must be a mapping")
     try:
-        return RunConfig(**data)
+        config = RunConfig(**data)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise ConfigError(f"config file {path}: {where}: {err['msg']}") from None
+    # Local indicators are checked here, once, so a bad declaration fails before any data is read.
+    build_local_indicators(list(config.local_indicators), {i.id for i in list_indicators()})
+    return config

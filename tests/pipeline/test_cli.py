@@ -161,3 +161,47 @@ def test_run_does_the_whole_job_in_an_empty_folder(tmp_path, monkeypatch):
                  "innopoints-data/synthetic-8000-seed2/firms.parquet"):
         assert (tmp_path / path).exists(), path
     assert "recommended formula" in result.output
+
+
+def test_a_local_indicator_declared_in_yaml_appears_in_the_features(cohort, tmp_path):
+    config = tmp_path / "local.yaml"
+    config.write_text(
+        "local_indicators:\n"
+        "  - id: rd_per_st_staff\n"
+        "    name_zh: 人均科技人员研发费用\n"
+        "    name_en: R&D per S&T staff\n"
+        "    group: input\n"
+        "    unit: CNY 10k\n"
+        "    direction: 1\n"
+        "    expression: rd_expense / st_staff\n", encoding="utf-8")
+    out = tmp_path / "feat.parquet"
+    result = invoke("features", "--data", cohort, "--out", out, "--config", config, "--quiet")
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out)
+    fy = pd.read_parquet(cohort / "firm_years.parquet").set_index(["firm_id", "year"])
+    row = table[table["has_history"]].iloc[0]
+    raw = fy.loc[(row["firm_id"], row["year"] - 1)]
+    expected = raw["rd_expense"] / raw["st_staff"] if raw["st_staff"] else float("nan")
+    assert row["rd_per_st_staff"] == pytest.approx(expected, nan_ok=True)
+    listed = json.loads(invoke("indicators", "--json", "--config", config).output)
+    assert listed[-1]["id"] == "rd_per_st_staff" and listed[-1]["inputs"] == ["rd_expense", "st_staff"]
+
+
+def test_a_malformed_local_indicator_gets_one_clear_error(cohort, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        "local_indicators:\n"
+        "  - {id: bad_one, name_zh: 坏, name_en: Bad, group: input, unit: ratio, direction: 1,\n"
+        "     expression: \"__import__('os').getcwd()\"}\n", encoding="utf-8")
+    result = invoke("features", "--data", cohort, "--out", tmp_path / "f.parquet", "--config", config, "--quiet")
+    assert result.exit_code == 2
+    assert "local indicator 'bad_one'" in result.output and "not allowed" in result.output
+    assert not (tmp_path / "f.parquet").exists()
+
+
+def test_score_by_points_cutoff(cohort, tmp_path):
+    out = tmp_path / "s.parquet"
+    assert invoke("score", "--formula", "builtin:official-2024", "--data", cohort, "--out", out, "--cutoff", "40",
+                  "--quiet").exit_code == 0
+    table = pd.read_parquet(out)
+    assert (table["qualified"] == (table["points"] >= 40)).all()

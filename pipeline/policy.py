@@ -1,0 +1,513 @@
+"""`innopoints policy`: the policy file (YAML, validated once) and the steps of a policy simulation.
+
+The maths lives in :mod:`models.policy`; this module reads the policy file and the data, scores loans and
+firms with each formula, hands the numbers to the model layer in order, and writes ``policy.json``,
+``policy.md`` and the plots. Every default of the policy file and its source is in ``docs/policy.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+import pandas as pd
+import typer
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from rich.table import Table
+
+from features.build import loan_features
+from features.stage import StageRule
+from models.formula import Formula
+from models.policy import (
+    PD_FLOOR,
+    Assessment,
+    BandCalibrator,
+    PolicyError,
+    Qualification,
+    Terms,
+    assess,
+    cells,
+    expected_cells,
+    firm_year_lending,
+    fund_sizes,
+    guaranteed_volume_share,
+    lending_by_band,
+    match_expected_loss,
+    qualify,
+    summarise,
+    threshold_curve,
+)
+from pipeline import steps
+from pipeline.config import NATIONAL_QUALIFIED_SHARE, RunConfig, load_config
+from pipeline.contract import PROVINCES
+from pipeline.errors import ConfigError
+from pipeline.progress import Stages, console
+
+# Hebei: a CNY 147 m provincial compensation fund behind CNY 310.7 bn of loans (FIELD.md), in CNY 10k.
+HEBEI_FUND = 14_700.0
+HEBEI_LOANS = 31_070_000.0
+GUARANTEED = "guarantee_fund"
+CURVE_POINTS = 200  # rows of each volume-vs-loss curve kept for the JSON and the plot
+
+
+# ------------------------------------------------------------------------------------------ the file
+
+
+def _check_provinces(mapping: dict[str, float]) -> None:
+    unknown = [p for p in mapping if p not in PROVINCES]
+    if unknown:
+        raise ValueError(f"unknown province {unknown[0]!r}; use one of the 31 provincial units, e.g. "
+                         f"{', '.join(PROVINCES[:3])}")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QualificationPolicy(_Section):
+    """Who qualifies: the top share of evaluated firms, or a points cut-off; optionally per province."""
+
+    rule: Literal["top_share", "cutoff"] = "top_share"
+    share: float = Field(default=round(NATIONAL_QUALIFIED_SHARE, 4), gt=0, le=1)  # as `score`, evaluation
+    cutoff: float | None = None
+    by_province: bool = False
+    province_cutoffs: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> QualificationPolicy:
+        if self.rule == "cutoff" and self.cutoff is None:
+            raise ValueError("rule 'cutoff' needs a cutoff (points), e.g. cutoff: 60")
+        _check_provinces(self.province_cutoffs)
+        return self
+
+    def as_rule(self) -> Qualification:
+        if self.rule == "cutoff":
+            return Qualification(share=None, cutoff=self.cutoff, province_cutoffs=dict(self.province_cutoffs))
+        return Qualification(share=self.share, by_province=self.by_province,
+                             province_cutoffs=dict(self.province_cutoffs))
+
+
+class BandsPolicy(_Section):
+    """Points bands and the calibration of default probabilities on observed loans."""
+
+    n_bands: int = Field(default=10, ge=2, le=50)
+    pd_floor: float = Field(default=PD_FLOOR, ge=0, lt=1)
+    ci: float = Field(default=0.95, gt=0, lt=1)
+
+
+class TakeUpPolicy(_Section):
+    """Share of qualified firms that borrow in a year: estimated per band unless ``rate`` is given."""
+
+    rate: float | None = Field(default=None, ge=0, le=1)
+    estimate_year: int | None = Field(default=None, ge=1990)
+
+
+class LoanSizePolicy(_Section):
+    """Yearly amount a borrowing firm takes (CNY 10k): estimated per band unless ``amount`` is given."""
+
+    amount: float | None = Field(default=None, gt=0)
+
+
+class LossPolicy(_Section):
+    """Loss given default, tenor and default correlation."""
+
+    lgd: float = Field(default=0.6, ge=0, le=1)
+    tenor_months: float = Field(default=12.0, gt=0, le=120)
+    correlation: float = Field(default=0.12, ge=0, lt=1)
+
+
+class RiskSharingPolicy(_Section):
+    """The guarantee system's share of losses on guaranteed loans (at most 80%: banks keep at least 20%)."""
+
+    guarantee_share_of_loss: float = Field(default=0.8, ge=0, le=0.8)
+    guaranteed_share: float | None = Field(default=None, ge=0, le=1)
+    guarantee_cap: float = Field(default=3000.0, ge=0)
+
+
+class FundsPolicy(_Section):
+    """Provincial NPL compensation funds: share of the banks' losses they pay, per-loan cap, size."""
+
+    coverage: float = Field(default=0.3, ge=0, le=1)
+    cap_per_loan: float | None = Field(default=None, ge=0)
+    size_ratio: float = Field(default=HEBEI_FUND / HEBEI_LOANS, ge=0)
+    sizes: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> FundsPolicy:
+        _check_provinces(self.sizes)
+        bad = {p: v for p, v in self.sizes.items() if v < 0}
+        if bad:
+            raise ValueError(f"fund sizes must be >= 0, e.g. {next(iter(bad.items()))}")
+        return self
+
+
+class RefinancingPolicy(_Section):
+    """Central-bank refinancing of qualified loans: eligible share of the volume and its rate advantage."""
+
+    eligible_share: float = Field(default=0.6, ge=0, le=1)
+    rate_advantage: float = Field(default=0.01, ge=0, le=0.2)
+
+
+class MonteCarloPolicy(_Section):
+    """Draws of the one-factor loss simulation; the seed makes it reproducible."""
+
+    draws: int = Field(default=100_000, ge=1000, le=10_000_000)
+    seed: int = Field(default=1, ge=0)
+    chunk: int = Field(default=10_000, ge=100)
+
+
+class PolicyFile(_Section):
+    """The whole policy file; every section is optional and has documented defaults (docs/policy.md)."""
+
+    schema_version: Literal["1"] = "1"
+    qualification: QualificationPolicy = QualificationPolicy()
+    bands: BandsPolicy = BandsPolicy()
+    take_up: TakeUpPolicy = TakeUpPolicy()
+    loan_size: LoanSizePolicy = LoanSizePolicy()
+    loss: LossPolicy = LossPolicy()
+    risk_sharing: RiskSharingPolicy = RiskSharingPolicy()
+    funds: FundsPolicy = FundsPolicy()
+    refinancing: RefinancingPolicy = RefinancingPolicy()
+    monte_carlo: MonteCarloPolicy = MonteCarloPolicy()
+
+    def terms(self, guaranteed_share: float) -> Terms:
+        """The model layer's terms, with the guaranteed share resolved (policy value or estimate)."""
+        return Terms(lgd=self.loss.lgd, tenor_months=self.loss.tenor_months, guaranteed_share=guaranteed_share,
+                     guarantee_cover=self.risk_sharing.guarantee_share_of_loss,
+                     guarantee_cap=self.risk_sharing.guarantee_cap, fund_coverage=self.funds.coverage,
+                     fund_cap_per_loan=self.funds.cap_per_loan, refinancing_share=self.refinancing.eligible_share,
+                     refinancing_rate_advantage=self.refinancing.rate_advantage,
+                     correlation=self.loss.correlation)
+
+
+def load_policy(path: Path | None) -> PolicyFile:
+    """Read and validate a policy YAML file; ``None`` gives the defaults.
+
+    Raises:
+        ConfigError: the file is missing, is not YAML, or breaks a rule (the message names the field).
+    """
+    if path is None:
+        return PolicyFile()
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"policy file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"policy file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"policy file {path}: the top level must be a mapping of sections")
+    try:
+        return PolicyFile(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"policy file {path}: {where}: {msg} (got {err.get('input')!r})") from None
+
+
+# ------------------------------------------------------------------------------------------ the steps
+
+
+@dataclass
+class FormulaRun:
+    """One formula's scored data, bands and assessment (aggregates leave through :func:`policy_results`)."""
+
+    label: str
+    formula: Formula
+    points: np.ndarray
+    provinces: np.ndarray
+    band: np.ndarray
+    bands: pd.DataFrame
+    assessment: Assessment | None = None
+
+
+def _loans_for(tables: dict[str, pd.DataFrame], rule: StageRule, indicators, cache: dict) -> pd.DataFrame:
+    key = tuple(sorted(rule.model_dump().items()))
+    if key not in cache:
+        cache[key] = loan_features(tables["firms"], tables["firm_years"], tables["loans"], indicators, rule)
+    return cache[key]
+
+
+def _labels(formulas: list[Formula]) -> list[str]:
+    labels, seen = [], {}
+    for f in formulas:
+        seen[f.name] = seen.get(f.name, 0) + 1
+        labels.append(f.name if seen[f.name] == 1 else f"{f.name}#{seen[f.name]}")
+    return labels
+
+
+def prepare(formulas: list[Formula], tables: dict[str, pd.DataFrame], policy: PolicyFile, config: RunConfig,
+            year: int | None = None) -> tuple[list[FormulaRun], dict]:
+    """Score loans and firms with every formula and estimate its bands (PD, take-up, size).
+
+    Returns the runs and a ``data`` summary (years, counts, exclusions, the guaranteed share used).
+    """
+    extra = [spec for f in formulas for spec in (f.local_indicators or [])]
+    indicators = steps.indicator_set(config, extra)
+    scoring_year = year or steps.default_scoring_year(tables)
+    cache: dict = {}
+    runs = []
+    for label, f in zip(_labels(formulas), formulas, strict=True):
+        loans = _loans_for(tables, StageRule(**f.stage_rule.model_dump()), indicators, cache)
+        scored = _scored_loans(loans, f)
+        estimate_year = policy.take_up.estimate_year or int(scored["year"].max())
+        population, exclusions = steps.build_population(tables, scoring_year, config, f)
+        points = f.score(population)["points"].to_numpy()
+        if estimate_year == scoring_year:
+            estimate_points = points
+        else:
+            estimate_points = f.score(steps.build_population(tables, estimate_year, config, f)[0])["points"]
+        calibrator, bands = _bands(scored, estimate_points, estimate_year, policy)
+        runs.append(FormulaRun(label=label, formula=f, points=points,
+                               provinces=population["province"].to_numpy(dtype=object),
+                               band=calibrator.band(points), bands=bands))
+    observed = scored["outcome_observed"].to_numpy(bool)
+    estimated = guaranteed_volume_share(scored["guarantee"].to_numpy(dtype=object) == GUARANTEED,
+                                        scored["amount"].to_numpy("float64"))
+    share = policy.risk_sharing.guaranteed_share
+    info = {
+        "scoring_year": scoring_year, "estimate_year": estimate_year, "firms_scored": len(population),
+        "firms_excluded": exclusions.counts, "loans": len(loans),
+        "loans_excluded": {"no fiscal-year row before origination": len(loans) - len(scored)},
+        "observed_loans": int(observed.sum()), "observed_defaults": int(scored.loc[observed, "defaulted"].sum()),
+        "guaranteed_share_estimated": estimated,
+        "guaranteed_share_used": estimated if share is None else share,
+    }
+    return runs, info
+
+
+def _scored_loans(loans: pd.DataFrame, formula: Formula) -> pd.DataFrame:
+    """Loans with a fiscal year before origination, their points under ``formula`` (the rest are counted)."""
+    usable = loans["has_history"].to_numpy(bool)
+    if not usable.any():
+        raise PolicyError(f"loans: none of the {len(loans)} loans has a firm_years row before its origination "
+                          "year, so no loan can be scored")
+    scored = loans.loc[usable, ["firm_id", "year", "amount", "guarantee", "defaulted", "outcome_observed"]]
+    return scored.assign(points=formula.score(loans.loc[usable])["points"].to_numpy())
+
+
+def _bands(scored: pd.DataFrame, estimate_points, estimate_year: int,
+           policy: PolicyFile) -> tuple[BandCalibrator, pd.DataFrame]:
+    """PD per band on observed loans, take-up from the estimation year's borrowers, yearly size per band."""
+    observed = scored[scored["outcome_observed"].to_numpy(bool)]
+    calibrator = BandCalibrator(policy.bands.n_bands, policy.bands.pd_floor, policy.bands.ci)
+    calibrator.fit(observed["points"].to_numpy(), observed["defaulted"].to_numpy(bool))
+    lending = firm_year_lending(scored)
+    borrowers = lending[lending["year"] == estimate_year]
+    by_band = lending_by_band(calibrator.band(estimate_points), calibrator.band(borrowers["points"]),
+                              calibrator.band(lending["points"]), lending["amount"].to_numpy("float64"),
+                              calibrator.n_bands_)
+    return calibrator, _with_overrides(calibrator.table_.merge(by_band, on="band"), policy)
+
+
+def _with_overrides(bands: pd.DataFrame, policy: PolicyFile) -> pd.DataFrame:
+    """Keep the estimates beside the values used, so a reader sees what an override replaced."""
+    bands = bands.assign(take_up_estimated=bands["take_up"], mean_amount_estimated=bands["mean_amount"])
+    if policy.take_up.rate is not None:
+        bands["take_up"] = policy.take_up.rate
+    if policy.loan_size.amount is not None:
+        bands["mean_amount"] = policy.loan_size.amount
+    return bands
+
+
+def simulate_policy(runs: list[FormulaRun], policy: PolicyFile, terms: Terms, *, progress=None) -> dict:
+    """Assess every formula under the policy and solve the headline: B's cut-off at A's expected loss.
+
+    The provincial funds are sized once, on the reference formula (the first): ``size_ratio`` × its expected
+    volume per province (or the sizes given), so every formula is judged against the same funds.
+    """
+    rule = policy.qualification.as_rule()
+    ref = runs[0]
+    ref_cells = expected_cells(cells(ref.band, ref.provinces, qualify(ref.points, ref.provinces, rule), ref.bands),
+                               terms)
+    volume = summarise(ref_cells, "province")["expected_volume"].to_dict()
+    funds = fund_sizes(volume, policy.funds.size_ratio, policy.funds.sizes)
+    mc = policy.monte_carlo
+    for run in runs:
+        if progress:
+            progress(f"simulate {run.label}")
+        run.assessment = assess(run.points, run.provinces, run.band, run.bands, terms, rule, funds,
+                                n_draws=mc.draws, seed=mc.seed, chunk=mc.chunk)
+    target = ref.assessment.total["expected_loss"]
+    own = match_expected_loss(ref.points, ref.band, ref.bands, terms, target)
+    headline = []
+    for run in runs[1:]:
+        matched = match_expected_loss(run.points, run.band, run.bands, terms, target)
+        headline.append({
+            "reference": ref.label, "formula": run.label, "target_expected_loss": target,
+            "reference_expected_volume": ref.assessment.total["expected_volume"],
+            "reference_qualified_firms": ref.assessment.total["qualified_firms"],
+            "reference_cutoff_equivalent": own["cutoff"],
+            "cutoff": matched["cutoff"], "qualified_firms": matched["qualified_firms"],
+            "expected_loss": matched["expected_loss"], "expected_volume": matched["expected_volume"],
+            "volume_difference": matched["expected_volume"] - ref.assessment.total["expected_volume"],
+            "volume_ratio": matched["expected_volume"] / ref.assessment.total["expected_volume"]
+            if ref.assessment.total["expected_volume"] else None,
+        })
+    return {"funds": funds, "headline": headline}
+
+
+def _curve(run: FormulaRun, terms: Terms) -> list[dict]:
+    """Volume against expected loss as the national cut-off falls, thinned to CURVE_POINTS rows.
+
+    Rows are spread evenly in qualified firms, from the top firm to everyone.
+    """
+    curve = threshold_curve(run.points, run.band, run.bands, terms)
+    firms = curve["qualified_firms"].to_numpy()
+    targets = np.linspace(0, firms[-1], CURVE_POINTS)
+    rows = np.unique(np.minimum(np.searchsorted(firms, targets), len(curve) - 1))
+    return curve.iloc[rows].to_dict(orient="records")
+
+
+_TOTAL_KEYS = (
+    "qualified_firms", "expected_loans", "expected_volume", "expected_default_rate",
+    "expected_default_rate_low", "expected_default_rate_high", "expected_defaults", "expected_loss",
+    "expected_loss_low", "expected_loss_high", "loss_bank", "loss_guarantee", "loss_funds", "fund_claims",
+    "fund_expected_shortfall", "fund_size", "loss_p50", "loss_p95", "loss_p99", "loss_p999",
+    "simulated_loss_mean", "fund_exhaustion_probability", "refinancing_volume", "refinancing_interest_saving",
+)
+_PROVINCE_KEYS = (
+    "qualified_firms", "expected_loans", "expected_volume", "expected_default_rate", "expected_loss",
+    "loss_bank", "loss_guarantee", "loss_funds", "fund_claims", "fund_size", "fund_expected_shortfall",
+    "loss_p99", "fund_exhaustion_probability",
+)
+
+
+def policy_results(runs: list[FormulaRun], sim: dict, policy: PolicyFile, terms: Terms, info: dict) -> dict:
+    """The JSON-ready results: aggregates only (bands, provinces, totals), never a firm's row."""
+    formulas = {}
+    for run in runs:
+        a = run.assessment
+        by_prov = a.by_province.reset_index(names="province")
+        formulas[run.label] = {
+            "formula": {"name": run.formula.name, "version": run.formula.version,
+                        "content_hash": run.formula.provenance.content_hash,
+                        "illustrative": bool(getattr(run.formula, "illustrative", False))},
+            **{k: a.total.get(k) for k in _TOTAL_KEYS},
+            "by_province": {row["province"]: {k: row.get(k) for k in _PROVINCE_KEYS}
+                            for row in by_prov.to_dict(orient="records")},
+            "bands": run.bands.replace([np.inf, -np.inf], None).to_dict(orient="records"),
+            "curve": _curve(run, terms),
+        }
+    resolved = policy.model_dump(mode="json")
+    resolved["risk_sharing"]["guaranteed_share"] = terms.guaranteed_share
+    return {
+        "schema": "innopoints.policy/1",
+        "units": "money in CNY 10k; rates and probabilities as fractions",
+        "data": info,
+        "policy": resolved,
+        "reference": runs[0].label,
+        "fund_sizes": sim["funds"],
+        "formulas": formulas,
+        "headline": sim["headline"],
+    }
+
+
+def write_policy_outputs(results: dict, runs: list[FormulaRun], out: Path) -> list[Path]:
+    """Write OUT/policy.json, OUT/policy.md and the PNG plots, all at once (nothing partial on failure)."""
+    from experiments.policy_report import (
+        exhaustion_plot,
+        frontier_plot,
+        loss_distribution_plot,
+        loss_split_plot,
+        policy_markdown,
+    )
+    from pipeline.outputs import dumps, staged_dir
+
+    losses = {r.label: r.assessment.distribution.total for r in runs}
+    figures = {
+        "frontier.png": frontier_plot(results),
+        "loss_distribution.png": loss_distribution_plot(losses, results),
+        "loss_split.png": loss_split_plot(results),
+        "fund_exhaustion.png": exhaustion_plot(results),
+    }
+    with staged_dir(out) as tmp:
+        (tmp / "policy.json").write_text(dumps(results), encoding="utf-8")
+        (tmp / "policy.md").write_text(policy_markdown(results, plots=list(figures)), encoding="utf-8")
+        for name, fig in figures.items():
+            fig.savefig(tmp / name, dpi=100)
+    return [out / "policy.json", out / "policy.md", *(out / n for n in figures)]
+
+
+# ---------------------------------------------------------------------------------------- the command
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+
+
+def policy_command(
+    formula: Annotated[list[str], typer.Option(
+        "--formula", metavar="REF", help="Formula to assess: a .json/.yaml file, builtin:NAME or an MLflow "
+        "reference. Repeat it; the first is the reference A the others are matched against.")],
+    data: Annotated[Path, typer.Option(help="Folder with the three input tables (firms, firm_years, loans).")],
+    policy: Annotated[Path | None, typer.Option(help="Policy YAML (qualification, take-up, loss given default, "
+                                                "risk sharing, funds, refinancing, Monte Carlo); default: "
+                                                "the documented defaults of docs/policy.md.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for policy.json, policy.md and the plots.")] = Path(
+        "innopoints-out/policy"),
+    year: Annotated[int | None, typer.Option(help="Scoring year of the population (fiscal years before it); "
+                                             "default: the year after the last fiscal year.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML run config (stage rule, local "
+                                                "indicators); default: built-in defaults.")] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Policy simulation: lending unlocked, defaults, and who carries the loss, for each formula.
+
+    Reads every FORMULA, DATA and POLICY. Calibrates default probabilities per points band on the observed
+    loans, estimates take-up and loan size per band, qualifies firms of the scoring year, and simulates the
+    loss with a one-factor (Vasicek) model. Writes OUT/policy.json (per formula: qualified_firms,
+    expected_volume, expected_default_rate, expected_loss, loss_bank, loss_guarantee, loss_funds, loss_p99,
+    fund_exhaustion_probability, and the same by province; the headline: the cut-off at which each formula
+    matches the first formula's expected loss and the lending it unlocks there), OUT/policy.md and PNG plots
+    (frontier, loss distribution, loss split, fund exhaustion). Aggregates only.
+    """
+    from pipeline.refs import is_mlflow_ref, load_formula
+
+    pol = load_policy(policy)
+    cfg = load_config(config)
+    uri = None
+    if any(is_mlflow_ref(ref) for ref in formula):
+        from experiments.tracking import check_tracking, tracking_uri
+
+        uri = tracking_uri(Path.cwd())
+        check_tracking(uri)
+    names = ["load formulas", "read and validate", "score and calibrate"]
+    names += [f"simulate {i + 1}" for i in range(len(formula))] + ["write"]
+    with Stages(names, enabled=not quiet) as p:
+        with p.stage("load formulas"):
+            formulas = [load_formula(ref, uri=uri) for ref in formula]
+        with p.stage("read and validate"):
+            tables = steps.load_tables(data)
+        with p.stage("score and calibrate"):
+            runs, info = prepare(formulas, tables, pol, cfg, year)
+            terms = pol.terms(info["guaranteed_share_used"])
+        sim = simulate_policy(runs, pol, terms, progress=p.mark)
+        with p.stage("write"):
+            results = policy_results(runs, sim, pol, terms, info)
+            paths = write_policy_outputs(results, runs, out)
+    _print_summary(results)
+    console.print(f"wrote {', '.join(str(x) for x in paths[:2])} and {len(paths) - 2} plots")
+
+
+def _print_summary(results: dict) -> None:
+    table = Table(title=f"policy simulation, scoring year {results['data']['scoring_year']} (money in CNY 10k)")
+    for col in ("formula", "qualified", "volume", "default rate", "expected loss", "bank / guarantee / funds",
+                "p99 loss", "any fund exhausted"):
+        table.add_column(col, justify="left" if col == "formula" else "right")
+    for label, r in results["formulas"].items():
+        rate = r["expected_default_rate"]
+        table.add_row(label, f"{r['qualified_firms']:,.0f}", f"{r['expected_volume']:,.0f}",
+                      "–" if rate is None else f"{rate:.2%}", f"{r['expected_loss']:,.0f}",
+                      f"{r['loss_bank']:,.0f} / {r['loss_guarantee']:,.0f} / {r['loss_funds']:,.0f}",
+                      f"{r['loss_p99']:,.0f}", f"{r['fund_exhaustion_probability']:.1%}")
+    console.print(table)
+    for h in results["headline"]:
+        if h["cutoff"] is None:
+            console.print(f"{h['formula']} cannot keep the expected loss of {h['reference']} with any cut-off")
+            continue
+        console.print(f"at the expected loss of {h['reference']} ({h['target_expected_loss']:,.0f}), {h['formula']} "
+                      f"lends {h['expected_volume']:,.0f} (cut-off {h['cutoff']:.2f} points) vs "
+                      f"{h['reference_expected_volume']:,.0f}: {h['volume_difference']:+,.0f}")
