@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -13,6 +14,8 @@ from features.catalog import list_indicators
 from features.local import LocalIndicatorSpec, build_local_indicators
 from features.stage import StageRule
 from pipeline.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
 
 # 2024: 71,435 of 520,000 evaluated firms qualified and were recommended to banks.
 NATIONAL_QUALIFIED_SHARE = 71_435 / 520_000
@@ -79,6 +82,26 @@ class RunConfig(BaseModel):
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def read_yaml_model(path: Path, model: type[M], what: str) -> M:
+    """Read a YAML file into a pydantic model; every mistake is one ConfigError naming the file and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} file {path}: the top level must be a mapping of sections")
+    try:
+        return model(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{what} file {path}: {where}: {msg} (got {err.get('input')!r})") from None
+
+
 def load_config(path: Path | None) -> RunConfig:
     """Read and validate a YAML config; ``None`` gives the defaults.
 
@@ -87,21 +110,7 @@ def load_config(path: Path | None) -> RunConfig:
     """
     if path is None:
         return RunConfig()
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path}: the top level must be a mapping")
-    try:
-        config = RunConfig(**data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"config file {path}: {where}: {err['msg']}") from None
+    config = read_yaml_model(path, RunConfig, "config")
     # Local indicators are checked here, once, so a bad declaration fails before any data is read.
     build_local_indicators(list(config.local_indicators), {i.id for i in list_indicators()})
     return config

@@ -14,8 +14,7 @@ from typing import Annotated, Literal
 import numpy as np
 import pandas as pd
 import typer
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.table import Table
 
 from features.build import loan_features
@@ -41,9 +40,8 @@ from models.policy import (
     threshold_curve,
 )
 from pipeline import steps
-from pipeline.config import NATIONAL_QUALIFIED_SHARE, RunConfig, load_config
+from pipeline.config import NATIONAL_QUALIFIED_SHARE, RunConfig, load_config, read_yaml_model
 from pipeline.contract import PROVINCES
-from pipeline.errors import ConfigError
 from pipeline.progress import Stages, console
 
 # Hebei: a CNY 147 m provincial compensation fund behind CNY 310.7 bn of loans (FIELD.md), in CNY 10k.
@@ -191,22 +189,7 @@ def load_policy(path: Path | None) -> PolicyFile:
     """
     if path is None:
         return PolicyFile()
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"policy file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"policy file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"policy file {path}: the top level must be a mapping of sections")
-    try:
-        return PolicyFile(**data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"policy file {path}: {where}: {msg} (got {err.get('input')!r})") from None
+    return read_yaml_model(path, PolicyFile, "policy")
 
 
 # ------------------------------------------------------------------------------------------ the steps
