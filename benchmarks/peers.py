@@ -39,7 +39,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from features.build import loan_features  # noqa: E402
 from features.catalog import list_indicators  # noqa: E402
 from features.stage import STAGES, StageRule  # noqa: E402
-from models.candidates import fitted_points, flavour_spec, learn_curves  # noqa: E402
+from models.candidates import CURVE_KINDS, fitted_points, flavour_spec, learn_curves  # noqa: E402
 from models.evaluate import temporal_split  # noqa: E402
 from models.formula import Formula  # noqa: E402
 from models.learners import LGBMDefaultModel  # noqa: E402
@@ -114,7 +114,8 @@ def run_ours(loans: pd.DataFrame, indicators: list, train: pd.DataFrame, test: p
     ev = result.evaluation
     yt = test["defaulted"].to_numpy()
     out = {"train_seconds": round(total, 2), "train_stages": stages, "best": ev["best"], "split": ev["split"],
-           "settings": {"evaluation_share": settings.share, "lgbm": settings.lgbm or "LGBMDefaultModel defaults",
+           "settings": {"evaluation_share": settings.share, "curves": settings.curves,
+                        "lgbm": settings.lgbm or "LGBMDefaultModel defaults",
                         "lgbm_threads": settings.lgbm.get("n_jobs", LGBMDefaultModel().n_jobs)}, "methods": {}}
     names = [ev["best"], "fitted-policy", "fitted-data", "baseline"]
     for name in dict.fromkeys(names):
@@ -129,7 +130,7 @@ def run_ours(loans: pd.DataFrame, indicators: list, train: pd.DataFrame, test: p
                                                     "validation_auc")}
         out["methods"][name] = row
     out["formula_fit"] = time_formula_fit(train, indicators, result, settings, repeats)
-    out["diagnosis"] = diagnose(train, test, indicators, result.final.directions["direction"])
+    out["diagnosis"] = diagnose(train, test, indicators, result.final.directions["direction"], settings)
     final = [s for s in stages if s["stage"].startswith("final: ")]
     out["final_pass_seconds"] = {s["stage"].removeprefix("final: "): s["seconds"] for s in final}
     return out
@@ -155,7 +156,7 @@ def time_formula_fit(train: pd.DataFrame, indicators: list, result, settings: Tr
             with threadpool_limits(limits=1, user_api="blas"):  # as train_candidates runs it
                 t0 = time.perf_counter()
                 spec = flavour_spec(indicators, result.final.directions["direction"], flavour)
-                curves = learn_curves(X, codes, spec)
+                curves = learn_curves(X, y, codes, spec, settings.curves)
                 t1 = time.perf_counter()
                 pts, _fits, _notes = fitted_points(curves.fractions, y, codes, spec, groups, settings.fit)
                 t2 = time.perf_counter()
@@ -171,28 +172,33 @@ def time_formula_fit(train: pd.DataFrame, indicators: list, result, settings: Tr
     return out
 
 
-def diagnose(train: pd.DataFrame, test: pd.DataFrame, indicators: list, learned: pd.Series) -> dict:
-    """Where AUC goes: an unconstrained logistic regression on fitted-data's curve fractions (all stages
-    pooled), with the stage-median missing fill as shipped, and with a missing flag per indicator added."""
+def diagnose(train: pd.DataFrame, test: pd.DataFrame, indicators: list, learned: pd.Series,
+             settings: TrainSettings) -> dict:
+    """What the curves are worth: for each curve kind, fitted-data's formula (same directions, same rules) and
+    an unconstrained logistic regression on its curve fractions (all stages pooled), both judged on test."""
     from sklearn.linear_model import LogisticRegression
 
     ids = [ind.id for ind in indicators]
+    groups = [ind.group for ind in indicators]
     spec = flavour_spec(indicators, learned, "data")
 
     def codes_of(frame: pd.DataFrame) -> np.ndarray:
         return pd.Categorical(frame["stage"].astype(str), categories=list(STAGES)).codes.astype(np.int64)
 
-    curves = learn_curves(train[ids].astype("float64"), codes_of(train), spec)
-    ft = np.column_stack([c.fraction(test[i].to_numpy(dtype="float64")) for c, i in zip(curves.curves, ids,
-                                                                                       strict=True)])
-    ft = np.where(np.isnan(ft), np.column_stack([m.fill(codes_of(test)) for m in curves.missing]), ft)
-    flags, flags_t = train[ids].isna().to_numpy(float), test[ids].isna().to_numpy(float)
-    y, yt = train["defaulted"].to_numpy(dtype=int), test["defaulted"].to_numpy()
+    y, yt = train["defaulted"].to_numpy(dtype="float64"), test["defaulted"].to_numpy()
+    codes, codes_t = codes_of(train), codes_of(test)
     out = {}
-    for name, a, at in [("curves, stage-median missing fill", curves.fractions, ft),
-                        ("curves + missing flags", np.hstack([curves.fractions, flags]), np.hstack([ft, flags_t]))]:
-        model = LogisticRegression(max_iter=2000).fit(a, y)
-        out[f"unconstrained logistic on {name}"] = auc(yt, model.decision_function(at))
+    for kind in CURVE_KINDS:
+        curves = learn_curves(train[ids].astype("float64"), y, codes, spec, kind)
+        ft = np.column_stack([c.fraction(test[i].to_numpy(dtype="float64")) for c, i in zip(curves.curves, ids,
+                                                                                           strict=True)])
+        ft = np.where(np.isnan(ft), np.column_stack([m.fill(codes_t) for m in curves.missing]), ft)
+        with threadpool_limits(limits=1, user_api="blas"):
+            points, _fits, _notes = fitted_points(curves.fractions, y, codes, spec, groups, settings.fit)
+        model = LogisticRegression(max_iter=2000).fit(curves.fractions, y)
+        out[kind] = {"fitted_formula_test_auc": auc(yt, -(ft * points[codes_t]).sum(axis=1)),
+                     "unconstrained_logistic_test_auc": auc(yt, model.decision_function(ft)),
+                     "missing_policy": curves.missing[0].policy}
     return out
 
 
@@ -434,8 +440,9 @@ def markdown(info: dict) -> str:
               f"regression ({peer['estimator_seconds']} s) + the points table; one thread (its default n_jobs); "
               f"median of {len(peer['runs_seconds'])} fits ({peer['runs_seconds']} s).",
               "- ours, points fit: the formula-fitting step of the final pass re-run alone from the directions that "
-              "pass learned: percentile curves, stage-median missing fills and the constrained per-stage points "
-              "fit (SLSQP), BLAS on one thread as in `train_candidates`; the refit reproduces the shipped points "
+              f"pass learned: `{ours['settings']['curves']}` curves with their missing-value fractions and the "
+              "constrained per-stage points fit (preconditioned SLSQP), BLAS on one thread as in "
+              "`train_candidates`; the refit reproduces the shipped points "
               "(max difference "
               + ", ".join(f"{k} {v['max_points_diff_vs_shipped']}" for k, v in ours["formula_fit"].items())
               + " points, i.e. rounding).",
@@ -446,9 +453,11 @@ def markdown(info: dict) -> str:
                   f"`{t}`: {r['variables_selected']} variables, {r['bins_total']} bins incl. special/missing, "
                   "shapes " + ", ".join(f"{k} {v}" for k, v in r["trends_chosen"].items())
                   for t, r in peers.items()) + ".",
-              "", "Where the AUC goes (test AUC of an unconstrained logistic regression on fitted-data's curve "
-              "fractions, all stages pooled; compare `fitted-data` and the optbinning rows): "
-              + "; ".join(f"{k} {v:.4f}" for k, v in ours["diagnosis"].items()) + ".",
+              "", "What the curves are worth (fitted-data's directions and rules, test AUC): "
+              + "; ".join(f"`{k}` curves with `{v['missing_policy']}` missing values: fitted formula "
+                          f"{v['fitted_formula_test_auc']:.4f}, unconstrained logistic regression on the same "
+                          f"fractions {v['unconstrained_logistic_test_auc']:.4f}"
+                          for k, v in ours["diagnosis"].items()) + ".",
               "", "Stage times of `train_candidates`: "
               + "; ".join(f"{s['stage']} {s['seconds']} s" for s in ours["train_stages"]) + ".", ""]
     return "\n".join(lines)

@@ -36,7 +36,7 @@ FORMATS: tuple[str, ...] = ("json", "yaml")
 SUM_TOLERANCE = 1e-6
 _SLUG = r"^[a-z0-9][a-z0-9_.-]*$"
 _COLUMN_ID = r"^[a-z][a-z0-9_]*$"
-_TAGS = {"curve": set(CURVE_TYPES), "missing": {"zero", "fixed", "stage_median"}}
+_TAGS = {"curve": set(CURVE_TYPES), "missing": {"zero", "fixed", "stage_median", "risk_matched"}}
 
 
 # --------------------------------------------------------------------------------------------- schema
@@ -94,20 +94,38 @@ class MissingFixed(StrictModel):
         return f"fixed {self.fraction:.6g}"
 
 
-class MissingStageMedian(StrictModel):
-    """A missing value scores the stage's median fraction, stored at fit time (never taken from the batch)."""
+class _MissingPerStage(StrictModel):
+    """A missing value scores a stored fraction per lifecycle stage (the subclass says how it was learned)."""
 
-    policy: Literal["stage_median"] = "stage_median"
+    policy: str
     fraction: StageFractions
 
     def fill(self, codes: np.ndarray) -> np.ndarray:
         return np.array([getattr(self.fraction, s) for s in STAGES], dtype="float64")[codes]
 
     def describe(self, stage: str) -> str:
-        return f"stage_median {getattr(self.fraction, stage):.6g}"
+        return f"{self.policy} {getattr(self.fraction, stage):.6g}"
 
 
-Missing = Annotated[MissingZero | MissingFixed | MissingStageMedian, Field(discriminator="policy")]
+class MissingStageMedian(_MissingPerStage):
+    """A missing value scores the stage's median fraction, stored at fit time (never taken from the batch)."""
+
+    policy: Literal["stage_median"] = "stage_median"
+
+
+class MissingRiskMatched(_MissingPerStage):
+    """A missing value scores, per stage, the fraction at which reporting firms carry the default risk that the
+    stage's non-reporting firms showed at fit time (stored; never taken from the batch being scored).
+
+    So a data-sharing gap is neither a free pass nor a penalty by decree: it costs what the loan book says
+    it is worth, and no more than the lowest band (the fraction is clipped to [0, 1]).
+    """
+
+    policy: Literal["risk_matched"] = "risk_matched"
+
+
+Missing = Annotated[MissingZero | MissingFixed | MissingStageMedian | MissingRiskMatched,
+                    Field(discriminator="policy")]
 
 
 class IndicatorItem(StrictModel):

@@ -60,6 +60,7 @@ class TrainSettings:
     share: float = 0.1374
     n_boot: int = 1000
     shap_rows: int = 5000
+    curves: str = "risk_bins"  # models.candidates.CURVE_KINDS
     importance_boot: int = 200
     lgbm: dict = field(default_factory=dict)
     fit: FitSettings = FitSettings(
@@ -198,7 +199,7 @@ def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: 
                   version=provenance.get("version", "1"))
     for flavour in FLAVOURS:
         spec = flavour_spec(indicators, directions["direction"], flavour)
-        curves: Curves = learn_curves(X, codes, spec)
+        curves: Curves = learn_curves(X, y, codes, spec, settings.curves)
         how = ("policy-consistent: indicators whose learned direction contradicts policy get zero points"
                if flavour == "policy" else
                "data-driven: every indicator scored in the direction the data show")

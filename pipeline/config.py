@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -49,6 +49,9 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     shap_rows: int = Field(default=5000, ge=100, description="rows explained with exact TreeSHAP")
+    curves: Literal["risk_bins", "percentile"] = Field(
+        default="risk_bins", description="curves of the learned candidates: bands fitted to default risk with "
+        "risk-matched missing values, or percentile positions with the stage median for missing values")
     importance_boot: int = Field(default=200, ge=20)
     group_bounds: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {"input": (0.1, 0.5), "output": (0.1, 0.5), "growth": (0.1, 0.5),

@@ -87,7 +87,7 @@ def train_settings(config: RunConfig):
 
     t, e = config.train, config.evaluation
     return TrainSettings(
-        seed=config.seed, share=e.qualified_share, n_boot=e.n_boot, shap_rows=t.shap_rows,
+        seed=config.seed, share=e.qualified_share, n_boot=e.n_boot, shap_rows=t.shap_rows, curves=t.curves,
         importance_boot=t.importance_boot,
         lgbm={"n_estimators": t.n_estimators, "learning_rate": t.learning_rate, "num_leaves": t.num_leaves,
               "n_jobs": t.n_jobs},

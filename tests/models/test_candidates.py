@@ -19,10 +19,13 @@ from models.candidates import (
     integer_points,
     learn_curves,
     percentile_curve,
+    pool_adjacent_violators,
+    risk_bins_curve,
+    risk_matched,
     shap_points,
     stage_median,
 )
-from models.curves import Percentile
+from models.curves import Bins, Percentile
 from models.fit import fit_stage_points
 from models.formula import Formula, MissingStageMedian, Provenance, StageFractions
 
@@ -149,7 +152,7 @@ def test_learn_curves_fills_missing_with_the_stage_median():
     })
     codes = np.array([0, 0, 0, 1, 1, 2])
     spec = Spec(["rd_expense", "leverage"], np.array([1, -1]), np.array([True, True]))
-    learned = learn_curves(X, codes, spec)
+    learned = learn_curves(X, np.zeros(6), codes, spec, "percentile")
     assert learned.fractions.shape == (6, 2)
     assert not np.isnan(learned.fractions).any()
     assert [c.direction for c in learned.curves] == [1, -1]
@@ -161,6 +164,111 @@ def test_learn_curves_fills_missing_with_the_stage_median():
         assert learned.fractions[~seen, j] == pytest.approx(learned.missing[j].fill(codes[~seen]))
     # rd_expense, stable: no reported value in the stage → the overall median (of 0, 1/3, 2/3, 1)
     assert learned.missing[0].fraction.stable == pytest.approx(0.5)
+
+
+def test_pool_adjacent_violators_matches_a_brute_force_isotonic_fit():
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        v, w = rng.normal(size=8), rng.uniform(0.5, 3.0, 8)
+        for increasing in (True, False):
+            got = pool_adjacent_violators(v, w, increasing)
+            steps = np.diff(got) * (1 if increasing else -1)
+            assert (steps >= -1e-12).all()
+            # The weighted least-squares optimum: no monotone sequence on a fine grid of candidates does better.
+            loss = float(w @ (got - v) ** 2)
+            for _ in range(200):
+                other = np.sort(rng.normal(size=8))[:: 1 if increasing else -1]
+                assert loss <= float(w @ (other - v) ** 2) + 1e-12
+    assert list(pool_adjacent_violators(np.array([1.0, 3.0, 2.0]), np.array([1.0, 1.0, 1.0]), True)) == [1.0, 2.5, 2.5]
+    assert list(pool_adjacent_violators(np.array([1.0, 3.0, 2.0]), np.array([1.0, 1.0, 3.0]), False)) == [
+        pytest.approx(2.0), pytest.approx(2.0), pytest.approx(2.0)]
+
+
+def _two_bands(n_low: int = 500, n_high: int = 500, bad_low: int = 100, bad_high: int = 10):
+    x = np.r_[np.zeros(n_low), np.ones(n_high)]
+    y = np.r_[np.ones(bad_low), np.zeros(n_low - bad_low), np.ones(bad_high), np.zeros(n_high - bad_high)]
+    return x, y
+
+
+def test_risk_bins_levels_are_the_rescaled_smoothed_log_odds_of_repayment():
+    x, y = _two_bands()
+    risk = risk_bins_curve(x, y, 1)
+    assert isinstance(risk.curve, Bins) and risk.curve.edges == [1.0] and risk.curve.levels == [0.0, 1.0]
+    overall = 110 / 1000
+    low, high = (100 + 10 * overall) / 510, (10 + 10 * overall) / 510  # shrunk by 10 loans at the overall rate
+    assert risk.lo == pytest.approx(np.log((1 - low) / low))
+    assert risk.hi == pytest.approx(np.log((1 - high) / high))
+    # The wrong direction for these data: the bands are pooled into one and nobody is told apart.
+    flat = risk_bins_curve(x, y, -1)
+    assert flat.curve.levels == [1.0, 1.0] and flat.hi == flat.lo
+
+
+def test_risk_bins_recover_a_monotone_risk_with_at_most_twenty_bands_at_training_quantiles():
+    rng = np.random.default_rng(3)
+    x = rng.lognormal(2, 1, 20_000)
+    y = (rng.random(x.size) < 1 / (1 + np.exp(-(-1.0 - 0.8 * np.log(x))))).astype(float)
+    risk = risk_bins_curve(x, y, 1)
+    levels = np.asarray(risk.curve.levels)
+    assert levels[0] == 0.0 and levels[-1] == 1.0 and (np.diff(levels) > 0).all()
+    assert 5 <= len(risk.curve.edges) <= 19
+    assert set(risk.curve.edges) <= set(x)  # edges are observed values (quantiles, "lower")
+    # Each band's default rate is ordered as the levels say; the curve ranks risk almost as well as the truth.
+    from models.metrics import auc
+    assert auc(y, -risk.curve.fraction(x)) > auc(y, -np.log(x)) - 0.01
+    # A zero-inflated indicator (most firms file nothing) gets no empty band.
+    z = np.where(rng.random(x.size) < 0.7, 0.0, x)
+    zr = risk_bins_curve(z, y, 1)
+    idx = np.searchsorted(zr.curve.edges, z, side="right")
+    assert (np.bincount(idx, minlength=len(zr.curve.edges) + 1) > 0).all()
+    # The training rows' steps are the curve's own bands (the missing fractions are counted from them).
+    z[:100] = np.nan
+    zr = risk_bins_curve(z, y, 1)
+    assert (zr.steps[:100] == -1).all()
+    assert (zr.steps[100:] == np.searchsorted(zr.curve.edges, z[100:], side="right")).all()
+
+
+def test_risk_matched_places_missing_values_at_the_level_of_equal_risk():
+    x, y = _two_bands()
+    risk = risk_bins_curve(x, y, 1)
+    # Stage 0: non-reporters as risky as the low band; stage 1: safer than anyone; stage 2: nobody missing.
+    xm = np.r_[x, np.full(1000, np.nan), np.full(1000, np.nan), 0.0, 1.0, 1.0]
+    ym = np.r_[y, np.r_[np.ones(200), np.zeros(800)], np.zeros(1000), 0.0, 0.0, 0.0]
+    codes = np.r_[np.zeros(1000, int), np.zeros(1000, int), np.ones(1000, int), 2, 2, 2]
+    miss = risk_matched(risk_bins_curve(xm, ym, 1), ym, codes)
+    assert miss.policy == "risk_matched"
+    assert miss.fraction.startup == 0.0  # 20 % default: below the low band's 20 % after smoothing, clipped
+    assert miss.fraction.growth == 1.0  # no default among 1,000: above the best band, clipped
+    assert miss.fraction.stable == 1.0  # nobody missing: the stage reporters' median level (1 of 0, 1, 1)
+    # In between: the level where the stage's reporters, shifted to their own default rate, carry the
+    # non-reporters' risk. Check the defining equation rather than re-deriving the solution.
+    xh = np.r_[x, np.full(1000, np.nan)]
+    yh = np.r_[y, np.ones(55), np.zeros(945)]
+    half = risk_matched(risk_bins_curve(xh, yh, 1), yh, np.zeros(2000, int)).fraction.startup
+    assert 0.3 < half < 0.7
+    overall = 165 / 2000
+    p_nm = (110 + 10 * overall) / 1010
+    p_m = (55 + 10 * p_nm) / 1010
+
+    def rate(c: float, level: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(c + risk.lo + level * (risk.hi - risk.lo)))
+
+    c = np.log((1 - p_m) / p_m) - risk.lo - half * (risk.hi - risk.lo)  # the offset the level implies
+    assert rate(c, np.array([0.0, 1.0])).mean() == pytest.approx(p_nm, abs=1e-5)  # reporters: half in each band
+
+
+def test_learn_curves_risk_bins_fill_missing_with_the_risk_matched_fraction():
+    rng = np.random.default_rng(4)
+    x = rng.lognormal(2, 1, 3000)
+    y = (rng.random(3000) < 1 / (1 + np.exp(1.0 + 0.8 * np.log(x)))).astype(float)
+    x[rng.random(3000) < 0.2] = np.nan
+    X = pd.DataFrame({"rd_expense": x})
+    codes = rng.integers(0, 3, 3000)
+    learned = learn_curves(X, y, codes, Spec(["rd_expense"], np.array([1]), np.array([True])))
+    seen = ~np.isnan(x)
+    assert learned.fractions[seen, 0] == pytest.approx(learned.curves[0].fraction(x[seen]))
+    assert learned.fractions[~seen, 0] == pytest.approx(learned.missing[0].fill(codes[~seen]))
+    with pytest.raises(ValueError, match="curves must be one of"):
+        learn_curves(X, y, codes, Spec(["rd_expense"], np.array([1]), np.array([True])), "splines")
 
 
 # -------------------------------------------------------------------------------------- SHAP points
@@ -379,14 +487,19 @@ def test_data_flavour_conflict_is_written_with_direction_minus_one_and_a_decreas
     codes = rng.integers(0, 3, 400)
     spec = flavour_spec([CATALOG[i] for i in ids], pd.Series({"rd_expense": 1, "invention_patent_apps": -1}),
                         "data")
-    curves = learn_curves(X, codes, spec)
-    formula = make_formula(curves, np.array([[60.0, 40.0]] * 3))
-    item = formula.indicators[1]
-    assert item.id == "invention_patent_apps" and item.direction == -1
-    assert item.curve.type == "percentile" and item.curve.direction == -1
-    f = item.curve.fraction(np.array([0.0, 3.0, 30.0]))
-    assert f[0] > f[1] > f[2]  # more applications, fewer points
-    assert formula.indicators[0].direction is None
+    # Risk falls with R&D and rises with applications (the conflict the data flavour scores openly).
+    p = 1 / (1 + np.exp(-(-1.0 - np.log(X["rd_expense"]) + 0.5 * X["invention_patent_apps"])))
+    y = (rng.random(400) < p).to_numpy(dtype="float64")
+    for kind in ("percentile", "risk_bins"):
+        curves = learn_curves(X, y, codes, spec, kind)
+        formula = make_formula(curves, np.array([[60.0, 40.0]] * 3))
+        item = formula.indicators[1]
+        assert item.id == "invention_patent_apps" and item.direction == -1
+        assert item.curve.type == {"percentile": "percentile", "risk_bins": "bins"}[kind]
+        f = item.curve.fraction(np.array([0.0, 3.0, 30.0]))
+        assert f[0] > f[1] > f[2]  # more applications, fewer points
+        assert formula.indicators[0].direction is None
+        assert Formula.from_text(formula.to_text("json"), "json") == formula
 
 
 def test_assemble_with_whole_points():
