@@ -48,8 +48,14 @@ def test_best_candidate_beats_the_baseline_out_of_time(trained):
 
 def test_best_is_chosen_on_the_validation_year_not_the_test_loans(trained):
     ev = trained[0].evaluation
-    valid = ev["selection"]["validation_auc"]
-    assert ev["best"] == max(sorted(valid), key=lambda n: valid[n])
+    assert ev["selection"]["metric"] == "validation_log_loss"
+    loss = ev["selection"]["validation_log_loss"]
+    assert set(loss) == set(ev["selection"]["validation_auc"]) == set(ev["formulas"]) - {"baseline"}
+    assert ev["best"] == min(sorted(loss), key=lambda n: loss[n])
+    # A log loss of points mapped to default probabilities: below the no-skill loss of the validation year.
+    rate = ev["split"]["validation_defaults"] / ev["split"]["validation_n"]
+    no_skill = -(rate * np.log(rate) + (1 - rate) * np.log(1 - rate))
+    assert all(0 < v < no_skill for v in loss.values())
     assert ev["split"]["validation_year"] < ev["split"]["test_year"]
     assert ev["split"]["validation_year"] == max(ev["split"]["train_years"])
 
