@@ -37,6 +37,8 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML run confi
                                                  "indicators, evaluation); default: built-in defaults.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
 ExperimentOpt = Annotated[str, typer.Option(help="MLflow experiment name.")]
+TimingsOpt = Annotated[Path | None, typer.Option(help="Also write the wall time of every stage (JSON list of "
+                                                 "{stage, seconds}) to this file.")]
 MlflowOpt = Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log runs and register formulas in MLflow "
                                          "(MLFLOW_TRACKING_URI, else ./mlflow.db).")]
 MODEL_NAME = "innopoints-formula"
@@ -91,16 +93,17 @@ def _parse_years(years: str) -> tuple[int, int]:
     return first, last
 
 
-def _simulate_to(out: Path, firms: int, seed: int, years: tuple[int, int], fmt: str, quiet: bool) -> None:
+def _simulate_to(out: Path, firms: int, seed: int, years: tuple[int, int], fmt: str, quiet: bool,
+                 record: list[dict] | None = None) -> None:
     from pipeline.io import write_tables, write_text_atomic
     from pipeline.simulate import simulate as make_cohort
 
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter(f"--format must be parquet or csv, got {fmt!r}")
-    with Stages(["simulate", "write"], enabled=not quiet) as progress:
+    with Stages(["simulate", "write cohort"], enabled=not quiet, record=record) as progress:
         with progress.stage("simulate"):
             cohort = make_cohort(firms, seed, years)
-        with progress.stage("write"):
+        with progress.stage("write cohort"):
             tables = {"firms": cohort.firms, "firm_years": cohort.firm_years, "loans": cohort.loans}
             write_tables(tables, out, fmt)
             write_text_atomic(out / "truth.json",
@@ -293,6 +296,7 @@ def train(
     mlflow: MlflowOpt = True,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
+    timings: TimingsOpt = None,
 ) -> None:
     """Learn which indicators predict repayment and fit candidate points formulas.
 
@@ -303,14 +307,17 @@ def train(
     PNG plots). Nothing is written when a step fails. With MLflow on (the default): one parent run in
     EXPERIMENT and one run per formula in the store of MLFLOW_TRACKING_URI, else ./mlflow.db; every formula
     registered as a version of `innopoints-formula` with aliases `official` (baseline) and `candidate` (best).
+    With TIMINGS: the wall time of every stage, as JSON.
     """
     from pipeline.refs import load_formula
 
     cfg = _config(config)
     uri = _tracking_ready() if mlflow else None
     base = load_formula(baseline, uri=uri)
-    result = _train_stages(data, cfg, base, out, quiet)
-    logged = _log_to_mlflow(result, out, cfg, experiment, uri) if uri else None
+    record: list[dict] = []
+    result = _train_stages(data, cfg, base, out, quiet, record)
+    logged = _log_to_mlflow(result, out, cfg, experiment, uri, record) if uri else None
+    _write_timings(timings, record)
     _print_train_summary(result, out)
     if logged:
         _print_mlflow(uri, logged)
@@ -323,14 +330,21 @@ TRAIN_STAGES = [
 ]
 
 
-def _train_stages(data: Path, cfg: RunConfig, base, out: Path, quiet: bool):
-    with Stages(TRAIN_STAGES, enabled=not quiet) as p:
+def _train_stages(data: Path, cfg: RunConfig, base, out: Path, quiet: bool, record: list[dict] | None = None):
+    with Stages(TRAIN_STAGES, enabled=not quiet, record=record) as p:
         with p.stage("read and validate"):
             tables = steps.load_tables(data)
         result = steps.train(tables, cfg, base, progress=p.mark)
         with p.stage("write"):
             steps.write_train_outputs(result, out)
     return result
+
+
+def _write_timings(path: Path | None, record: list[dict]) -> None:
+    if path is not None:
+        from pipeline.io import write_text_atomic
+
+        write_text_atomic(path, json.dumps(record, indent=1) + "\n")
 
 
 def _tracking_ready() -> str:
@@ -342,7 +356,8 @@ def _tracking_ready() -> str:
     return uri
 
 
-def _log_to_mlflow(result, out: Path, cfg: RunConfig, experiment: str, uri: str) -> dict:
+def _log_to_mlflow(result, out: Path, cfg: RunConfig, experiment: str, uri: str,
+                   record: list[dict] | None = None) -> dict:
     """One parent run, one run per formula, every formula registered; aggregates only."""
     from experiments.registry import register_formulas
     from experiments.tracking import log_train
@@ -352,7 +367,7 @@ def _log_to_mlflow(result, out: Path, cfg: RunConfig, experiment: str, uri: str)
               "config_hash": best.provenance.config_hash, "train": cfg.train.model_dump(mode="json"),
               "evaluation": cfg.evaluation.model_dump(mode="json"),
               "stage_rule": cfg.stage_rule.model_dump(mode="json")}
-    with Stages(["log to MLflow", "register formulas"], enabled=True) as p:
+    with Stages(["log to MLflow", "register formulas"], enabled=True, record=record) as p:
         with p.stage("log to MLflow"):
             logged = log_train(result, out, experiment=experiment, params=params, uri=uri)
         with p.stage("register formulas"):
@@ -467,6 +482,7 @@ def run(
     mlflow: MlflowOpt = True,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
+    timings: TimingsOpt = None,
 ) -> None:
     """The main job, end to end: cohort → validate → indicators → models and SHAP → candidate formulas →
     evaluation → MLflow → reviewer report → scores → export.
@@ -476,7 +492,7 @@ def run(
     candidate against the baseline), OUT/scores.parquet (points of every firm under the recommended formula)
     and OUT/recommended.json + OUT/recommended.csv (the exported formula and its weights table); logs every
     formula to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db) and registers them. Prints a summary and where
-    everything is.
+    everything is. With TIMINGS: the wall time of every stage, as JSON.
     """
     from models.formula import weights_table
     from pipeline.io import write_frame_atomic, write_text_atomic
@@ -486,16 +502,18 @@ def run(
     if seed != cfg.seed:
         cfg = cfg.model_copy(update={"seed": seed})
     uri = _tracking_ready() if mlflow else None
+    record: list[dict] = []
     if data is None:
         data = cohort_dir / f"synthetic-{firms}-seed{seed}"
         if not any(data.glob("firms.*")):
             console.print(f"making the synthetic cohort in {data} (first use)")
-            _simulate_to(data, firms, seed, (cfg.cohort.first_year, cfg.cohort.last_year), "parquet", quiet)
+            _simulate_to(data, firms, seed, (cfg.cohort.first_year, cfg.cohort.last_year), "parquet", quiet,
+                         record)
     base = load_formula(baseline, uri=uri)
-    result = _train_stages(data, cfg, base, out / "train", quiet)
-    logged = _log_to_mlflow(result, out / "train", cfg, experiment, uri) if uri else None
+    result = _train_stages(data, cfg, base, out / "train", quiet, record)
+    logged = _log_to_mlflow(result, out / "train", cfg, experiment, uri, record) if uri else None
     best = result.formulas[result.evaluation["best"]]
-    with Stages(["reviewer report", "score population", "export"], enabled=not quiet) as p:
+    with Stages(["reviewer report", "score population", "export"], enabled=not quiet, record=record) as p:
         with p.stage("reviewer report"):
             tables = steps.load_tables(data)
             importance = result.explain["importance"].join(result.explain["directions"]["direction"])
@@ -513,6 +531,7 @@ def run(
         with p.stage("export"):
             write_text_atomic(out / "recommended.json", best.to_text("json"))
             write_text_atomic(out / "recommended.csv", weights_table(best).to_csv(index=False))
+    _write_timings(timings, record)
     _print_train_summary(result, out / "train")
     n_q = int(scored["qualified"].sum())
     console.print(f"recommended formula: {best.name} (chosen on the validation year); scored {len(scored)} firms "

@@ -17,10 +17,16 @@ console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty(
 class Stages:
     """A progress bar that advances once per finished stage and says which stage runs now."""
 
-    def __init__(self, names: list[str], *, enabled: bool = True) -> None:
+    def __init__(self, names: list[str], *, enabled: bool = True, record: list[dict] | None = None) -> None:
+        """``record``: a list shared by the stages of one command; each finished stage appends
+        ``{"stage": label, "seconds": wall}``, where a name that comes up more than once in ``names`` is
+        labelled with the pass it belongs to (``selection: LightGBM``, ``final: LightGBM``)."""
         self.names = names
         self.enabled = enabled
         self.timings: dict[str, float] = {}
+        self.record = record if record is not None else []
+        self._repeated = {n for n in names if names.count(n) > 1}
+        self._pass = ""
         self._progress = Progress(
             TextColumn("[bold]{task.description:<28}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
             TimeElapsedColumn(), console=console, transient=False, disable=not enabled,
@@ -34,14 +40,24 @@ class Stages:
         self._task = self._progress.add_task("starting", total=len(self.names))
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None and self._current is not None:  # the work's last reported step has ended too
+            self._done(self._current, time.perf_counter() - self._started)
+            self._current = None
         self._progress.stop()
+
+    def _done(self, name: str, seconds: float) -> None:
+        self.timings[name] = self.timings.get(name, 0.0) + seconds
+        label = f"{self._pass}: {name}" if name in self._repeated and self._pass else name
+        self.record.append({"stage": label, "seconds": round(seconds, 3)})
+        self._progress.advance(self._task)
 
     def mark(self, name: str) -> None:
         """A step reported by the work itself: the previous one is done, ``name`` runs now."""
         if self._current is not None:
-            self.timings[self._current] = self.timings.get(self._current, 0.0) + time.perf_counter() - self._started
-            self._progress.advance(self._task)
+            self._done(self._current, time.perf_counter() - self._started)
+        if " pass" in name:  # "final pass (all training years)": the repeated steps that follow belong to it
+            self._pass = name.split(" pass")[0]
         self._current, self._started = name, time.perf_counter()
         self._progress.update(self._task, description=name)
 
@@ -52,5 +68,4 @@ class Stages:
         self._current = None
         start = time.perf_counter()
         yield
-        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
-        self._progress.advance(self._task)
+        self._done(name, time.perf_counter() - start)

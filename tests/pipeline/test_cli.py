@@ -133,8 +133,15 @@ def test_a_tampered_formula_is_refused(tmp_path):
 
 def test_train_writes_formulas_evaluation_and_refinement(cohort, tmp_path):
     out = tmp_path / "train"
-    result = invoke("train", "--data", cohort, "--out", out, "--quiet")
+    result = invoke("train", "--data", cohort, "--out", out, "--quiet", "--timings", tmp_path / "timings.json")
     assert result.exit_code == 0, result.output
+    timings = json.loads((tmp_path / "timings.json").read_text(encoding="utf-8"))
+    labels = [t["stage"] for t in timings]
+    # Every stage once, the two passes' steps told apart, MLflow logging timed too (on by default).
+    assert labels[:3] == ["read and validate", "selection pass (fit years → validation year)", "selection: LightGBM"]
+    assert {"final: LightGBM", "final: SHAP", "final: candidate formulas", "evaluation on the test year",
+            "refinement", "write", "log to MLflow", "register formulas"} <= set(labels)
+    assert len(labels) == len(set(labels)) and all(t["seconds"] >= 0 for t in timings)
     ev = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
     assert ev["best"] in ev["formulas"] and "baseline" in ev["formulas"]
     for name, metrics in ev["formulas"].items():
@@ -154,8 +161,11 @@ def test_train_writes_formulas_evaluation_and_refinement(cohort, tmp_path):
 
 def test_run_does_the_whole_job_in_an_empty_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = invoke("run", "--firms", "8000", "--seed", "2", "--quiet")
+    result = invoke("run", "--firms", "8000", "--seed", "2", "--quiet", "--timings", "t.json")
     assert result.exit_code == 0, result.output
+    labels = [t["stage"] for t in json.loads((tmp_path / "t.json").read_text(encoding="utf-8"))]
+    assert labels[:2] == ["simulate", "write cohort"] and labels[-3:] == ["reviewer report", "score population",
+                                                                          "export"]
     for path in ("innopoints-out/recommended.json", "innopoints-out/recommended.csv",
                  "innopoints-out/scores.parquet", "innopoints-out/train/refinement.md",
                  "innopoints-data/synthetic-8000-seed2/firms.parquet"):
