@@ -215,3 +215,20 @@ def test_score_by_points_cutoff(cohort, tmp_path):
                   "--quiet").exit_code == 0
     table = pd.read_parquet(out)
     assert (table["qualified"] == (table["points"] >= 40)).all()
+
+
+def test_every_subcommand_is_an_mlproject_entry_point_of_the_same_name():
+    import string
+
+    import typer.main
+    import yaml
+
+    project = yaml.safe_load((Path(__file__).resolve().parents[2] / "MLproject").read_text(encoding="utf-8"))
+    names = set(typer.main.get_command(app).commands)
+    entries = project["entry_points"]
+    assert names <= set(entries), names - set(entries)
+    for name in names:
+        assert entries[name]["command"].startswith(f"innopoints {name} "), name
+        # every {placeholder} of the command is a declared parameter
+        fields = {f for _, f, _, _ in string.Formatter().parse(entries[name]["command"]) if f}
+        assert fields <= set(entries[name].get("parameters", {})), (name, fields)
