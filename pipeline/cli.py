@@ -228,13 +228,16 @@ def score(
     share: Annotated[float, typer.Option(help="Qualified share: top share of firms by points (2024: 0.137)."
                                          )] = round(71_435 / 520_000, 4),
     cutoff: Annotated[float | None, typer.Option(help="Qualify by points cut-off instead of share.")] = None,
+    reasons: Annotated[int, typer.Option(min=0, help="Reason codes per firm: the indicators where it missed the "
+                                         "most points (0: none).")] = 3,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Score every firm of the scoring year with a formula.
 
-    Reads FORMULA and DATA. Writes OUT with firm_id, stage, points, qualified and points_<indicator> per
-    formula item. Firms that cannot be scored (founded in the scoring year, no prior fiscal year) are
+    Reads FORMULA and DATA. Writes OUT with firm_id, stage, points, qualified, points_<indicator> per
+    formula item and reason_1..K / missed_1..K (the indicators where the firm missed the most points, and
+    how many). Firms that cannot be scored (founded in the scoring year, no prior fiscal year) are
     counted and reported, not silently dropped.
     """
     from pipeline.io import write_frame_atomic
@@ -250,7 +253,8 @@ def score(
         with p.stage("indicators"):
             pop, exclusions = steps.build_population(tables, scoring_year, cfg, f)
         with p.stage("score"):
-            scored = steps.score_population(f, pop, share=None if cutoff is not None else share, cutoff=cutoff)
+            scored = steps.score_population(f, pop, share=None if cutoff is not None else share, cutoff=cutoff,
+                                            reasons=reasons)
         with p.stage("write"):
             write_frame_atomic(scored, out)
     n_q = int(scored["qualified"].sum())

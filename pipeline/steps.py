@@ -67,8 +67,11 @@ class Scored:
 
 
 def score_population(formula: Formula, population: pd.DataFrame, *, share: float | None,
-                     cutoff: float | None) -> pd.DataFrame:
-    """`firm_id`, `stage`, `points`, `qualified` and one `points_<id>` column per formula item."""
+                     cutoff: float | None, reasons: int = 3) -> pd.DataFrame:
+    """`firm_id`, `stage`, `points`, `qualified`, one `points_<id>` column per formula item and, with
+    ``reasons``, `reason_1..K` / `missed_1..K`: the indicators where the firm missed the most points."""
+    from models.reasons import reason_codes
+
     points = formula.score(population)
     out = pd.DataFrame({"firm_id": population["firm_id"].to_numpy(),
                         "stage": population["stage"].astype(str).to_numpy()})
@@ -77,6 +80,10 @@ def score_population(formula: Formula, population: pd.DataFrame, *, share: float
     for col in points.columns:
         if col.startswith("points_") and col not in ("points_base", "points_bonus"):
             out[col] = points[col].to_numpy()
+    if reasons > 0 and formula.indicators:
+        codes = reason_codes(formula, points, reasons)
+        for col in codes.columns:
+            out[col] = codes[col].to_numpy()
     return out
 
 

@@ -109,6 +109,11 @@ def test_score_and_export_round_trip(cohort, tmp_path):
     assert table["qualified"].mean() == pytest.approx(0.1374, abs=0.01)
     # Every qualified firm has at least the points of every firm left out.
     assert table.loc[table["qualified"], "points"].min() >= table.loc[~table["qualified"], "points"].max()
+    # Reason codes: the three indicators with the most points missed, and how many, largest first.
+    assert {"reason_1", "missed_1", "reason_3", "missed_3"} <= set(table.columns)
+    assert (table["missed_1"] >= table["missed_2"]).all() and (table["missed_2"] >= table["missed_3"]).all()
+    ids = {c.removeprefix("points_") for c in table.columns if c.startswith("points_")}
+    assert set(table["reason_1"].dropna()) <= ids
     assert invoke("export", "builtin:official-2024", "--format", "json", "--out", tmp_path / "a.json").exit_code == 0
     assert invoke("export", tmp_path / "a.json", "--format", "yaml", "--out", tmp_path / "a.yaml").exit_code == 0
     assert invoke("export", tmp_path / "a.yaml", "--format", "json", "--out", tmp_path / "b.json").exit_code == 0
@@ -215,6 +220,9 @@ def test_score_by_points_cutoff(cohort, tmp_path):
                   "--quiet").exit_code == 0
     table = pd.read_parquet(out)
     assert (table["qualified"] == (table["points"] >= 40)).all()
+    assert invoke("score", "--formula", "builtin:official-2024", "--data", cohort, "--out", out, "--reasons", "0",
+                  "--quiet").exit_code == 0
+    assert not [c for c in pd.read_parquet(out).columns if c.startswith(("reason_", "missed_"))]
 
 
 def test_every_subcommand_is_an_mlproject_entry_point_of_the_same_name():
