@@ -158,7 +158,9 @@ def peers_summary(peers: dict, stem: str) -> dict:
             "ours_fit_seconds": v["our_seconds"]["points_fit"], "auc_diff": round(v["points_fit"]["auc_diff"], 4),
             "delong": [round(v["delong_vs_optbinning"]["low"], 4), round(v["delong_vs_optbinning"]["high"], 4)],
             "time_ratio": round(v["points_fit"]["fit_time_ratio"], 3),
-            "met": bool(v["points_fit"]["auc_met"] and v["points_fit"]["time_met"])}
+            "met": bool(v["points_fit"]["auc_met"] and v["points_fit"]["time_met"]),
+            "time_ratio_with_band_directions": round(v["points_fit_with_band_directions"]["fit_time_ratio"], 3),
+            "time_ratio_with_lightgbm_directions": round(v["points_fit_with_directions"]["fit_time_ratio"], 3)}
 
 
 def markdown(info: dict) -> str:
@@ -194,7 +196,10 @@ def markdown(info: dict) -> str:
                   f": test AUC {p['ours_test_auc']} (ΔAUC {p['auc_diff']:+.4f}, DeLong 95 % [{p['delong'][0]:+.4f}, "
                   f"{p['delong'][1]:+.4f}]), points fit {p['ours_fit_seconds']} s (time ratio {p['time_ratio']}). "
                   f"Budget (ΔAUC ≥ −0.005, time ratio ≤ 1/3): **{'met' if p['met'] else 'not met'}**. "
-                  f"Details: `{p['file']}`.", ""]
+                  f"Counting the choice of directions too: {p['time_ratio_with_band_directions']} with directions "
+                  "chosen on the bands as optbinning chooses its trends, "
+                  f"{p['time_ratio_with_lightgbm_directions']} with LightGBM + SHAP (the shipped way). "
+                  f"Details: `{p['file']}`." + (f" ({p['note']}.)" if p.get("note") else ""), ""]
     elif p:
         lines += [f"Peer comparison skipped: {p['skipped']}.", ""]
     return "\n".join(lines)
