@@ -290,6 +290,14 @@ def log_train(result, out_dir: Path, *, experiment: str = DEFAULT_EXPERIMENT, pa
     out_dir = Path(out_dir)
     _check_inputs(result, out_dir)
     run_params = flat_params(params)
+    with _experiment_or_outer_run(experiment, uri) as (experiment_id, outer):
+        return _log_runs(result, out_dir, run_params, uri=uri, experiment_id=experiment_id, outer=outer)
+
+
+@contextmanager
+def _experiment_or_outer_run(experiment: str, uri: str) -> Iterator[tuple[str, str | None]]:
+    """``(experiment id, outer run id)``: under ``mlflow run`` (``MLFLOW_RUN_ID`` set) the entry point's run
+    and its experiment, else ``experiment`` (created on first use) and no outer run."""
     client = MlflowClient(tracking_uri=uri)
     outer = os.environ.pop("MLFLOW_RUN_ID", None)  # consumed here, else every nested run would resume it
     try:
@@ -298,10 +306,44 @@ def log_train(result, out_dir: Path, *, experiment: str = DEFAULT_EXPERIMENT, pa
                 experiment_id = client.get_run(outer).info.experiment_id
         else:
             experiment_id = ensure_experiment(client, experiment, uri)
-        return _log_runs(result, out_dir, run_params, uri=uri, experiment_id=experiment_id, outer=outer)
+        yield experiment_id, outer
     finally:
         if outer:
             os.environ["MLFLOW_RUN_ID"] = outer
+
+
+POLICY_RUN_NAME = "policy"
+POLICY_TOTALS = ("qualified_firms", "expected_volume", "expected_default_rate", "expected_loss", "loss_bank",
+                 "loss_guarantee", "loss_funds", "loss_p99", "fund_exhaustion_probability")
+POLICY_HEADLINE = ("cutoff", "qualified_firms", "expected_volume", "volume_difference", "volume_ratio")
+
+
+def log_policy(results: Mapping[str, Any], out_dir: Path, *, experiment: str = DEFAULT_EXPERIMENT,
+               uri: str) -> str:
+    """Log a policy simulation as one run (``policy``): the resolved policy as params, each formula's totals
+    as metrics ``{formula}_{key}`` and the matched-loss headline as ``{formula}_at_equal_loss_{key}``, and
+    every file of ``out_dir`` (policy.json, policy.md, plots) under ``policy/``. Aggregates only. Returns
+    the run id (under ``mlflow run``, the entry point's run)."""
+    out_dir = Path(out_dir)
+    if not (out_dir / "policy.json").is_file():
+        raise TrackingError(f"{out_dir}: no policy.json; log_policy logs the folder the policy step wrote")
+    params = flat_params({"policy": results["policy"], "reference": results["reference"],
+                          "scoring_year": results.get("data", {}).get("scoring_year")})
+    params.update({f"formula_{_snake(label)}_content_hash": r["formula"]["content_hash"]
+                   for label, r in results["formulas"].items()})
+    metrics = {f"{_snake(label)}_{key}": float(r[key]) for label, r in results["formulas"].items()
+               for key in POLICY_TOTALS if _is_number(r.get(key))}
+    metrics.update({f"{_snake(h['formula'])}_at_equal_loss_{key}": float(h[key]) for h in results["headline"]
+                    for key in POLICY_HEADLINE if _is_number(h.get(key))})
+    with _experiment_or_outer_run(experiment, uri) as (experiment_id, outer), fluent_uri(uri), \
+            mlflow_errors(f"logging the policy simulation to {uri}"):
+        with mlflow.start_run(run_id=outer or None, experiment_id=experiment_id,
+                              run_name=None if outer else POLICY_RUN_NAME) as run:
+            mlflow.set_tags({TAG_KIND: "policy"})
+            _log_params(params)
+            mlflow.log_metrics(metrics)
+            mlflow.log_artifacts(str(out_dir), "policy")
+    return run.info.run_id
 
 
 def _log_runs(result, out_dir: Path, run_params: dict[str, str], *, uri: str, experiment_id: str,

@@ -20,6 +20,7 @@ from features.build import coverage
 from features.errors import InnopointsError
 from pipeline import steps
 from pipeline.config import RunConfig, load_config
+from pipeline.options import ConfigOpt, ExperimentOpt, MlflowOpt, QuietOpt, TimingsOpt
 from pipeline.progress import Stages, console
 
 app = typer.Typer(
@@ -33,14 +34,6 @@ app = typer.Typer(
 
 EXIT_USER_ERROR = 2
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML run config (seed, stage rule, local "
-                                                 "indicators, evaluation); default: built-in defaults.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
-ExperimentOpt = Annotated[str, typer.Option(help="MLflow experiment name.")]
-TimingsOpt = Annotated[Path | None, typer.Option(help="Also write the wall time of every stage (JSON list of "
-                                                 "{stage, seconds}) to this file.")]
-MlflowOpt = Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log runs and register formulas in MLflow "
-                                         "(MLFLOW_TRACKING_URI, else ./mlflow.db).")]
 MODEL_NAME = "innopoints-formula"
 
 

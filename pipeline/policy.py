@@ -42,6 +42,7 @@ from models.policy import (
 from pipeline import steps
 from pipeline.config import NATIONAL_QUALIFIED_SHARE, RunConfig, load_config, read_yaml_model
 from pipeline.contract import PROVINCES
+from pipeline.options import ExperimentOpt, MlflowOpt, QuietOpt
 from pipeline.progress import Stages, console
 
 # Hebei: a CNY 147 m provincial compensation fund behind CNY 310.7 bn of loans (FIELD.md), in CNY 10k.
@@ -418,7 +419,6 @@ def write_policy_outputs(results: dict, runs: list[FormulaRun], out: Path) -> li
 
 # ---------------------------------------------------------------------------------------- the command
 
-QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
 
 
 def policy_command(
@@ -435,6 +435,8 @@ def policy_command(
                                              "default: the year after the last fiscal year.")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML run config (stage rule, local "
                                                 "indicators); default: built-in defaults.")] = None,
+    experiment: ExperimentOpt = "innopoints",
+    mlflow: MlflowOpt = True,
     quiet: QuietOpt = False,
 ) -> None:
     """Policy simulation: lending unlocked, defaults, and who carries the loss, for each formula.
@@ -445,14 +447,16 @@ def policy_command(
     expected_volume, expected_default_rate, expected_loss, loss_bank, loss_guarantee, loss_funds, loss_p99,
     fund_exhaustion_probability, and the same by province; the headline: the cut-off at which each formula
     matches the first formula's expected loss and the lending it unlocks there), OUT/policy.md and PNG plots
-    (frontier, loss distribution, loss split, fund exhaustion). Aggregates only.
+    (frontier, loss distribution, loss split, fund exhaustion). Aggregates only. With MLflow on (the
+    default): one run `policy` in EXPERIMENT (MLFLOW_TRACKING_URI, else ./mlflow.db) with the policy as
+    params, each formula's totals and the matched-loss headline as metrics, and OUT's files as artifacts.
     """
     from pipeline.refs import is_mlflow_ref, load_formula
 
     pol = load_policy(policy)
     cfg = load_config(config)
     uri = None
-    if any(is_mlflow_ref(ref) for ref in formula):
+    if mlflow or any(is_mlflow_ref(ref) for ref in formula):
         from experiments.tracking import check_tracking, tracking_uri
 
         uri = tracking_uri(Path.cwd())
@@ -473,6 +477,11 @@ def policy_command(
             paths = write_policy_outputs(results, runs, out)
     _print_summary(results)
     console.print(f"wrote {', '.join(str(x) for x in paths[:2])} and {len(paths) - 2} plots")
+    if mlflow:
+        from experiments.tracking import log_policy
+
+        run_id = log_policy(results, out, experiment=experiment, uri=uri)
+        console.print(f"MLflow: run {run_id} in experiment {experiment!r} ({uri})")
 
 
 def _print_summary(results: dict) -> None:

@@ -8,19 +8,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from features.errors import InnopointsError
 from models.baseline import official_2024
 from models.formula import Formula, Provenance, StagePoints
 from models.policy import Qualification, cells, expected_cells, qualify, summarise
-from pipeline.cli import user_errors
+from pipeline.cli import app
 from pipeline.config import RunConfig
 from pipeline.contract import coerce_tables
 from pipeline.errors import ConfigError
 from pipeline.io import write_tables
-from pipeline.policy import HEBEI_FUND, HEBEI_LOANS, PolicyFile, load_policy, policy_command, prepare, simulate_policy
+from pipeline.policy import HEBEI_FUND, HEBEI_LOANS, PolicyFile, load_policy, prepare, simulate_policy
 from pipeline.simulate import simulate
 
 # The cohort's planted truth: revenue growth, return on equity, technology contracts and revenue lower the
@@ -137,16 +136,6 @@ def test_funds_are_sized_once_on_the_reference_formula(simulated):
 # ----------------------------------------------------------------------------------------- the command
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    app.command(name="policy")(user_errors(policy_command))
-
-    @app.callback()
-    def main() -> None:
-        """innopoints (test)."""
-
-    return app
-
 
 @pytest.fixture(scope="module")
 def data_dir(tables, tmp_path_factory) -> Path:
@@ -155,7 +144,8 @@ def data_dir(tables, tmp_path_factory) -> Path:
     return out
 
 
-def test_policy_command_writes_json_markdown_and_plots_with_aggregates_only(data_dir, tmp_path):
+def test_policy_command_writes_json_markdown_and_plots_with_aggregates_only(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     candidate = tmp_path / "candidate.json"
     candidate.write_text(hand_candidate().to_text("json"), encoding="utf-8")
     policy = tmp_path / "policy.yaml"
@@ -163,7 +153,7 @@ def test_policy_command_writes_json_markdown_and_plots_with_aggregates_only(data
     runner = CliRunner()
     args = ["policy", "--formula", "builtin:official-2024", "--formula", str(candidate), "--data", str(data_dir),
             "--policy", str(policy), "--quiet"]
-    first = runner.invoke(_app(), [*args, "--out", str(tmp_path / "a")], catch_exceptions=False)
+    first = runner.invoke(app, [*args, "--out", str(tmp_path / "a")], catch_exceptions=False)
     assert first.exit_code == 0, first.output
     result = json.loads((tmp_path / "a" / "policy.json").read_text(encoding="utf-8"))
     for name in ("official-2024", "hand-candidate"):
@@ -180,16 +170,30 @@ def test_policy_command_writes_json_markdown_and_plots_with_aggregates_only(data
     firm_ids = pd.read_parquet(data_dir / "firms.parquet")["firm_id"].tolist()
     assert not any(fid in text for fid in firm_ids)  # no firm id leaks into the outputs
     # Seeded: a second run writes the same JSON byte for byte.
-    second = runner.invoke(_app(), [*args, "--out", str(tmp_path / "b")], catch_exceptions=False)
+    second = runner.invoke(app, [*args, "--out", str(tmp_path / "b"), "--no-mlflow"], catch_exceptions=False)
     assert second.exit_code == 0
     assert (tmp_path / "a" / "policy.json").read_bytes() == (tmp_path / "b" / "policy.json").read_bytes()
+    # The first run was logged to MLflow (the second was not): totals and headline as metrics, files as artifacts.
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("innopoints").experiment_id])
+    assert len(runs) == 1 and runs[0].info.run_name == "policy"
+    metrics = runs[0].data.metrics
+    assert metrics["official_2024_expected_loss"] == pytest.approx(result["formulas"]["official-2024"]["expected_loss"])
+    assert metrics["hand_candidate_at_equal_loss_volume_difference"] == pytest.approx(
+        result["headline"][0]["volume_difference"])
+    assert runs[0].data.params["policy_monte_carlo_draws"] == "2000"
+    logged = {f.path for f in client.list_artifacts(runs[0].info.run_id, "policy")}
+    assert {"policy/policy.json", "policy/policy.md", "policy/frontier.png"} <= logged
 
 
 def test_policy_command_reports_a_bad_policy_file_in_one_line(data_dir, tmp_path):
     policy = tmp_path / "policy.yaml"
     policy.write_text("funds:\n  coverage: 1.5\n", encoding="utf-8")
-    result = CliRunner().invoke(_app(), ["policy", "--formula", "builtin:official-2024", "--data", str(data_dir),
-                                         "--policy", str(policy), "--out", str(tmp_path / "o"), "--quiet"])
+    result = CliRunner().invoke(app, ["policy", "--formula", "builtin:official-2024", "--data", str(data_dir),
+                                         "--policy", str(policy), "--out", str(tmp_path / "o"), "--quiet",
+                                         "--no-mlflow"])
     assert result.exit_code == 2
     assert "funds.coverage" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "o").exists()

@@ -1,0 +1,17 @@
+"""Command-line options shared by several commands (one definition, one help text)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML run config (seed, stage rule, local "
+                                                 "indicators, evaluation); default: built-in defaults.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+ExperimentOpt = Annotated[str, typer.Option(help="MLflow experiment name.")]
+TimingsOpt = Annotated[Path | None, typer.Option(help="Also write the wall time of every stage (JSON list of "
+                                                 "{stage, seconds}) to this file.")]
+MlflowOpt = Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log to MLflow (MLFLOW_TRACKING_URI, else "
+                                         "./mlflow.db); train and run also register the formulas.")]
