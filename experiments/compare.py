@@ -74,6 +74,8 @@ class Comparison:
     calibration_a, calibration_b : points band → observed default rate on the test loans.
     psi : PSI of each formula's points between consecutive loan years, and of B against A.
     distribution : histogram of the population's points under A and B on common bins.
+    policy : optional policy simulation of A and B (``pipeline.policy.report_summary``): totals per formula
+        and the matched-loss headline; None when none was run.
     """
 
     label_a: str
@@ -93,6 +95,7 @@ class Comparison:
     calibration_b: pd.DataFrame
     psi: dict
     distribution: pd.DataFrame
+    policy: dict | None = None
 
     def as_dict(self) -> dict:
         """JSON-ready dict: DataFrames become lists of records, numpy scalars and NaN become plain values."""

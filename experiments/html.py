@@ -533,6 +533,39 @@ def _psi_cell(value) -> str:
     return _cell(_f(value), "down" if value is not None and value > PSI_ACT else None)
 
 
+def _money(value) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def _policy(c: Comparison) -> str:
+    """Lending and losses under the policy (simulated), and what B unlocks at A's expected loss."""
+    if not c.policy:
+        return ""
+    pol = c.policy
+    head = ["formula", "qualified firms", "expected volume", "default rate", "expected loss",
+            "bank / guarantee / funds", "99th pct loss", "a fund exhausted"]
+    rows = []
+    for side, label in zip(("A", "B"), pol["labels"], strict=False):
+        t = pol["totals"][label]
+        rows.append([_text(f"{side} {label}"), _cell(_money(t["qualified_firms"])), _cell(_money(t["expected_volume"])),
+                     _cell(_pct(t["expected_default_rate"], 2)), _cell(_money(t["expected_loss"])),
+                     _cell(f"{_money(t['loss_bank'])} / {_money(t['loss_guarantee'])} / {_money(t['loss_funds'])}"),
+                     _cell(_money(t["loss_p99"])), _cell(_pct(t["fund_exhaustion_probability"]))])
+    h = pol.get("headline")
+    text = ""
+    if h:
+        text = (f"At A's expected loss ({_money(h['target_expected_loss'])}), B qualifies "
+                f"{_money(h['qualified_firms'])} firms (cut-off {_f(h['cutoff'], '.1f')} points) and lends "
+                f"{_money(h['expected_volume'])}: {_money(h['volume_difference'])} more than A "
+                f"({_pct((h['volume_ratio'] or 1.0) - 1.0)}).")
+    note = (f"Simulated for the scoring year {pol['scoring_year']} under the default policy (docs/policy.md: "
+            f"take-up, loan size and default probability per points band from the observed loans, losses split "
+            f"between bank, guarantee fund and provincial risk-compensation funds, {pol['draws']:,} one-factor "
+            "Monte Carlo draws). Money in CNY 10k. The full simulation is in policy/ beside this report.")
+    return (f"<section><h2>Lending and losses under the policy</h2>{_p(text) if text else ''}"
+            f"{_table(head, rows, text_columns=1)}{_p(note, 'note')}</section>")
+
+
 def _footer(c: Comparison) -> str:
     fields = (("method", "method"), ("data fingerprint", "data_fingerprint"), ("config hash", "config_hash"),
               ("seed", "seed"), ("content hash", "content_hash"), ("illustrative", "illustrative"),
@@ -568,7 +601,7 @@ def render_html(comparison: Comparison) -> str:
     c = comparison
     title = f"Compare {c.label_b} vs {c.label_a}"
     sections = [_header(c), _what_changes(c), _metrics(c), _points(c), _importance(c), _conflicts(c),
-                _qualified(c), _calibration(c), _psi(c), _footer(c)]
+                _qualified(c), _policy(c), _calibration(c), _psi(c), _footer(c)]
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{escape(CSP, quote=False)}">'
@@ -629,6 +662,11 @@ def render_markdown(comparison: Comparison) -> str:
         lines += ["", "**Sign conflicts:** " + "; ".join(
             f"{_md(r.formula)} {r.source} `{_md(r.id)}` ({r.direction:+d} vs policy {r.policy_direction:+d})"
             for r in c.sign_conflicts.itertuples())]
-    lines += ["", "Full report (metrics, slices, calibration, PSI, provenance): the HTML file of this "
+    if c.policy and c.policy.get("headline"):
+        ph = c.policy["headline"]
+        lines += ["", f"**Policy (simulated):** at A's expected loss, B lends {_money(ph['expected_volume'])} "
+                      f"({_money(ph['volume_difference'])} more than A, CNY 10k) to {_money(ph['qualified_firms'])} "
+                      "qualified firms."]
+    lines += ["", "Full report (metrics, slices, policy, calibration, PSI, provenance): the HTML file of this "
               "comparison."]
     return "\n".join(lines) + "\n"

@@ -5,6 +5,7 @@ User mistakes (bad data, formula, config) print one line and exit 2; tracebacks 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -486,7 +487,8 @@ def run(
 
     Reads DATA (default: COHORT_DIR/synthetic-<firms>-seed<seed>/, simulated on first use) and BASELINE.
     Writes OUT/train/ (as `innopoints train`), OUT/report.html + OUT/report.md (the reviewer report: best
-    candidate against the baseline), OUT/scores.parquet (points of every firm under the recommended formula)
+    candidate against the baseline, with the policy simulation of both), OUT/policy/ (as `innopoints policy`
+    with the default policy), OUT/scores.parquet (points of every firm under the recommended formula)
     and OUT/recommended.json + OUT/recommended.csv (the exported formula and its weights table); logs every
     formula to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db) and registers them. Prints a summary and where
     everything is. With TIMINGS: the wall time of every stage, as JSON.
@@ -510,16 +512,25 @@ def run(
     result = _train_stages(data, cfg, base, out / "train", quiet, record)
     logged = _log_to_mlflow(result, out / "train", cfg, experiment, uri, record) if uri else None
     best = result.formulas[result.evaluation["best"]]
-    with Stages(["reviewer report", "score population", "export"], enabled=not quiet, record=record) as p:
-        with p.stage("reviewer report"):
+    with Stages(["compare", "policy simulation", "reviewer report", "score population", "export"],
+                enabled=not quiet, record=record) as p:
+        with p.stage("compare"):
             tables = steps.load_tables(data)
             importance = result.explain["importance"].join(result.explain["directions"]["direction"])
             comparison = steps.compare(result.formulas["baseline"], best, tables, cfg, importance_b=importance)
+        with p.stage("policy simulation"):
+            from pipeline.policy import PolicyFile, assess_and_write, report_summary
+
+            policy, policy_files = assess_and_write([result.formulas["baseline"], best], tables, PolicyFile(), cfg,
+                                                    out / "policy")
+            comparison = dataclasses.replace(comparison, policy=report_summary(policy))
+        with p.stage("reviewer report"):
             report = steps.write_comparison(comparison, out / "report.html")
             if logged:
                 from experiments.tracking import log_files
 
                 log_files([logged["parent_run_id"], logged["runs"][best.name]], report, folder="report", uri=uri)
+                log_files([logged["parent_run_id"]], policy_files, folder="policy", uri=uri)
         with p.stage("score population"):
             year = steps.default_scoring_year(tables)
             pop, exclusions = steps.build_population(tables, year, cfg, best)

@@ -468,13 +468,8 @@ def policy_command(
             formulas = [load_formula(ref, uri=uri) for ref in formula]
         with p.stage("read and validate"):
             tables = steps.load_tables(data)
-        with p.stage("score and calibrate"):
-            runs, info = prepare(formulas, tables, pol, cfg, year)
-            terms = pol.terms(info["guaranteed_share_used"])
-        sim = simulate_policy(runs, pol, terms, progress=p.mark)
-        with p.stage("write"):
-            results = policy_results(runs, sim, pol, terms, info)
-            paths = write_policy_outputs(results, runs, out)
+        p.mark("score and calibrate")
+        results, paths = assess_and_write(formulas, tables, pol, cfg, out, year=year, progress=p.mark)
     _print_summary(results)
     console.print(f"wrote {', '.join(str(x) for x in paths[:2])} and {len(paths) - 2} plots")
     if mlflow:
@@ -482,6 +477,32 @@ def policy_command(
 
         run_id = log_policy(results, out, experiment=experiment, uri=uri)
         console.print(f"MLflow: run {run_id} in experiment {experiment!r} ({uri})")
+
+
+def assess_and_write(formulas: list[Formula], tables: dict[str, pd.DataFrame], policy: PolicyFile,
+                     config: RunConfig, out: Path, *, year: int | None = None,
+                     progress=None) -> tuple[dict, list[Path]]:
+    """Score and calibrate, simulate every formula, write OUT (policy.json, policy.md, plots): the policy
+    step as `policy` and `run` do it. ``progress`` hears "simulate <formula>" and "write"."""
+    runs, info = prepare(formulas, tables, policy, config, year)
+    terms = policy.terms(info["guaranteed_share_used"])
+    sim = simulate_policy(runs, policy, terms, progress=progress)
+    if progress:
+        progress("write")
+    results = policy_results(runs, sim, policy, terms, info)
+    return results, write_policy_outputs(results, runs, out)
+
+
+def report_summary(results: dict) -> dict:
+    """What the reviewer report shows of a policy simulation: A's and B's totals and B's headline."""
+    keys = ("qualified_firms", "expected_volume", "expected_default_rate", "expected_loss", "loss_bank",
+            "loss_guarantee", "loss_funds", "loss_p99", "fund_exhaustion_probability")
+    labels = list(results["formulas"])
+    return {"labels": labels,
+            "totals": {label: {k: results["formulas"][label].get(k) for k in keys} for label in labels},
+            "headline": results["headline"][0] if results["headline"] else None,
+            "scoring_year": results["data"].get("scoring_year"),
+            "draws": results["policy"]["monte_carlo"]["draws"]}
 
 
 def _print_summary(results: dict) -> None:

@@ -169,13 +169,21 @@ def test_run_does_the_whole_job_in_an_empty_folder(tmp_path, monkeypatch):
     result = invoke("run", "--firms", "8000", "--seed", "2", "--quiet", "--timings", "t.json")
     assert result.exit_code == 0, result.output
     labels = [t["stage"] for t in json.loads((tmp_path / "t.json").read_text(encoding="utf-8"))]
-    assert labels[:2] == ["simulate", "write cohort"] and labels[-3:] == ["reviewer report", "score population",
-                                                                          "export"]
+    assert labels[:2] == ["simulate", "write cohort"]
+    assert labels[-5:] == ["compare", "policy simulation", "reviewer report", "score population", "export"]
     for path in ("innopoints-out/recommended.json", "innopoints-out/recommended.csv",
                  "innopoints-out/scores.parquet", "innopoints-out/train/refinement.md",
+                 "innopoints-out/policy/policy.json", "innopoints-out/policy/frontier.png",
                  "innopoints-data/synthetic-8000-seed2/firms.parquet"):
         assert (tmp_path / path).exists(), path
     assert "recommended formula" in result.output
+    # The reviewer report carries the policy simulation of both formulas, with the numbers of policy.json.
+    policy = json.loads((tmp_path / "innopoints-out/policy/policy.json").read_text(encoding="utf-8"))
+    html = (tmp_path / "innopoints-out/report.html").read_text(encoding="utf-8")
+    assert "Lending and losses under the policy" in html
+    headline = policy["headline"][0]
+    assert f"{headline['expected_volume']:,.0f}" in html and f"{headline['volume_difference']:,.0f}" in html
+    assert "**Policy (simulated):**" in (tmp_path / "innopoints-out/report.md").read_text(encoding="utf-8")
 
 
 def test_a_local_indicator_declared_in_yaml_appears_in_the_features(cohort, tmp_path):
