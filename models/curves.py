@@ -58,6 +58,12 @@ class LinearCap(StrictModel):
     def describe(self) -> str:
         return f"zero_at={_fmt(self.zero_at)}; full_at={_fmt(self.full_at)}"
 
+    def rows(self) -> list[tuple[str, float | None, float | None, float]]:
+        """The curve as a table (see :data:`ROW_RULES`): below, two anchors, above."""
+        (lo, f_lo), (hi, f_hi) = sorted([(self.zero_at, 0.0), (self.full_at, 1.0)])
+        return [("below", None, lo, f_lo), ("anchor", lo, None, f_lo), ("anchor", hi, None, f_hi),
+                ("above", hi, None, f_hi)]
+
 
 class Percentile(StrictModel):
     """Empirical-CDF position against stored breakpoints (quantiles learned at fit time, never re-fitted).
@@ -103,6 +109,16 @@ class Percentile(StrictModel):
         f = np.interp(x, values, mid, left=0.0, right=1.0)
         f = np.where(np.isnan(x), np.nan, f)
         return f if self.direction == 1 else 1.0 - f
+
+    def rows(self) -> list[tuple[str, float | None, float | None, float]]:
+        """The curve as a table (see :data:`ROW_RULES`): below the first breakpoint, one anchor per distinct
+        breakpoint (tied ones at their mid-rank), above the last."""
+        values, mid = self._anchors()
+        f = mid if self.direction == 1 else 1.0 - mid
+        below, above = (0.0, 1.0) if self.direction == 1 else (1.0, 0.0)
+        return ([("below", None, float(values[0]), below)]
+                + [("anchor", float(v), None, float(x)) for v, x in zip(values, f, strict=True)]
+                + [("above", float(values[-1]), None, above)])
 
     def describe(self) -> str:
         b = self.breakpoints
@@ -159,6 +175,12 @@ class Bins(StrictModel):
         f = np.asarray(self.levels, dtype="float64")[np.minimum(idx, len(self.edges))]
         return np.where(np.isnan(x), np.nan, f)
 
+    def rows(self) -> list[tuple[str, float | None, float | None, float]]:
+        """The curve as a table (see :data:`ROW_RULES`): one band per level."""
+        lows = [None, *self.edges]
+        highs = [*self.edges, None]
+        return [("band", lo, hi, float(v)) for lo, hi, v in zip(lows, highs, self.levels, strict=True)]
+
     def describe(self) -> str:
         return (
             f"edges=[{', '.join(_fmt(e) for e in self.edges)}]; "
@@ -166,6 +188,14 @@ class Bins(StrictModel):
             + ("" if self.monotone else "; not monotone")
         )
 
+
+ROW_RULES: dict[str, str] = {
+    "band": "from <= value < to scores this fraction (an empty end is unbounded)",
+    "anchor": "value = from scores this fraction; between two anchors the fraction is linear in the value",
+    "below": "value < to scores this fraction",
+    "above": "value > from scores this fraction",
+    "missing": "a missing value scores this fraction (the formula's missing-value policy, for the stage)",
+}
 
 Curve = Annotated[LinearCap | Percentile | Bins, Field(discriminator="type")]
 CURVE_TYPES: tuple[str, ...] = ("linear_cap", "percentile", "bins")

@@ -171,7 +171,7 @@ def _known_indicators(local: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Metadata by id of the catalog's indicators plus the formula's own local ones."""
     known = {
         ind.id: {"direction": ind.direction, "group": ind.group, "name_zh": ind.name_zh,
-                 "name_en": ind.name_en, "official_no": ind.official_no}
+                 "name_en": ind.name_en, "official_no": ind.official_no, "unit": ind.unit}
         for ind in list_indicators()
     }
     for spec in local:
@@ -179,7 +179,7 @@ def _known_indicators(local: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         direction = spec.get("direction") if spec.get("direction") in (1, -1) else 1
         known[spec["id"]] = {"direction": direction, "group": spec.get("group"),
                              "name_zh": spec.get("name_zh", ""), "name_en": spec.get("name_en", ""),
-                             "official_no": None}
+                             "official_no": None, "unit": spec.get("unit", "")}
     return known
 
 
@@ -634,3 +634,29 @@ def weights_table(formula: Formula) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     table["official_no"] = table["official_no"].astype("Int64")
     return table
+
+
+def points_table(formula: Formula) -> pd.DataFrame:
+    """The formula as a points table a loan officer can apply by hand: per core indicator and stage, one row
+    per band (or anchor) of its curve with the fraction and the points it scores, and one row for a missing
+    value. ``rule`` says how a row reads (:data:`models.curves.ROW_RULES`); ``points`` = fraction × the
+    indicator's max points in the stage. Bonus items are left out (their points do not depend on the stage
+    and are capped together: see the weights table)."""
+    known = _known_indicators(formula.local_indicators)
+    rows = []
+    for item in formula.indicators:
+        meta = known[item.id]
+        curve_rows = item.curve.rows()
+        for code, stage in enumerate(STAGES):
+            top = getattr(item.points, stage)
+            head = {"id": item.id, "name_zh": meta["name_zh"], "name_en": meta["name_en"], "unit": meta["unit"],
+                    "stage": stage, "stage_zh": STAGE_NAMES_ZH[stage], "max_points": top}
+            for n, (rule, low, high, fraction) in enumerate(curve_rows, start=1):
+                rows.append({**head, "row": n, "rule": rule, "from": low, "to": high, "fraction": fraction,
+                             "points": round(fraction * top, 4)})
+            missing = float(item.missing.fill(np.array([code]))[0])
+            rows.append({**head, "row": len(curve_rows) + 1, "rule": "missing", "from": None, "to": None,
+                         "fraction": missing, "points": round(missing * top, 4)})
+    columns = ["id", "name_zh", "name_en", "unit", "stage", "stage_zh", "max_points", "row", "rule", "from", "to",
+               "fraction", "points"]
+    return pd.DataFrame(rows, columns=columns)

@@ -261,14 +261,17 @@ def score(
 @user_errors
 def export(
     ref: Annotated[str, typer.Argument(help="Formula: a .json/.yaml file or builtin:NAME.")],
-    format: Annotated[str, typer.Option("--format", help="json, yaml or csv (the human weights table).")] = "json",
+    format: Annotated[str, typer.Option("--format", help="json, yaml, csv (the weights table) or points (the "
+                                        "points table, CSV).")] = "json",
     out: Annotated[Path, typer.Option(help="File to write.")] = Path("formula.json"),
 ) -> None:
-    """Export a formula: JSON/YAML are the formula file itself; CSV is the weights table for people.
+    """Export a formula: JSON/YAML are the formula file itself; CSV is the weights table for people; points is
+    the points table to apply by hand (per indicator and stage, the points of every band of its curve and of
+    a missing value; CSV).
 
     Reads REF. Writes OUT.
     """
-    from models.formula import weights_table
+    from models.formula import points_table, weights_table
     from pipeline.io import write_text_atomic
     from pipeline.refs import load_formula
 
@@ -277,8 +280,10 @@ def export(
         write_text_atomic(out, f.to_text(format))
     elif format == "csv":
         write_text_atomic(out, weights_table(f).to_csv(index=False))
+    elif format == "points":
+        write_text_atomic(out, points_table(f).to_csv(index=False))
     else:
-        raise typer.BadParameter(f"--format must be json, yaml or csv, got {format!r}")
+        raise typer.BadParameter(f"--format must be json, yaml, csv or points, got {format!r}")
     console.print(f"wrote {f.name} {f.version} as {format} to {out}")
 
 
@@ -489,11 +494,12 @@ def run(
     Writes OUT/train/ (as `innopoints train`), OUT/report.html + OUT/report.md (the reviewer report: best
     candidate against the baseline, with the policy simulation of both), OUT/policy/ (as `innopoints policy`
     with the default policy), OUT/scores.parquet (points of every firm under the recommended formula)
-    and OUT/recommended.json + OUT/recommended.csv (the exported formula and its weights table); logs every
+    and OUT/recommended.json + OUT/recommended.csv + OUT/recommended.points.csv (the exported formula, its
+    weights table and its points table); logs every
     formula to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db) and registers them. Prints a summary and where
     everything is. With TIMINGS: the wall time of every stage, as JSON.
     """
-    from models.formula import weights_table
+    from models.formula import points_table, weights_table
     from pipeline.io import write_frame_atomic, write_text_atomic
     from pipeline.refs import load_formula
 
@@ -539,6 +545,7 @@ def run(
         with p.stage("export"):
             write_text_atomic(out / "recommended.json", best.to_text("json"))
             write_text_atomic(out / "recommended.csv", weights_table(best).to_csv(index=False))
+            write_text_atomic(out / "recommended.points.csv", points_table(best).to_csv(index=False))
     _write_timings(timings, record)
     _print_train_summary(result, out / "train")
     n_q = int(scored["qualified"].sum())
@@ -546,7 +553,8 @@ def run(
                   f"for {year}, {n_q} qualified; excluded {exclusions.total}: {exclusions.counts or 'none'}")
     _print_comparison(comparison, report)
     console.print(f"report:   {out / 'report.html'} (refinement: {out / 'train' / 'refinement.md'})")
-    console.print(f"formula:  {out / 'recommended.json'} (weights table: {out / 'recommended.csv'})")
+    console.print(f"formula:  {out / 'recommended.json'} (weights table: {out / 'recommended.csv'}, points "
+                  f"table: {out / 'recommended.points.csv'})")
     console.print(f"scores:   {out / 'scores.parquet'}")
     if logged:
         _print_mlflow(uri, logged)

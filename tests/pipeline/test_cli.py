@@ -122,6 +122,10 @@ def test_score_and_export_round_trip(cohort, tmp_path):
     assert invoke("score", "--formula", tmp_path / "a.yaml", "--data", cohort, "--out", again,
                   "--quiet").exit_code == 0
     pd.testing.assert_frame_equal(pd.read_parquet(again), table)
+    assert invoke("export", "builtin:official-2024", "--format", "points", "--out", tmp_path / "p.csv").exit_code == 0
+    points = pd.read_csv(tmp_path / "p.csv")
+    assert list(points.columns[:7]) == ["id", "name_zh", "name_en", "unit", "stage", "stage_zh", "max_points"]
+    assert set(points["id"]) == set(table.columns.str.removeprefix("points_")) - set(table.columns)
     assert invoke("export", "builtin:official-2024", "--format", "csv", "--out", tmp_path / "w.csv").exit_code == 0
     weights = pd.read_csv(tmp_path / "w.csv")
     assert len(weights) == 17 * len(STAGES)
@@ -174,6 +178,7 @@ def test_run_does_the_whole_job_in_an_empty_folder(tmp_path, monkeypatch):
     for path in ("innopoints-out/recommended.json", "innopoints-out/recommended.csv",
                  "innopoints-out/scores.parquet", "innopoints-out/train/refinement.md",
                  "innopoints-out/policy/policy.json", "innopoints-out/policy/frontier.png",
+                 "innopoints-out/recommended.points.csv",
                  "innopoints-data/synthetic-8000-seed2/firms.parquet"):
         assert (tmp_path / path).exists(), path
     assert "recommended formula" in result.output
