@@ -389,15 +389,20 @@ def _print_train_summary(result, out: Path) -> None:
     ev = result.evaluation
     table = Table(title=f"formulas on the test year {ev['split']['test_year']} "
                         f"({ev['split']['test_n']} loans, {ev['split']['test_defaults']} defaults)")
-    for col in ("formula", "valid AUC", "test AUC", "KS", "top-share default rate", "ΔAUC vs baseline [95%]"):
+    for col in ("formula", "valid log loss", "valid AUC", "test AUC", "KS", "top-share default rate",
+                "ΔAUC vs baseline [95%]"):
         table.add_column(col, justify="left" if col == "formula" else "right")
+    valid_loss = ev["selection"].get("validation_log_loss", {})
     for name, r in ev["formulas"].items():
         delta = r.get("delta_auc_vs_baseline")
         delta_s = f"{delta[1]:+.3f} [{delta[0]:+.3f}, {delta[2]:+.3f}]" if delta else "–"
         label = f"{name} (best)" if name == ev["best"] else name
-        table.add_row(label, f"{r['validation_auc']:.3f}", f"{r['test_auc']:.3f}", f"{r['test_ks']:.3f}",
+        loss = f"{valid_loss[name]:.4f}" if name in valid_loss else "–"
+        table.add_row(label, loss, f"{r['validation_auc']:.3f}", f"{r['test_auc']:.3f}", f"{r['test_ks']:.3f}",
                       f"{r['test_top_default_rate']:.2%}", delta_s)
     console.print(table)
+    console.print(f"best: the lowest log loss on the validation year {ev['split']['validation_year']} "
+                  "(points mapped to default probabilities on the years before); the test year judges it")
     conflicts = result.refinement.loc[result.refinement["sign_conflict"], "id"].tolist()
     console.print(f"sign conflicts: {', '.join(conflicts) or 'none'}")
     console.print(f"wrote {out}/formulas, evaluation.json, refinement.md, explain/")
@@ -549,6 +554,12 @@ def run(
     _write_timings(timings, record)
     _print_train_summary(result, out / "train")
     n_q = int(scored["qualified"].sum())
+    headline = policy["headline"][0] if policy["headline"] else None
+    if headline:
+        console.print(f"policy (simulated, CNY 10k): at the baseline's expected loss "
+                      f"{headline['target_expected_loss']:,.0f}, {best.name} lends {headline['expected_volume']:,.0f} "
+                      f"({headline['volume_difference']:+,.0f}) to {headline['qualified_firms']:,.0f} firms; "
+                      f"{out / 'policy' / 'policy.md'}")
     console.print(f"recommended formula: {best.name} (chosen on the validation year); scored {len(scored)} firms "
                   f"for {year}, {n_q} qualified; excluded {exclusions.total}: {exclusions.counts or 'none'}")
     _print_comparison(comparison, report)

@@ -182,6 +182,7 @@ def test_run_does_the_whole_job_in_an_empty_folder(tmp_path, monkeypatch):
                  "innopoints-data/synthetic-8000-seed2/firms.parquet"):
         assert (tmp_path / path).exists(), path
     assert "recommended formula" in result.output
+    assert "valid log loss" in result.output and "policy (simulated, CNY 10k)" in result.output
     # The reviewer report carries the policy simulation of both formulas, with the numbers of policy.json.
     policy = json.loads((tmp_path / "innopoints-out/policy/policy.json").read_text(encoding="utf-8"))
     html = (tmp_path / "innopoints-out/report.html").read_text(encoding="utf-8")
