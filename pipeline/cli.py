@@ -417,26 +417,36 @@ def compare(
     data: Annotated[Path, typer.Option(help="Folder with the three input tables the formulas are judged on.")],
     out: Annotated[Path, typer.Option(help="The HTML report; a Markdown summary goes beside it (.md).")] = Path(
         "report.html"),
+    policy: Annotated[str | None, typer.Option(help="Also simulate lending and losses of A and B under a policy: "
+                                               "a policy YAML, or 'default' (docs/policy.md).")] = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Reviewer report: what changes from formula A to formula B, differences first.
 
-    Reads A, B (MLflow references from MLFLOW_TRACKING_URI, else ./mlflow.db) and DATA. Writes OUT, one
-    self-contained HTML file (plots embedded, no network), and OUT with suffix .md, a Markdown summary for
-    review threads: metrics side by side with bootstrap intervals, points per indicator and stage, sign
-    conflicts, firms entering and leaving the qualified set, calibration and PSI. Aggregates only.
+    Reads A, B (MLflow references from MLFLOW_TRACKING_URI, else ./mlflow.db), DATA and POLICY. Writes OUT,
+    one self-contained HTML file (plots embedded, no network), and OUT with suffix .md, a Markdown summary
+    for review threads: metrics side by side with bootstrap intervals, points per indicator and stage, sign
+    conflicts, firms entering and leaving the qualified set, calibration and PSI; with POLICY also the
+    lending and losses of both (the full simulation in OUT's folder, policy/). Aggregates only.
     """
+    from pipeline.policy import assess_and_write, load_policy, report_summary
     from pipeline.refs import is_mlflow_ref, load_formula
 
     cfg = _config(config)
+    pol = None if policy is None else load_policy(None if policy == "default" else Path(policy))
     uri = _tracking_ready() if is_mlflow_ref(a) or is_mlflow_ref(b) else None
     fa, fb = load_formula(a, uri=uri), load_formula(b, uri=uri)
-    with Stages(["read and validate", "compare", "write"], enabled=not quiet) as p:
+    names = ["read and validate", "compare"] + (["policy simulation"] if pol else []) + ["write"]
+    with Stages(names, enabled=not quiet) as p:
         with p.stage("read and validate"):
             tables = steps.load_tables(data)
         with p.stage("compare"):
             comparison = steps.compare(fa, fb, tables, cfg)
+        if pol is not None:
+            with p.stage("policy simulation"):
+                results, _ = assess_and_write([fa, fb], tables, pol, cfg, out.parent / "policy")
+                comparison = dataclasses.replace(comparison, policy=report_summary(results))
         with p.stage("write"):
             paths = steps.write_comparison(comparison, out)
     _print_comparison(comparison, paths)

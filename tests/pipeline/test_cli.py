@@ -254,3 +254,31 @@ def test_every_subcommand_is_an_mlproject_entry_point_of_the_same_name():
         # every {placeholder} of the command is a declared parameter
         fields = {f for _, f, _, _ in string.Formatter().parse(entries[name]["command"]) if f}
         assert fields <= set(entries[name].get("parameters", {})), (name, fields)
+
+
+def test_compare_writes_the_reviewer_report_and_with_a_policy_its_simulation(cohort, tmp_path):
+    from models.baseline import official_2024
+    from models.formula import StagePoints
+
+    base = official_2024()
+    weights = {"revenue_growth": 30.0, "roe": 30.0, "tech_contract_turnover": 25.0, "revenue": 15.0}
+    items = [item.model_copy(update={"points": StagePoints(**dict.fromkeys(STAGES, weights.get(item.id, 0.0)))})
+             for item in base.indicators]
+    candidate = base.model_copy(update={"name": "hand-candidate", "indicators": items}).with_hash()
+    (tmp_path / "b.json").write_text(candidate.to_text("json"), encoding="utf-8")
+    plain = invoke("compare", "builtin:official-2024", tmp_path / "b.json", "--data", cohort, "--out",
+                   tmp_path / "plain" / "report.html", "--quiet")
+    assert plain.exit_code == 0, plain.output
+    assert "Lending and losses" not in (tmp_path / "plain" / "report.html").read_text(encoding="utf-8")
+    assert not (tmp_path / "plain" / "policy").exists()
+    (tmp_path / "p.yaml").write_text("monte_carlo:\n  draws: 2000\n", encoding="utf-8")
+    with_policy = invoke("compare", "builtin:official-2024", tmp_path / "b.json", "--data", cohort, "--out",
+                         tmp_path / "pol" / "report.html", "--policy", tmp_path / "p.yaml", "--quiet")
+    assert with_policy.exit_code == 0, with_policy.output
+    html = (tmp_path / "pol" / "report.html").read_text(encoding="utf-8")
+    policy = json.loads((tmp_path / "pol" / "policy" / "policy.json").read_text(encoding="utf-8"))
+    assert "Lending and losses under the policy" in html and "2,000 one-factor Monte Carlo draws" in html
+    assert f"{policy['formulas']['hand-candidate']['expected_volume']:,.0f}" in html
+    bad = invoke("compare", "builtin:official-2024", tmp_path / "b.json", "--data", cohort, "--out",
+                 tmp_path / "bad" / "report.html", "--policy", tmp_path / "missing.yaml", "--quiet")
+    assert bad.exit_code == 2 and not (tmp_path / "bad").exists()
