@@ -526,6 +526,13 @@ def _group_defaults(flags: pd.Series) -> dict:
     }
 
 
+def _isin(values, universe) -> np.ndarray:
+    """``values.isin(universe)`` through a hash table: pandas 3's Arrow-backed strings answer ``isin`` with a
+    Python loop (11 s for the national population's firm ids against 0.1 s this way)."""
+    table = pd.Index(np.asarray(universe, dtype=object)).unique()
+    return table.get_indexer(np.asarray(values, dtype=object)) >= 0
+
+
 def qualified_changes(
     firms_a: pd.DataFrame,
     firms_b: pd.DataFrame,
@@ -550,7 +557,7 @@ def qualified_changes(
         [in_b & ~in_a, in_a & ~in_b, in_a & in_b], ["entering", "leaving", "staying"], default="never"
     )
     # One attribute row per firm: b's values first, a's for firms scored only in a.
-    attrs = pd.concat([firms_b, firms_a.loc[~firms_a["firm_id"].isin(firms_b["firm_id"])]], ignore_index=True)
+    attrs = pd.concat([firms_b, firms_a.loc[~_isin(firms_a["firm_id"], firms_b["firm_id"])]], ignore_index=True)
     attrs = attrs.set_index("firm_id").reindex(ids)
     result: dict = {
         "share": share,
@@ -563,8 +570,8 @@ def qualified_changes(
         "entering": int((status == "entering").sum()),
         "leaving": int((status == "leaving").sum()),
         "staying": int((status == "staying").sum()),
-        "only_in_a": int((~qual_a.index.isin(qual_b.index)).sum()),
-        "only_in_b": int((~qual_b.index.isin(qual_a.index)).sum()),
+        "only_in_a": int((~_isin(qual_a.index, qual_b.index)).sum()),
+        "only_in_b": int((~_isin(qual_b.index, qual_a.index)).sum()),
         "by": {},
         "by_missing": [c for c in by if c not in attrs.columns],
     }
