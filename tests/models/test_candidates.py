@@ -506,3 +506,16 @@ def test_assemble_with_whole_points():
     curves, points = literal_curves()
     formula = make_formula(curves, integer_points(points, 100.0), decimals=0)
     assert [item.points.stable for item in formula.indicators] == [34.0, 33.0, 33.0]
+
+
+def test_risk_bins_of_an_empty_or_constant_indicator_score_everyone_alike():
+    rng = np.random.default_rng(6)
+    y = (rng.random(500) < 0.1).astype(float)
+    X = pd.DataFrame({"rd_expense": np.full(500, np.nan), "leverage": np.full(500, 0.4)})
+    codes = rng.integers(0, 3, 500)
+    learned = learn_curves(X, y, codes, Spec(["rd_expense", "leverage"], np.array([1, -1]), np.array([True, True])))
+    assert not np.isnan(learned.fractions).any()
+    for curve in learned.curves:
+        assert isinstance(curve, Bins) and curve.levels == [1.0, 1.0]
+    assert (learned.fractions[:, 0] == 0.0).all()  # nobody reports: nothing to score, missing scores nothing
+    assert (learned.fractions[:, 1] == 1.0).all()  # everybody reports the same: all alike
