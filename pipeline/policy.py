@@ -7,6 +7,7 @@ firms with each formula, hands the numbers to the model layer in order, and writ
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -216,6 +217,16 @@ def _loans_for(tables: dict[str, pd.DataFrame], rule: StageRule, indicators, cac
     return cache[key]
 
 
+def _population_for(tables: dict[str, pd.DataFrame], year: int, config: RunConfig, formula: Formula,
+                    cache: dict) -> tuple[pd.DataFrame, object]:
+    """The scoring-year population a formula sees, built once per year, stage rule and local indicators."""
+    key = ("population", year, json.dumps(formula.stage_rule.model_dump(), sort_keys=True),
+           json.dumps(list(formula.local_indicators or []), sort_keys=True, default=str))
+    if key not in cache:
+        cache[key] = steps.build_population(tables, year, config, formula)
+    return cache[key]
+
+
 def _labels(formulas: list[Formula]) -> list[str]:
     labels, seen = [], {}
     for f in formulas:
@@ -239,12 +250,12 @@ def prepare(formulas: list[Formula], tables: dict[str, pd.DataFrame], policy: Po
         loans = _loans_for(tables, StageRule(**f.stage_rule.model_dump()), indicators, cache)
         scored = _scored_loans(loans, f)
         estimate_year = policy.take_up.estimate_year or int(scored["year"].max())
-        population, exclusions = steps.build_population(tables, scoring_year, config, f)
+        population, exclusions = _population_for(tables, scoring_year, config, f, cache)
         points = f.score(population)["points"].to_numpy()
         if estimate_year == scoring_year:
             estimate_points = points
         else:
-            estimate_points = f.score(steps.build_population(tables, estimate_year, config, f)[0])["points"]
+            estimate_points = f.score(_population_for(tables, estimate_year, config, f, cache)[0])["points"]
         calibrator, bands = _bands(scored, estimate_points, estimate_year, policy)
         runs.append(FormulaRun(label=label, formula=f, points=points,
                                provinces=population["province"].to_numpy(dtype=object),
