@@ -70,6 +70,7 @@ class TrainSettings:
     change_limits: tuple[float, ...] = (5.0, 10.0, 20.0, 30.0, 50.0)
     recalibrations: tuple[float, ...] = (10.0, 30.0)  # change limits shipped as recal-<limit> formulas
     drop_one: bool = True
+    drop_one_workers: int = 2  # refits at a time (the target machine has 2 cores); results do not depend on it
     min_slice_n: int = 200
     min_slice_defaults: int = 5
     test_year: int | None = None

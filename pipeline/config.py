@@ -61,6 +61,8 @@ class TrainConfig(BaseModel):
     change_limits: list[float] = Field(default_factory=lambda: [5.0, 10.0, 20.0, 30.0, 50.0])
     recalibrations: list[float] = Field(default_factory=lambda: [10.0, 30.0])
     drop_one: bool = True
+    drop_one_workers: int = Field(default=2, ge=1, description="drop-one refits run at a time, one LightGBM "
+                                  "thread count each (results do not depend on it)")
     n_estimators: int = Field(default=400, ge=10)
     learning_rate: float = Field(default=0.05, gt=0, le=1)
     num_leaves: int = Field(default=15, ge=2)

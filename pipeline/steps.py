@@ -100,6 +100,7 @@ def train_settings(config: RunConfig):
               "n_jobs": t.n_jobs},
         fit=FitSettings(group_bounds={g: tuple(b) for g, b in t.group_bounds.items()}, max_points=t.max_points),
         change_limits=tuple(t.change_limits), recalibrations=tuple(t.recalibrations), drop_one=t.drop_one,
+        drop_one_workers=t.drop_one_workers,
         min_slice_n=e.min_slice_n, min_slice_defaults=e.min_slice_defaults, test_year=e.test_year,
     )
 
