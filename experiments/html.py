@@ -534,7 +534,7 @@ def _psi_cell(value) -> str:
 
 
 def _money(value) -> str:
-    return "–" if value is None else f"{value:,.0f}"
+    return _f(value, ",.0f")
 
 
 def _policy(c: Comparison) -> str:

@@ -37,6 +37,7 @@ from mlflow.exceptions import MlflowException
 from experiments.pyfunc import MODEL_NAME, log_formula_model
 from features.errors import InnopointsError
 from models.formula import Formula, weights_table
+from models.policy import SUMMARY_TOTALS
 
 DEFAULT_EXPERIMENT = "innopoints"
 DB_FILE = "mlflow.db"
@@ -313,8 +314,6 @@ def _experiment_or_outer_run(experiment: str, uri: str) -> Iterator[tuple[str, s
 
 
 POLICY_RUN_NAME = "policy"
-POLICY_TOTALS = ("qualified_firms", "expected_volume", "expected_default_rate", "expected_loss", "loss_bank",
-                 "loss_guarantee", "loss_funds", "loss_p99", "fund_exhaustion_probability")
 POLICY_HEADLINE = ("cutoff", "qualified_firms", "expected_volume", "volume_difference", "volume_ratio")
 
 
@@ -332,7 +331,7 @@ def log_policy(results: Mapping[str, Any], out_dir: Path, *, experiment: str = D
     params.update({f"formula_{_snake(label)}_content_hash": r["formula"]["content_hash"]
                    for label, r in results["formulas"].items()})
     metrics = {f"{_snake(label)}_{key}": float(r[key]) for label, r in results["formulas"].items()
-               for key in POLICY_TOTALS if _is_number(r.get(key))}
+               for key in SUMMARY_TOTALS if _is_number(r.get(key))}
     metrics.update({f"{_snake(h['formula'])}_at_equal_loss_{key}": float(h[key]) for h in results["headline"]
                     for key in POLICY_HEADLINE if _is_number(h.get(key))})
     with _experiment_or_outer_run(experiment, uri) as (experiment_id, outer), fluent_uri(uri), \

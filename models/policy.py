@@ -47,6 +47,10 @@ PD_FLOOR = 0.0003
 """Lowest default probability a band gets: the Basel II IRB floor of 0.03%, so an empty band is not riskless."""
 
 LOSS_QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99, 0.999)
+# The totals a summary of a simulation shows (reports, MLflow metrics): lending, defaults, who pays, the tail.
+SUMMARY_TOTALS: tuple[str, ...] = ("qualified_firms", "expected_volume", "expected_default_rate", "expected_loss",
+                                   "loss_bank", "loss_guarantee", "loss_funds", "loss_p99",
+                                   "fund_exhaustion_probability")
 """Quantiles of the simulated loss that are reported (``loss_p50`` ... ``loss_p999``)."""
 
 

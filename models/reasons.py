@@ -13,15 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.stage import STAGES
-from models.formula import Formula
+from models.formula import Formula, _stage_codes
 
 
 def shortfalls(formula: Formula, scored: pd.DataFrame) -> pd.DataFrame:
     """Points missed per core indicator (columns = indicator ids), from :meth:`Formula.score`'s output."""
-    codes = pd.Categorical(scored["stage"].astype(str), categories=list(STAGES)).codes
-    if (codes < 0).any():
-        raise ValueError("scored: every row needs a stage in " + ", ".join(STAGES))
+    codes = _stage_codes(scored)
     out = {item.id: item.points.as_array()[codes] - scored[f"points_{item.id}"].to_numpy(dtype="float64")
            for item in formula.indicators}
     return pd.DataFrame(out, index=scored.index)

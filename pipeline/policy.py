@@ -23,6 +23,7 @@ from features.stage import StageRule
 from models.formula import Formula
 from models.policy import (
     PD_FLOOR,
+    SUMMARY_TOTALS,
     Assessment,
     BandCalibrator,
     PolicyError,
@@ -220,7 +221,7 @@ def _loans_for(tables: dict[str, pd.DataFrame], rule: StageRule, indicators, cac
 def _population_for(tables: dict[str, pd.DataFrame], year: int, config: RunConfig, formula: Formula,
                     cache: dict) -> tuple[pd.DataFrame, object]:
     """The scoring-year population a formula sees, built once per year, stage rule and local indicators."""
-    key = ("population", year, json.dumps(formula.stage_rule.model_dump(), sort_keys=True),
+    key = ("population", year, tuple(sorted(formula.stage_rule.model_dump().items())),
            json.dumps(list(formula.local_indicators or []), sort_keys=True, default=str))
     if key not in cache:
         cache[key] = steps.build_population(tables, year, config, formula)
@@ -506,11 +507,9 @@ def assess_and_write(formulas: list[Formula], tables: dict[str, pd.DataFrame], p
 
 def report_summary(results: dict) -> dict:
     """What the reviewer report shows of a policy simulation: A's and B's totals and B's headline."""
-    keys = ("qualified_firms", "expected_volume", "expected_default_rate", "expected_loss", "loss_bank",
-            "loss_guarantee", "loss_funds", "loss_p99", "fund_exhaustion_probability")
     labels = list(results["formulas"])
     return {"labels": labels,
-            "totals": {label: {k: results["formulas"][label].get(k) for k in keys} for label in labels},
+            "totals": {label: {k: results["formulas"][label].get(k) for k in SUMMARY_TOTALS} for label in labels},
             "headline": results["headline"][0] if results["headline"] else None,
             "scoring_year": results["data"].get("scoring_year"),
             "draws": results["policy"]["monte_carlo"]["draws"]}
