@@ -58,7 +58,7 @@ def run_stage(name: str, cmd: list[str], log: Path, env: dict[str, str]) -> dict
 
 def innopoints(*args: str) -> list[str]:
     exe = shutil.which("innopoints", path=str(Path(sys.executable).parent)) or shutil.which("innopoints")
-    return [exe, *args] if exe else [sys.executable, "-m", "pipeline.cli", *args]
+    return [exe, *args] if exe else [sys.executable, "-m", "innopoints.pipeline.cli", *args]
 
 
 def machine() -> dict:

@@ -1,11 +1,11 @@
 """Peer comparison: our fitted points formulas against optbinning's binning + logistic scorecard.
 
-Both sides get the same point-in-time indicator table (``features.build.loan_features``, every built-in
-indicator) and the same out-of-time split as ``models.train`` (test = last origination year with observed
-outcomes, train = every earlier year). Ours is trained by ``models.train.train_candidates`` with the default
+Both sides get the same point-in-time indicator table (``innopoints.features.build.loan_features``, every built-in
+indicator) and the same out-of-time split as ``models.learning.train`` (test = last origination year with observed
+outcomes, train = every earlier year). Ours is trained by ``models.learning.train.train_candidates`` with the default
 ``TrainSettings``; optbinning's ``BinningProcess`` + ``Scorecard`` (logistic regression, points min-max
 scaled to 0-100) is fitted on all training years. Every method's test loans are judged by the same
-functions of ``models.metrics`` (AUC, KS, default rate of the top 13.7 % by points).
+functions of ``innopoints.models.evaluation.metrics`` (AUC, KS, default rate of the top 13.7 % by points).
 
 optbinning is an optional dependency (the ``bench`` extra); keep it out of the project's environment:
 
@@ -36,23 +36,23 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from features.build import loan_features  # noqa: E402
-from features.catalog import list_indicators  # noqa: E402
-from features.stage import STAGES, StageRule  # noqa: E402
-from models.candidates import (  # noqa: E402
+from innopoints.features.build import loan_features  # noqa: E402
+from innopoints.features.catalog import list_indicators  # noqa: E402
+from innopoints.features.stage import STAGES, StageRule  # noqa: E402
+from innopoints.models.evaluation.evaluate import temporal_split  # noqa: E402
+from innopoints.models.evaluation.metrics import QUALIFIED_SHARE, auc, delong_auc_diff, ks, top_share  # noqa: E402
+from innopoints.models.formula.schema import Formula  # noqa: E402
+from innopoints.models.learning.candidates import (  # noqa: E402
     CURVE_KINDS,
     fitted_points,
     flavour_spec,
     learn_curves,
     risk_bins_curve,
 )
-from models.evaluate import temporal_split  # noqa: E402
-from models.formula import Formula  # noqa: E402
-from models.learners import LGBMDefaultModel  # noqa: E402
-from models.metrics import QUALIFIED_SHARE, auc, delong_auc_diff, ks, top_share  # noqa: E402
-from models.train import TrainSettings, train_candidates  # noqa: E402
-from pipeline.contract import coerce_tables  # noqa: E402
-from pipeline.simulate import simulate  # noqa: E402
+from innopoints.models.learning.learners import LGBMDefaultModel  # noqa: E402
+from innopoints.models.learning.train import TrainSettings, train_candidates  # noqa: E402
+from innopoints.pipeline.contract import coerce_tables  # noqa: E402
+from innopoints.pipeline.simulate import simulate  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 AUC_MARGIN = 0.005  # issue 8: our test AUC >= optbinning's - 0.005 ...
@@ -104,7 +104,7 @@ def read_loan_table(path: Path) -> tuple[pd.DataFrame, list, dict]:
 
 
 def baseline_formula() -> Formula:
-    text = (package_files.files("pipeline") / "formulas" / "official-2024.json").read_text(encoding="utf-8")
+    text = (package_files.files("innopoints.pipeline") / "formulas" / "official-2024.json").read_text(encoding="utf-8")
     return Formula.from_text(text, "json")
 
 
@@ -439,11 +439,11 @@ def markdown(info: dict) -> str:
         f"{info['peak_rss_gb']} GB. Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + ".",
         "",
         f"Data: {d['loans']:,} loans, {d['indicators']} built-in indicators (point-in-time, "
-        f"`loan_features`). Split as `models.train`: train = {d['train_years'][0]}–{d['train_years'][-1]} "
+        f"`loan_features`). Split as `models.learning.train`: train = {d['train_years'][0]}–{d['train_years'][-1]} "
         f"({d['train_n']:,} loans, {d['train_defaults']:,} defaults), test = {d['test_year']} "
         f"({d['test_n']:,} loans, {d['test_defaults']:,} defaults). Data: "
         + ", ".join(f"{k.replace('_', ' ')} {v} s" for k, v in info["data_seconds"].items()) + ".", "",
-        f"All rows: the same test loans, `models.metrics.auc`/`ks` on −points and `top_share` at share "
+        f"All rows: the same test loans, `models.evaluation.metrics.auc`/`ks` on −points and `top_share` at share "
         f"{QUALIFIED_SHARE} (default rate of the top 13.7 % by points). Ours are the shipped formulas of "
         f"`train_candidates` (default `TrainSettings`, LightGBM on {ours['settings']['lgbm_threads']} thread(s); "
         f"best chosen on the validation year {ours['split']['validation_year']}: `{ours['best']}`); their AUC "

@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.config import RunConfig  # noqa: E402
-from pipeline.contract import coerce_tables  # noqa: E402
-from pipeline.policy import PolicyFile, prepare, simulate_policy  # noqa: E402
-from pipeline.refs import load_formula  # noqa: E402
-from pipeline.simulate import simulate  # noqa: E402
+from innopoints.pipeline.config import RunConfig  # noqa: E402
+from innopoints.pipeline.contract import coerce_tables  # noqa: E402
+from innopoints.pipeline.policy import PolicyFile, prepare, simulate_policy  # noqa: E402
+from innopoints.pipeline.refs import load_formula  # noqa: E402
+from innopoints.pipeline.simulate import simulate  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BUDGET_SECONDS = 60.0  # issue 7: 100,000 draws over the national cohort in at most 60 s

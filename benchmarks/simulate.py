@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow  # noqa: E402
 
-from pipeline.simulate import simulate  # noqa: E402
+from innopoints.pipeline.simulate import simulate  # noqa: E402
 
 TIME_TARGET_S = 60.0
 RSS_TARGET_GB = 4.0
@@ -91,7 +91,7 @@ def report(n_firms: int, seed: int, res: dict, info: dict[str, str]) -> str:
     ok_time = "yes" if res["simulate_s"] <= TIME_TARGET_S else "**no**"
     ok_rss = "yes" if res["rss_total_gb"] <= RSS_TARGET_GB else "**no**"
     lines = [
-        "# Benchmark: synthetic national cohort (`pipeline.simulate.simulate`)",
+        "# Benchmark: synthetic national cohort (`innopoints.pipeline.simulate.simulate`)",
         "",
         f"Date: {dt.date.today().isoformat()}. Command: `python benchmarks/simulate.py --firms {n_firms} "
         f"--seed {seed}`.",

@@ -1,8 +1,8 @@
 """The reviewer comparison of two points formulas: what changes when scoring moves from A to B.
 
 A is the baseline (the reference) and B the candidate; every difference is B minus A. The comparison is
-built from the loan indicator table (all loans, :func:`features.build.loan_features`) and the population
-of one scoring year (:func:`features.build.population_features`), and holds aggregates only: counts, rates,
+built from the loan indicator table (all loans, :func:`innopoints.features.build.loan_features`) and the population
+of one scoring year (:func:`innopoints.features.build.population_features`), and holds aggregates only: counts, rates,
 metrics and tables per indicator, stage, province or SME flag. No firm id, loan id or raw row ever enters
 it, so :meth:`Comparison.as_dict` can go into MLflow or a review thread as it is.
 
@@ -13,7 +13,7 @@ Which firms enter and leave the qualified set is reported twice, because each an
 - on the **test loans** (the last year with observed outcomes): each loan is qualified at origination by
   each formula's own top share, and the default rates of loans that enter, leave or stay tell whether the
   change swaps risky firms for safer ones. Entering plus staying loans are exactly B's top set of
-  :func:`models.evaluate.evaluate_points`.
+  :func:`innopoints.models.evaluation.evaluate.evaluate_points`.
 """
 
 from __future__ import annotations
@@ -25,19 +25,19 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-from features.catalog import list_indicators
-from features.stage import STAGES
-from models.evaluate import (
+from innopoints.features.catalog import list_indicators
+from innopoints.features.stage import STAGES
+from innopoints.models.evaluation.evaluate import (
     evaluate_points,
     points_psi_by_year,
     qualified_changes,
     temporal_split,
     temporal_split_report,
 )
-from models.explain import sign_conflicts as _learned_conflicts
-from models.formula import Formula, weights_table
-from models.metrics import QUALIFIED_SHARE, EvaluationError, psi
-from models.qualify import qualified_mask
+from innopoints.models.evaluation.metrics import QUALIFIED_SHARE, EvaluationError, psi
+from innopoints.models.formula.qualify import qualified_mask
+from innopoints.models.formula.schema import Formula, weights_table
+from innopoints.models.learning.explain import sign_conflicts as _learned_conflicts
 
 SLICES: tuple[str, ...] = ("province", "stage", "is_sme")
 """Columns the qualified-set changes are broken down by."""
@@ -65,16 +65,16 @@ class Comparison:
     settings : share, n_boot, seed, test year, the temporal split counts, population year and size.
     headline : the differences first: ΔAUC and Δ top-share default rate (B − A, ``[low, mid, high]``),
         DeLong, qualified-set entering / leaving counts and default rates, the biggest point changes.
-    metrics_a, metrics_b : :func:`models.evaluate.evaluate_points` on the test loans (B with A as baseline).
+    metrics_a, metrics_b : :func:`models.evaluation.evaluate.evaluate_points` on the test loans (B with A as baseline).
     points : one row per item and stage: ``points_a``, ``points_b``, ``change`` (missing item = 0 points).
     importance : SHAP importance of A's and B's models side by side, or None when neither was given.
     sign_conflicts : items whose scored or learned direction contradicts the policy direction.
-    qualified_population : :func:`models.evaluate.qualified_changes` on the population.
+    qualified_population : :func:`innopoints.models.evaluation.evaluate.qualified_changes` on the population.
     qualified_loans : entering / leaving / staying test loans with default rates, overall and by slice.
     calibration_a, calibration_b : points band → observed default rate on the test loans.
     psi : PSI of each formula's points between consecutive loan years, and of B against A.
     distribution : histogram of the population's points under A and B on common bins.
-    policy : optional policy simulation of A and B (``pipeline.policy.report_summary``): totals per formula
+    policy : optional policy simulation of A and B (``innopoints.pipeline.policy.report_summary``): totals per formula
         and the matched-loss headline; None when none was run.
     """
 
@@ -129,15 +129,15 @@ def compare_formulas(
 
     Args:
         a, b: the baseline and the candidate formula.
-        loans: the loan indicator table of every loan (:func:`features.build.loan_features`), with
+        loans: the loan indicator table of every loan (:func:`innopoints.features.build.loan_features`), with
             ``year``, ``stage``, ``defaulted``, ``outcome_observed`` and the slice columns.
-        population: one row per firm of the scoring year (:func:`features.build.population_features`),
+        population: one row per firm of the scoring year (:func:`innopoints.features.build.population_features`),
             with ``firm_id``, ``stage``, ``province`` and ``is_sme``.
         share: the qualified share (top points, ties at the cut-off included).
         n_boot, seed: paired bootstrap of ΔAUC and Δ top default rate on the test loans.
         test_year: the out-of-time test year; default the last year with observed outcomes.
         importance_a, importance_b: optional SHAP importance of each formula's model
-            (:func:`models.explain.global_importance`: indexed by indicator id or with a ``feature``
+            (:func:`innopoints.models.learning.explain.global_importance`: indexed by indicator id or with a ``feature``
             column, ``mean_abs_shap`` and optionally ``lo``, ``hi``, ``rank`` and a learned ``direction``).
         label_a, label_b: how the report names the formulas; default ``name version (hash prefix)``.
         data_fingerprint: fingerprint of the compared data, shown in the report's provenance.
@@ -427,7 +427,7 @@ def _importance_frame(table: pd.DataFrame, label: str) -> pd.DataFrame:
     frame = table.set_index("feature") if "feature" in table.columns else table
     if "mean_abs_shap" not in frame.columns:
         raise EvaluationError(
-            f"{what}: column 'mean_abs_shap' is missing (rule: rows of models.explain.global_importance); "
+            f"{what}: column 'mean_abs_shap' is missing (rule: rows of models.learning.explain.global_importance); "
             f"columns present are e.g. {list(frame.columns[:6])}"
         )
     if frame.index.duplicated().any():

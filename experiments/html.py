@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from experiments.compare import GROUPS, Comparison, biggest_changes
-from features.stage import STAGE_NAMES_ZH, STAGES
+from innopoints.experiments.compare import GROUPS, Comparison, biggest_changes
+from innopoints.features.stage import STAGE_NAMES_ZH, STAGES
 
 DPI = 100
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"

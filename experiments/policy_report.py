@@ -1,6 +1,6 @@
 """The policy simulation for people: a Markdown report and PNG plots, built from ``policy.json`` results.
 
-Every function takes the JSON-ready results of :func:`pipeline.policy.policy_results` (aggregates only) and
+Every function takes the JSON-ready results of :func:`innopoints.pipeline.policy.policy_results` (aggregates only) and
 touches no file; plots are :class:`matplotlib.figure.Figure` objects built without pyplot.
 """
 

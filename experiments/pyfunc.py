@@ -20,7 +20,7 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
-from models.formula import Formula
+from innopoints.models.formula.schema import Formula
 
 MODEL_NAME = "model"  # the logged model's name inside a formula's run
 ARTIFACT_KEY = "formula"

@@ -19,9 +19,9 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from experiments.pyfunc import quiet_mlflow
-from experiments.tracking import TAG_FORMULA, TAG_HASH, TrackingError, fluent_uri, mlflow_errors
-from models.formula import Formula
+from innopoints.experiments.pyfunc import quiet_mlflow
+from innopoints.experiments.tracking import TAG_FORMULA, TAG_HASH, TrackingError, fluent_uri, mlflow_errors
+from innopoints.models.formula.schema import Formula
 
 DEFAULT_MODEL = "innopoints-formula"
 MODEL_ALIAS = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
@@ -33,7 +33,7 @@ REF_FORMS = "models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID or a 32-hex 
 
 def register_formulas(log_result: Mapping[str, Any], *, name: str = DEFAULT_MODEL, uri: str,
                       aliases: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Register every formula run of :func:`experiments.tracking.log_train` as a version of ``name``.
+    """Register every formula run of :func:`innopoints.experiments.tracking.log_train` as a version of ``name``.
 
     ``aliases`` maps alias → formula name; the default points ``official`` at the baseline and
     ``candidate`` at the formula chosen on the validation year. Returns formula name → version.

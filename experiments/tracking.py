@@ -3,7 +3,7 @@
 Fixed names (STYLE 9): metrics ``{split}_{metric}`` exactly as in the evaluation (``test_auc``,
 ``validation_auc``, ``delta_auc_vs_baseline_low|mid|high``), params flat and lower_snake, artifacts in
 ``formula/``, ``explain/`` and ``report/``; each formula run also holds the formula as a pyfunc model
-(:mod:`experiments.pyfunc`) ready for the registry (:mod:`experiments.registry`).
+(:mod:`innopoints.experiments.pyfunc`) ready for the registry (:mod:`innopoints.experiments.registry`).
 
 Aggregates only: params are settings, metrics are scalars, artifacts are the formula files, the report and
 the explanation tables and plots. A param value that is a table or an array is refused.
@@ -34,10 +34,10 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from experiments.pyfunc import MODEL_NAME, log_formula_model
-from features.errors import InnopointsError
-from models.formula import Formula, weights_table
-from models.policy import SUMMARY_TOTALS
+from innopoints.experiments.pyfunc import MODEL_NAME, log_formula_model
+from innopoints.features.errors import TrackingError
+from innopoints.models.formula.schema import Formula, weights_table
+from innopoints.models.policy.loss import SUMMARY_TOTALS
 
 DEFAULT_EXPERIMENT = "innopoints"
 DB_FILE = "mlflow.db"
@@ -52,9 +52,6 @@ TAG_BEST = "innopoints.best"
 TAG_FORMULA = "innopoints.formula"
 TAG_HASH = "innopoints.content_hash"
 
-
-class TrackingError(InnopointsError):
-    """The MLflow store is unreachable or refuses a request, or a run or model reference is wrong."""
 
 
 # ------------------------------------------------------------------------------------------ the store
@@ -275,8 +272,8 @@ def log_train(result, out_dir: Path, *, experiment: str = DEFAULT_EXPERIMENT, pa
     """Log a train invocation: a parent run, and one nested run per formula (the baseline included).
 
     Args:
-        result: a :class:`models.train.TrainResult` (``formulas``, ``evaluation``).
-        out_dir: the folder :func:`pipeline.steps.write_train_outputs` wrote; its ``explain/`` and report
+        result: a :class:`innopoints.models.learning.train.TrainResult` (``formulas``, ``evaluation``).
+        out_dir: the folder :func:`innopoints.pipeline.steps.write_train_outputs` wrote; its ``explain/`` and report
             files (``refinement.md``, ``evaluation.json``, ...) become the parent's artifacts.
         experiment: experiment name (created on first use).
         params: run settings (seed, data_fingerprint, config_hash, constraints, ...), flattened by

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.catalog import Indicator, list_indicators
-from features.errors import IndicatorError
-from features.stage import STAGES, StageRule
+from innopoints.features.catalog import Indicator, list_indicators
+from innopoints.features.errors import IndicatorError
+from innopoints.features.stage import STAGES, StageRule
 
 LAG_SUFFIXES: dict[str, int] = {"_lag1": 1, "_lag2": 2}
 # Panel columns that do not come from a firm_years value column.

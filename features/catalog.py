@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from features.errors import IndicatorError
+from innopoints.features.errors import IndicatorError
 
 GROUPS = ("input", "output", "growth", "financial")
 STATUSES = ("official", "candidate", "local")
@@ -130,7 +130,7 @@ def indicator(
 
 def _load_builtins() -> None:
     # Importing the modules runs their decorators; kept here so `CATALOG` is complete on first use.
-    from features import financial, growth, inputs, outputs  # noqa: F401
+    from innopoints.features import financial, growth, inputs, outputs  # noqa: F401
 
 
 def list_indicators(

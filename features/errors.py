@@ -1,7 +1,8 @@
-"""Errors meant for people: one type per kind of user mistake.
+"""Every error meant for people, in one place: one type per kind of user mistake.
 
-The base class lives in the lowest layer so every layer can raise a subclass and the command line can
-catch them all in one place (DESIGN §8: imports point down, never up).
+The command line catches :class:`InnopointsError` and prints its message in one line with exit code 2;
+anything else is a bug and keeps its traceback. This module sits in the lowest layer (``features``) so that
+every layer can raise these without importing upwards.
 """
 
 
@@ -10,4 +11,38 @@ class InnopointsError(Exception):
 
 
 class IndicatorError(InnopointsError):
-    """An indicator declaration or an indicator computation request is invalid."""
+    """Raised when an indicator declaration (built-in or local) is malformed or an indicator is asked for
+    columns the panel does not have."""
+
+
+class DataError(InnopointsError):
+    """Raised when the input tables are missing, unreadable or break the data contract
+    (``docs/data-contract.md``)."""
+
+
+class ConfigError(InnopointsError):
+    """Raised when a run config, a policy file or a command-line setting is invalid."""
+
+
+class SimulationError(InnopointsError):
+    """Raised when a synthetic-cohort setting is out of range."""
+
+
+class FormulaError(InnopointsError):
+    """Raised when a points-formula file or object is malformed, tampered with, or cannot score the data."""
+
+
+class ModelInputError(InnopointsError):
+    """Raised when data or settings handed to a learner or an explainer are unusable."""
+
+
+class EvaluationError(InnopointsError):
+    """Raised when evaluation input is unusable (missing column, no defaults, no earlier year, bad scores)."""
+
+
+class PolicyError(InnopointsError):
+    """Raised when policy-simulation input is unusable (no observed loans or defaults, bad terms, bad rule)."""
+
+
+class TrackingError(InnopointsError):
+    """Raised when the MLflow store is unreachable or refuses a request, or a run or model reference is wrong."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features.arith import ratio
-from features.catalog import indicator
+from innopoints.features.arith import ratio
+from innopoints.features.catalog import indicator
 
 
 @indicator(name_zh="资产负债率", name_en="Leverage (liabilities / assets)", group="financial", unit="ratio",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features.arith import growth, ratio
-from features.catalog import indicator
+from innopoints.features.arith import growth, ratio
+from innopoints.features.catalog import indicator
 
 
 @indicator(name_zh="营业收入", name_en="Operating revenue", group="growth", unit="CNY 10k", direction=1,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features.arith import growth, ratio, window_max
-from features.catalog import indicator
+from innopoints.features.arith import growth, ratio, window_max, window_sum
+from innopoints.features.catalog import indicator
 
 
 @indicator(name_zh="研发费用金额", name_en="R&D expense", group="input", unit="CNY 10k", direction=1,
@@ -69,3 +69,12 @@ def rd_expense_growth_2y(rd_expense: pd.Series, rd_expense_lag2: pd.Series) -> p
 def rd_per_employee(rd_expense: pd.Series, employees: pd.Series) -> pd.Series:
     """R&D expense divided by employees."""
     return ratio(rd_expense, employees)
+
+
+@indicator(name_zh="近三年研发费用累计", name_en="Cumulative R&D expense, last 3 years", group="input", unit="CNY 10k",
+           direction=1, valid_range=(0, None))
+def rd_expense_3y(rd_expense: pd.Series, rd_expense_lag1: pd.Series, rd_expense_lag2: pd.Series,
+                  exists_lag1: pd.Series, exists_lag2: pd.Series) -> pd.Series:
+    """R&D expense summed over the as-of year and the two before (pre-founding 0, undelivered missing)."""
+    # Same missing rule as invention_patents_granted_3y: treating an undelivered year as 0 would understate it.
+    return window_sum(window_sum(rd_expense, rd_expense_lag1, exists_lag1), rd_expense_lag2, exists_lag2)

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from features.catalog import GROUPS, Indicator, check_metadata
-from features.errors import IndicatorError
+from innopoints.features.catalog import GROUPS, Indicator, check_metadata
+from innopoints.features.errors import IndicatorError
 
 FUNCTIONS: dict[str, Callable[..., pd.Series]] = {
     "log1p": lambda x: np.log1p(x.where(x > -1)),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features.arith import ratio, window_sum
-from features.catalog import indicator
+from innopoints.features.arith import ratio, window_sum
+from innopoints.features.catalog import indicator
 
 
 @indicator(name_zh="与主营业务相关的发明专利申请量", name_en="Invention-patent applications", group="output",
@@ -90,3 +90,19 @@ def high_tech_revenue_share(high_tech_revenue: pd.Series, revenue: pd.Series) ->
 def rd_productivity(invention_patents_granted: pd.Series, rd_expense: pd.Series) -> pd.Series:
     """Invention patents granted per CNY 10 million of R&D expense."""
     return ratio(invention_patents_granted, rd_expense / 1000.0)
+
+
+@indicator(name_zh="近三年发明专利授权量", name_en="Invention patents granted, last 3 years (stock)", group="output",
+           unit="count", direction=1, valid_range=(0, None))
+def invention_patents_granted_3y(
+    invention_patents_granted: pd.Series,
+    invention_patents_granted_lag1: pd.Series,
+    invention_patents_granted_lag2: pd.Series,
+    exists_lag1: pd.Series,
+    exists_lag2: pd.Series,
+) -> pd.Series:
+    """Invention patents granted over the as-of year and the two before (pre-founding 0, undelivered missing)."""
+    # A stock, not a flow: credit studies find patent stock lowers default risk. A year before founding is a
+    # real 0; a year the firm existed but was not delivered would understate the stock, so it makes it missing.
+    recent = window_sum(invention_patents_granted, invention_patents_granted_lag1, exists_lag1)
+    return window_sum(recent, invention_patents_granted_lag2, exists_lag2)

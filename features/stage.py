@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError, model_validator
 
-from features.errors import IndicatorError
+from innopoints.features.errors import IndicatorError
 
 STAGES: tuple[str, ...] = ("startup", "growth", "stable")
 STAGE_NAMES_ZH: dict[str, str] = {"startup": "初创期", "growth": "成长期", "stable": "稳定期"}

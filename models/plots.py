@@ -43,7 +43,7 @@ def _bars(df: pd.DataFrame, title: str, colors: list) -> Figure:
 
 
 def importance_bar(importance_df: pd.DataFrame, title: str = "Indicator importance") -> Figure:
-    """Bar per indicator (rows of :func:`models.explain.global_importance`) with its 95 % interval.
+    """Bar per indicator (rows of :func:`innopoints.models.learning.explain.global_importance`) with its 95 % interval.
 
     Bars are coloured by ``group`` when that column is present, with a legend.
     """
@@ -61,13 +61,13 @@ def importance_bar(importance_df: pd.DataFrame, title: str = "Indicator importan
 
 
 def group_bar(group_df: pd.DataFrame, title: str = "Group importance") -> Figure:
-    """Bar per indicator group (rows of :func:`models.explain.group_importance`) with its interval."""
+    """Bar per indicator group (rows of :func:`models.learning.explain.group_importance`) with its interval."""
     colors = [_PALETTE(i % 10) for i in range(len(group_df))]
     return _bars(group_df, title, colors)
 
 
 def dependence_plot(curve_df: pd.DataFrame, feature: str, name: str | None = None) -> Figure:
-    """Mean SHAP per value bin (rows of :func:`models.explain.dependence_curve`), missing bin apart.
+    """Mean SHAP per value bin (rows of :func:`innopoints.models.learning.explain.dependence_curve`), missing bin apart.
 
     Points above zero raise the default risk. The missing-value bin is drawn as a separate marker at the
     right edge, because it has no position on the value axis.

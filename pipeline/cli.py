@@ -17,12 +17,12 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from features.build import coverage
-from features.errors import InnopointsError
-from pipeline import steps
-from pipeline.config import RunConfig, load_config
-from pipeline.options import ConfigOpt, ExperimentOpt, MlflowOpt, QuietOpt, TimingsOpt
-from pipeline.progress import Stages, console
+from innopoints.features.build import coverage
+from innopoints.features.errors import InnopointsError
+from innopoints.pipeline import steps
+from innopoints.pipeline.config import RunConfig, load_config
+from innopoints.pipeline.options import ConfigOpt, ExperimentOpt, MlflowOpt, QuietOpt, TimingsOpt
+from innopoints.pipeline.progress import Stages, console
 
 app = typer.Typer(
     name="innopoints",
@@ -89,8 +89,8 @@ def _parse_years(years: str) -> tuple[int, int]:
 
 def _simulate_to(out: Path, firms: int, seed: int, years: tuple[int, int], fmt: str, quiet: bool,
                  record: list[dict] | None = None) -> None:
-    from pipeline.io import write_tables, write_text_atomic
-    from pipeline.simulate import simulate as make_cohort
+    from innopoints.pipeline.io import write_tables, write_text_atomic
+    from innopoints.pipeline.simulate import simulate as make_cohort
 
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter(f"--format must be parquet or csv, got {fmt!r}")
@@ -115,8 +115,8 @@ def validate(
     Reads DATA/{firms,firm_years,loans}.{parquet,csv}. Prints a report naming table, column, rule, count
     and example rows; writes it as JSON with --json. Exit 0 when clean (warnings allowed), 1 otherwise.
     """
-    from pipeline.contract import validate_tables
-    from pipeline.io import read_tables, write_text_atomic
+    from innopoints.pipeline.contract import validate_tables
+    from innopoints.pipeline.io import read_tables, write_text_atomic
 
     report = validate_tables(read_tables(data))
     console.print(report.render(), soft_wrap=True, markup=False, highlight=False)
@@ -136,7 +136,7 @@ def indicators(
 
     Reads only --config. Writes the catalog to stdout.
     """
-    from features.build import raw_inputs
+    from innopoints.features.build import raw_inputs
 
     inds = steps.indicator_set(_config(config))
     if json_:
@@ -172,7 +172,7 @@ def features(
     Reads DATA. Writes OUT (loans) and, with --population-year, OUT_population (one row per firm). Prints
     the coverage of every indicator (share missing, share zero) by stage.
     """
-    from pipeline.io import write_frame_atomic
+    from innopoints.pipeline.io import write_frame_atomic
 
     cfg = _config(config)
     with Stages(["read and validate", "loan indicators", "population", "write"], enabled=not quiet) as p:
@@ -234,8 +234,8 @@ def score(
     how many). Firms that cannot be scored (founded in the scoring year, no prior fiscal year) are
     counted and reported, not silently dropped.
     """
-    from pipeline.io import write_frame_atomic
-    from pipeline.refs import load_formula
+    from innopoints.pipeline.io import write_frame_atomic
+    from innopoints.pipeline.refs import load_formula
 
     cfg = _config(config)
     with Stages(["load formula", "read and validate", "indicators", "score", "write"], enabled=not quiet) as p:
@@ -271,9 +271,9 @@ def export(
 
     Reads REF. Writes OUT.
     """
-    from models.formula import points_table, weights_table
-    from pipeline.io import write_text_atomic
-    from pipeline.refs import load_formula
+    from innopoints.models.formula.schema import points_table, weights_table
+    from innopoints.pipeline.io import write_text_atomic
+    from innopoints.pipeline.refs import load_formula
 
     f = load_formula(ref)
     if format in ("json", "yaml"):
@@ -312,7 +312,7 @@ def train(
     registered as a version of `innopoints-formula` with aliases `official` (baseline) and `candidate` (best).
     With TIMINGS: the wall time of every stage, as JSON.
     """
-    from pipeline.refs import load_formula
+    from innopoints.pipeline.refs import load_formula
 
     cfg = _config(config)
     uri = _tracking_ready() if mlflow else None
@@ -345,14 +345,14 @@ def _train_stages(data: Path, cfg: RunConfig, base, out: Path, quiet: bool, reco
 
 def _write_timings(path: Path | None, record: list[dict]) -> None:
     if path is not None:
-        from pipeline.io import write_text_atomic
+        from innopoints.pipeline.io import write_text_atomic
 
         write_text_atomic(path, json.dumps(record, indent=1) + "\n")
 
 
 def _tracking_ready() -> str:
     """The MLflow store to use, checked before any heavy work (an unreachable server fails here, fast)."""
-    from experiments.tracking import check_tracking, tracking_uri
+    from innopoints.experiments.tracking import check_tracking, tracking_uri
 
     uri = tracking_uri(Path.cwd())
     check_tracking(uri)
@@ -362,8 +362,8 @@ def _tracking_ready() -> str:
 def _log_to_mlflow(result, out: Path, cfg: RunConfig, experiment: str, uri: str,
                    record: list[dict] | None = None) -> dict:
     """One parent run, one run per formula, every formula registered; aggregates only."""
-    from experiments.registry import register_formulas
-    from experiments.tracking import log_train
+    from innopoints.experiments.registry import register_formulas
+    from innopoints.experiments.tracking import log_train
 
     best = result.formulas[result.evaluation["best"]]
     params = {"seed": cfg.seed, "data_fingerprint": best.provenance.data_fingerprint,
@@ -430,8 +430,8 @@ def compare(
     conflicts, firms entering and leaving the qualified set, calibration and PSI; with POLICY also the
     lending and losses of both (the full simulation in OUT's folder, policy/). Aggregates only.
     """
-    from pipeline.policy import assess_and_write, load_policy, report_summary
-    from pipeline.refs import is_mlflow_ref, load_formula
+    from innopoints.pipeline.policy import assess_and_write, load_policy, report_summary
+    from innopoints.pipeline.refs import is_mlflow_ref, load_formula
 
     cfg = _config(config)
     pol = None if policy is None else load_policy(None if policy == "default" else Path(policy))
@@ -479,7 +479,7 @@ def promote(
 
     Reads and writes the MLflow registry of MLFLOW_TRACKING_URI, else ./mlflow.db. Writes no file.
     """
-    from experiments.registry import promote as promote_alias
+    from innopoints.experiments.registry import promote as promote_alias
 
     uri = _tracking_ready()
     version = promote_alias(ref, alias, name=name, uri=uri)
@@ -514,9 +514,9 @@ def run(
     formula to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db) and registers them. Prints a summary and where
     everything is. With TIMINGS: the wall time of every stage, as JSON.
     """
-    from models.formula import points_table, weights_table
-    from pipeline.io import write_frame_atomic, write_text_atomic
-    from pipeline.refs import load_formula
+    from innopoints.models.formula.schema import points_table, weights_table
+    from innopoints.pipeline.io import write_frame_atomic, write_text_atomic
+    from innopoints.pipeline.refs import load_formula
 
     cfg = _config(config)
     if seed != cfg.seed:
@@ -540,7 +540,7 @@ def run(
             importance = result.explain["importance"].join(result.explain["directions"]["direction"])
             comparison = steps.compare(result.formulas["baseline"], best, tables, cfg, importance_b=importance)
         with p.stage("policy simulation"):
-            from pipeline.policy import PolicyFile, assess_and_write, report_summary
+            from innopoints.pipeline.policy import PolicyFile, assess_and_write, report_summary
 
             policy, policy_files = assess_and_write([result.formulas["baseline"], best], tables, PolicyFile(), cfg,
                                                     out / "policy")
@@ -548,7 +548,7 @@ def run(
         with p.stage("reviewer report"):
             report = steps.write_comparison(comparison, out / "report.html")
             if logged:
-                from experiments.tracking import log_files
+                from innopoints.experiments.tracking import log_files
 
                 log_files([logged["parent_run_id"], logged["runs"][best.name]], report, folder="report", uri=uri)
                 log_files([logged["parent_run_id"]], policy_files, folder="policy", uri=uri)
@@ -581,7 +581,7 @@ def run(
         _print_mlflow(uri, logged)
 
 
-from pipeline.policy import policy_command  # noqa: E402  (registered after user_errors exists)
+from innopoints.pipeline.policy import policy_command  # noqa: E402  (registered after user_errors exists)
 
 app.command(name="policy")(user_errors(policy_command))
 

@@ -10,10 +10,10 @@ from typing import Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from features.catalog import list_indicators
-from features.local import LocalIndicatorSpec, build_local_indicators
-from features.stage import StageRule
-from pipeline.errors import ConfigError
+from innopoints.features.catalog import list_indicators
+from innopoints.features.errors import ConfigError
+from innopoints.features.local import LocalIndicatorSpec, build_local_indicators
+from innopoints.features.stage import StageRule
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -36,7 +36,7 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.compute as pa_compute
 
-from pipeline.errors import DataError
+from innopoints.features.errors import DataError
 
 # The 31 provincial-level units of mainland China (pinyin), the only allowed `firms.province` values.
 PROVINCES: tuple[str, ...] = (

@@ -2,8 +2,8 @@
 
 Input: one folder with ``firms``, ``firm_years`` and ``loans``, each as ``<table>.parquet`` or
 ``<table>.csv`` (UTF-8, with or without a byte-order mark). Reading only parses: id and code columns
-(:data:`pipeline.contract.STRING_COLUMNS`) are read from CSV as text so that "000123" stays "000123";
-every other column keeps the type the file gives it, and :func:`pipeline.contract.validate_tables` judges
+(:data:`innopoints.pipeline.contract.STRING_COLUMNS`) are read from CSV as text so that "000123" stays "000123";
+every other column keeps the type the file gives it, and :func:`innopoints.pipeline.contract.validate_tables` judges
 it. Output: every file is written to a temporary name beside its target and renamed into place, so a
 failure leaves the previous file (or nothing), never half a file.
 """
@@ -21,8 +21,8 @@ import pandas as pd
 import pyarrow
 import pyarrow.parquet as pq
 
-from pipeline.contract import STRING_COLUMNS, TABLES
-from pipeline.errors import ConfigError, DataError
+from innopoints.features.errors import ConfigError, DataError
+from innopoints.pipeline.contract import STRING_COLUMNS, TABLES
 
 FORMATS: tuple[str, ...] = ("parquet", "csv")
 CSV_ENCODING_IN = "utf-8-sig"  # reads UTF-8 with or without the BOM that Excel writes

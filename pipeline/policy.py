@@ -1,6 +1,6 @@
 """`innopoints policy`: the policy file (YAML, validated once) and the steps of a policy simulation.
 
-The maths lives in :mod:`models.policy`; this module reads the policy file and the data, scores loans and
+The maths lives in :mod:`models.policy.loss`; this module reads the policy file and the data, scores loans and
 firms with each formula, hands the numbers to the model layer in order, and writes ``policy.json``,
 ``policy.md`` and the plots. Every default of the policy file and its source is in ``docs/policy.md``.
 """
@@ -18,10 +18,10 @@ import typer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.table import Table
 
-from features.build import loan_features
-from features.stage import StageRule
-from models.formula import Formula
-from models.policy import (
+from innopoints.features.build import loan_features
+from innopoints.features.stage import StageRule
+from innopoints.models.formula.schema import Formula
+from innopoints.models.policy.loss import (
     PD_FLOOR,
     SUMMARY_TOTALS,
     Assessment,
@@ -41,11 +41,11 @@ from models.policy import (
     summarise,
     threshold_curve,
 )
-from pipeline import steps
-from pipeline.config import NATIONAL_QUALIFIED_SHARE, RunConfig, load_config, read_yaml_model
-from pipeline.contract import PROVINCES
-from pipeline.options import ExperimentOpt, MlflowOpt, QuietOpt
-from pipeline.progress import Stages, console
+from innopoints.pipeline import steps
+from innopoints.pipeline.config import NATIONAL_QUALIFIED_SHARE, RunConfig, load_config, read_yaml_model
+from innopoints.pipeline.contract import PROVINCES
+from innopoints.pipeline.options import ExperimentOpt, MlflowOpt, QuietOpt
+from innopoints.pipeline.progress import Stages, console
 
 # Hebei: a CNY 147 m provincial compensation fund behind CNY 310.7 bn of loans (FIELD.md), in CNY 10k.
 HEBEI_FUND = 14_700.0
@@ -405,14 +405,14 @@ def policy_results(runs: list[FormulaRun], sim: dict, policy: PolicyFile, terms:
 
 def write_policy_outputs(results: dict, runs: list[FormulaRun], out: Path) -> list[Path]:
     """Write OUT/policy.json, OUT/policy.md and the PNG plots, all at once (nothing partial on failure)."""
-    from experiments.policy_report import (
+    from innopoints.experiments.policy_report import (
         exhaustion_plot,
         frontier_plot,
         loss_distribution_plot,
         loss_split_plot,
         policy_markdown,
     )
-    from pipeline.outputs import dumps, staged_dir
+    from innopoints.pipeline.outputs import dumps, staged_dir
 
     losses = {r.label: r.assessment.distribution.total for r in runs}
     figures = {
@@ -463,13 +463,13 @@ def policy_command(
     default): one run `policy` in EXPERIMENT (MLFLOW_TRACKING_URI, else ./mlflow.db) with the policy as
     params, each formula's totals and the matched-loss headline as metrics, and OUT's files as artifacts.
     """
-    from pipeline.refs import is_mlflow_ref, load_formula
+    from innopoints.pipeline.refs import is_mlflow_ref, load_formula
 
     pol = load_policy(policy)
     cfg = load_config(config)
     uri = None
     if mlflow or any(is_mlflow_ref(ref) for ref in formula):
-        from experiments.tracking import check_tracking, tracking_uri
+        from innopoints.experiments.tracking import check_tracking, tracking_uri
 
         uri = tracking_uri(Path.cwd())
         check_tracking(uri)
@@ -485,7 +485,7 @@ def policy_command(
     _print_summary(results)
     console.print(f"wrote {', '.join(str(x) for x in paths[:2])} and {len(paths) - 2} plots")
     if mlflow:
-        from experiments.tracking import log_policy
+        from innopoints.experiments.tracking import log_policy
 
         run_id = log_policy(results, out, experiment=experiment, uri=uri)
         console.print(f"MLflow: run {run_id} in experiment {experiment!r} ({uri})")

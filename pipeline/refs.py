@@ -7,8 +7,8 @@ import re
 from importlib import resources
 from pathlib import Path
 
-from models.errors import FormulaError
-from models.formula import Formula
+from innopoints.features.errors import FormulaError
+from innopoints.models.formula.schema import Formula
 
 BUILTIN_PREFIX = "builtin:"
 MLFLOW_REF = re.compile(r"^(models:/|runs:/)|^[0-9a-f]{32}$")
@@ -21,7 +21,7 @@ def is_mlflow_ref(ref: str) -> bool:
 
 def builtin_names() -> list[str]:
     """Names of the shipped formulas (``builtin:<name>``)."""
-    folder = resources.files("pipeline") / "formulas"
+    folder = resources.files("innopoints.pipeline") / "formulas"
     return sorted(p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json"))
 
 
@@ -42,8 +42,8 @@ def load_formula(ref: str, *, uri: str | None = None) -> Formula:
     SQLite store in the working directory).
     """
     if is_mlflow_ref(ref):
-        from experiments.registry import resolve_formula
-        from experiments.tracking import check_tracking, tracking_uri
+        from innopoints.experiments.registry import resolve_formula
+        from innopoints.experiments.tracking import check_tracking, tracking_uri
 
         uri = uri or tracking_uri(Path.cwd())
         check_tracking(uri)
@@ -52,7 +52,7 @@ def load_formula(ref: str, *, uri: str | None = None) -> Formula:
         name = ref[len(BUILTIN_PREFIX):]
         if name not in builtin_names():
             raise FormulaError(f"no built-in formula {name!r}; shipped: {', '.join(builtin_names())}")
-        text = (resources.files("pipeline") / "formulas" / f"{name}.json").read_text(encoding="utf-8")
+        text = (resources.files("innopoints.pipeline") / "formulas" / f"{name}.json").read_text(encoding="utf-8")
         return Formula.from_text(text, "json")
     path = Path(ref)
     if not path.is_file():

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.errors import InnopointsError
-from pipeline.contract import (
+from innopoints.features.build import compute_indicators, split_panel_column
+from innopoints.features.catalog import get, raw_columns_needed
+from innopoints.features.errors import SimulationError
+from innopoints.pipeline.contract import (
     FIRM_COLUMNS,
     FIRM_YEAR_COLUMNS,
     GUARANTEES,
@@ -86,7 +88,10 @@ CANDIDATE_INDICATORS: tuple[str, ...] = (
     "invention_patents_granted", "patent_grant_ratio", "revenue_growth_2y", "rd_expense_growth_2y",
     "employment_growth", "leverage", "firm_age", "profit_margin", "utility_models", "software_copyrights",
     "high_tech_revenue_share", "rd_productivity", "revenue_per_employee", "rd_per_employee",
+    "invention_patents_granted_3y", "rd_expense_3y",
 )
+# Computed by their catalog functions in features/ rather than re-implemented in numpy below.
+FROM_CATALOG: tuple[str, ...] = ("invention_patents_granted_3y", "rd_expense_3y")
 INDICATORS: tuple[str, ...] = OFFICIAL_INDICATORS + CANDIDATE_INDICATORS
 
 
@@ -126,6 +131,8 @@ EFFECTS: dict[str, _Effect] = {
     "profit_margin": _Effect("clip", -1.0, 0.5, fill=-1.0, target=-0.20),
     "utility_models": _L, "software_copyrights": _L, "high_tech_revenue_share": _SHARE,
     "rd_productivity": _L, "revenue_per_employee": _L, "rd_per_employee": _L,
+    # Three-year stocks: no effect of their own, though they move with the yearly counts that have one.
+    "invention_patents_granted_3y": _L, "rd_expense_3y": _L,
 }
 # The sign-conflict interaction: very high R&D intensity together with falling revenue.
 INTERACTION = {
@@ -141,9 +148,6 @@ INTERACTION = {
     ),
 }
 
-
-class SimulationError(InnopointsError):
-    """A simulation setting is out of range."""
 
 
 @dataclass
@@ -184,6 +188,20 @@ def _growth(cur: np.ndarray, base: np.ndarray, years: int = 1) -> np.ndarray:
 def _prev_or_zero(prev: np.ndarray, exists: np.ndarray) -> np.ndarray:
     """A previous year before the firm existed counts as 0; a missing one stays missing."""
     return np.where(~exists & np.isnan(prev), 0.0, prev)
+
+
+def _catalog_values(cur: Mapping[str, np.ndarray], lag1: Mapping[str, np.ndarray],
+                    lag2: Mapping[str, np.ndarray], firm_age: np.ndarray) -> dict[str, np.ndarray]:
+    """The :data:`FROM_CATALOG` indicators, from a point-in-time panel built out of the aligned arrays."""
+    catalog = [get(ind) for ind in FROM_CATALOG]
+    by_lag = (cur, lag1, lag2)
+    derived = {"exists_lag1": firm_age >= 1, "exists_lag2": firm_age >= 2}
+    panel = {}
+    for col in raw_columns_needed(catalog):
+        raw, lag = split_panel_column(col)
+        panel[col] = derived[col] if col in derived else by_lag[lag][raw]
+    values = compute_indicators(pd.DataFrame(panel), catalog)
+    return {ind: values[ind].to_numpy(dtype="float64") for ind in FROM_CATALOG}
 
 
 def _indicator_values(cur: Mapping[str, np.ndarray], lag1: Mapping[str, np.ndarray],
@@ -228,6 +246,7 @@ def _indicator_values(cur: Mapping[str, np.ndarray], lag1: Mapping[str, np.ndarr
         "rd_productivity": _ratio(granted, rd / 1000.0),
         "revenue_per_employee": _ratio(rev, emp),
         "rd_per_employee": _ratio(rd, emp),
+        **_catalog_values(cur, lag1, lag2, firm_age),
     }
     return {k: out[k] for k in INDICATORS}
 

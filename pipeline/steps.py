@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.build import Exclusions, loan_features, population_features
-from features.catalog import Indicator, list_indicators
-from features.local import build_local_indicators
-from features.stage import StageRule
-from models.formula import Formula
-from models.qualify import qualified_mask
-from pipeline.config import RunConfig
-from pipeline.contract import coerce_tables, require_valid
-from pipeline.io import read_tables
+from innopoints.features.build import Exclusions, loan_features, population_features
+from innopoints.features.catalog import Indicator, list_indicators
+from innopoints.features.local import build_local_indicators
+from innopoints.features.stage import StageRule
+from innopoints.models.formula.qualify import qualified_mask
+from innopoints.models.formula.schema import Formula
+from innopoints.pipeline.config import RunConfig
+from innopoints.pipeline.contract import coerce_tables, require_valid
+from innopoints.pipeline.io import read_tables
 
 
 def load_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
@@ -70,7 +70,7 @@ def score_population(formula: Formula, population: pd.DataFrame, *, share: float
                      cutoff: float | None, reasons: int = 3) -> pd.DataFrame:
     """`firm_id`, `stage`, `points`, `qualified`, one `points_<id>` column per formula item and, with
     ``reasons``, `reason_1..K` / `missed_1..K`: the indicators where the firm missed the most points."""
-    from models.reasons import reason_codes
+    from innopoints.models.formula.reasons import reason_codes
 
     points = formula.score(population)
     out = pd.DataFrame({"firm_id": population["firm_id"].to_numpy(),
@@ -89,8 +89,8 @@ def score_population(formula: Formula, population: pd.DataFrame, *, share: float
 
 def train_settings(config: RunConfig):
     """The typed config mapped onto the workflow's settings."""
-    from models.candidates import FitSettings
-    from models.train import TrainSettings
+    from innopoints.models.learning.candidates import FitSettings
+    from innopoints.models.learning.train import TrainSettings
 
     t, e = config.train, config.evaluation
     return TrainSettings(
@@ -106,9 +106,9 @@ def train_settings(config: RunConfig):
 
 
 def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula, *, progress=None):
-    """Loan indicators → models, SHAP, candidate formulas, evaluation (models.train.train_candidates)."""
-    from models.train import train_candidates
-    from pipeline.fingerprint import data_fingerprint
+    """Loan indicators → models, SHAP, candidate formulas, evaluation (models.learning.train.train_candidates)."""
+    from innopoints.models.learning.train import train_candidates
+    from innopoints.pipeline.fingerprint import data_fingerprint
 
     indicators = indicator_set(config, list(baseline.local_indicators))
     loans = loan_features(tables["firms"], tables["firm_years"], tables["loans"], indicators, config.stage_rule)
@@ -127,11 +127,11 @@ def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
     Everything is written to a scratch folder first and moved in at the end, so a failure leaves no
     partial output behind.
     """
-    from experiments.reports import refinement_markdown
-    from models.explain import dependence_curve
-    from models.formula import weights_table
-    from models.plots import dependence_plot, frontier_plot, group_bar, importance_bar
-    from pipeline.outputs import dumps, staged_dir
+    from innopoints.experiments.reports import refinement_markdown
+    from innopoints.models.formula.schema import weights_table
+    from innopoints.models.learning.explain import dependence_curve
+    from innopoints.models.plots import dependence_plot, frontier_plot, group_bar, importance_bar
+    from innopoints.pipeline.outputs import dumps, staged_dir
 
     out_dir = Path(out_dir)
     with staged_dir(out_dir) as tmp:
@@ -173,8 +173,8 @@ def _save(fig, path: Path) -> None:
 def compare(a: Formula, b: Formula, tables: dict[str, pd.DataFrame], config: RunConfig, *,
             importance_b: pd.DataFrame | None = None, year: int | None = None):
     """Both formulas on the same loans (out of time) and the same scoring-year population."""
-    from experiments.compare import compare_formulas
-    from pipeline.fingerprint import data_fingerprint
+    from innopoints.experiments.compare import compare_formulas
+    from innopoints.pipeline.fingerprint import data_fingerprint
 
     extra = list(a.local_indicators) + list(b.local_indicators)
     indicators = indicator_set(config, extra)
@@ -190,8 +190,8 @@ def compare(a: Formula, b: Formula, tables: dict[str, pd.DataFrame], config: Run
 
 def write_comparison(comparison, out: Path) -> list[Path]:
     """The self-contained HTML report and its Markdown summary beside it (``.md``)."""
-    from experiments.html import render_html, render_markdown
-    from pipeline.io import write_text_atomic
+    from innopoints.experiments.html import render_html, render_markdown
+    from innopoints.pipeline.io import write_text_atomic
 
     out = Path(out)
     md = out.with_suffix(".md")

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.tracking import check_tracking, tracking_uri
-from models.baseline import official_2024
-from models.formula import Formula, Provenance
+from innopoints.experiments.tracking import check_tracking, tracking_uri
+from innopoints.models.formula.baseline import official_2024
+from innopoints.models.formula.schema import Formula, Provenance
 
 BEST = "fitted-policy"
 PARAMS = {"seed": 7, "data_fingerprint": "fp0123456789", "config_hash": "cfg0123456789",

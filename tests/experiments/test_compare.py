@@ -3,7 +3,7 @@
 One small simulated cohort per module (4,000 firms, about 0.3 s): the baseline is the illustrative official
 formula, the candidate moves 3 points per stage from R&D expense to invention-patent applications. Every
 number the comparison reports is checked against a direct call of the function it comes from, or against a
-hand computation with :func:`models.qualify.qualified_mask`.
+hand computation with :func:`innopoints.models.formula.qualify.qualified_mask`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.compare import (
+from innopoints.experiments.compare import (
     biggest_changes,
     compare_formulas,
     formula_label,
@@ -24,16 +24,16 @@ from experiments.compare import (
     points_changes,
     sign_conflicts,
 )
-from experiments.html import render_html, render_markdown
-from features.build import loan_features, population_features
-from features.stage import STAGES
-from models.baseline import official_2024
-from models.curves import LinearCap
-from models.evaluate import evaluate_points, points_psi_by_year, temporal_split
-from models.formula import Formula, StagePoints
-from models.metrics import QUALIFIED_SHARE, EvaluationError, psi
-from models.qualify import qualified_mask
-from pipeline.simulate import simulate
+from innopoints.experiments.html import render_html, render_markdown
+from innopoints.features.build import loan_features, population_features
+from innopoints.features.stage import STAGES
+from innopoints.models.evaluation.evaluate import evaluate_points, points_psi_by_year, temporal_split
+from innopoints.models.evaluation.metrics import QUALIFIED_SHARE, EvaluationError, psi
+from innopoints.models.formula.baseline import official_2024
+from innopoints.models.formula.curves import LinearCap
+from innopoints.models.formula.qualify import qualified_mask
+from innopoints.models.formula.schema import Formula, StagePoints
+from innopoints.pipeline.simulate import simulate
 
 TEST_YEAR = 2024  # 219 observed loans with 13 defaults in this cohort (2025 has only 3)
 N_BOOT = 200

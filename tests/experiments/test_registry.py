@@ -11,17 +11,17 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from experiments.pyfunc import model_input
-from experiments.registry import (
+from innopoints.experiments.pyfunc import model_input
+from innopoints.experiments.registry import (
     DEFAULT_MODEL,
     model_aliases,
     promote,
     register_formulas,
     resolve_formula,
 )
-from experiments.tracking import TAG_HASH, TrackingError, log_train, tracking_uri
-from features.stage import STAGES
-from models.errors import FormulaError
+from innopoints.experiments.tracking import TAG_HASH, TrackingError, log_train, tracking_uri
+from innopoints.features.errors import FormulaError
+from innopoints.features.stage import STAGES
 from tests.experiments.conftest import BEST, PARAMS
 
 
@@ -127,7 +127,7 @@ def test_a_tampered_formula_artifact_is_refused(mlflow_uri, train_result, train_
 
 def test_model_input_fits_a_pipeline_table_to_the_signature(registered, train_result, indicator_frame):
     frame = indicator_frame.copy()
-    frame["stage"] = pd.Categorical(frame["stage"], categories=list(STAGES))  # as features.build makes it
+    frame["stage"] = pd.Categorical(frame["stage"], categories=list(STAGES))  # as innopoints.features.build makes it
     frame["rd_intensity"] = frame["rd_intensity"].round().astype("int64")
     frame.insert(0, "firm_id", [f"F{i:07d}" for i in range(len(frame))])
     model = mlflow.pyfunc.load_model(f"models:/{DEFAULT_MODEL}@candidate")

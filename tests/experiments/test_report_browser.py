@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 
-from experiments.compare import compare_formulas
-from experiments.html import render_html
-from features.build import loan_features, population_features
-from models.baseline import official_2024
-from pipeline.simulate import simulate
+from innopoints.experiments.compare import compare_formulas
+from innopoints.experiments.html import render_html
+from innopoints.features.build import loan_features, population_features
+from innopoints.models.formula.baseline import official_2024
+from innopoints.pipeline.simulate import simulate
 
 PROBE = ("<script>document.body.dataset.imgs = [...document.images].filter(i => i.complete && "
          "i.naturalWidth > 0).length + '/' + document.images.length;</script>")

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from experiments.tracking import (
+from innopoints.experiments.tracking import (
     TrackingError,
     artifact_location,
     check_tracking,

@@ -19,8 +19,9 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_series_equal
 
-from features.catalog import get
-from pipeline.contract import FIRM_YEAR_COLUMNS
+from innopoints.features.build import loan_features, raw_inputs
+from innopoints.features.catalog import get
+from innopoints.pipeline.contract import FIRM_YEAR_COLUMNS
 
 # Value of every firm_years column unless a row overrides it; chosen so that no default is 0 except
 # `pct_apps` and `vc_raised` (zero shares in `coverage` then come from the rows below only).
@@ -88,6 +89,19 @@ def make_loans() -> pd.DataFrame:
         "defaulted": [False, True, False, False, True],
         "outcome_observed": [False, True, True, True, True],
     })
+
+
+def one_loan_indicator(indicator_id: str, by_year: dict[int, float], originated: str) -> float:
+    """One indicator of a single loan to F1 (founded 2015) originated on ``originated``.
+
+    F1 gets one `firm_years` row per key of ``by_year``, carrying that value in every raw column the
+    indicator reads (the other columns take DEFAULTS); the loan goes through :func:`loan_features`.
+    """
+    ind = get(indicator_id)
+    columns = [c for c in raw_inputs(ind) if c != "founded_year"]
+    rows = [("F1", year, dict.fromkeys(columns, v)) for year, v in by_year.items()]
+    loan = make_loans().iloc[[0]].assign(firm_id="F1", origination_date=pd.Timestamp(originated))
+    return loan_features(make_firms(), make_firm_years(rows), loan, indicators=[ind])[indicator_id].item()
 
 
 # Fresh tables per test (cheap to build), so a test that edits one cannot disturb another.

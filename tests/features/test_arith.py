@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_series_equal
 
-from features.arith import growth, ratio, window_max, window_sum
+from innopoints.features.arith import growth, ratio, window_max, window_sum
 
 NAN = np.nan
 # A non-default index: results must stay aligned with their inputs, not be renumbered.

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal, assert_series_equal
 
-from features.build import (
+from innopoints.features.build import (
     LOAN_KEY_COLUMNS,
     POPULATION_KEY_COLUMNS,
     Exclusions,
@@ -21,9 +21,9 @@ from features.build import (
     raw_inputs,
     split_panel_column,
 )
-from features.catalog import Indicator, get, list_indicators
-from features.errors import IndicatorError
-from features.stage import STAGES, StageRule
+from innopoints.features.catalog import Indicator, get, list_indicators
+from innopoints.features.errors import IndicatorError
+from innopoints.features.stage import STAGES, StageRule
 from tests.features.conftest import DEFAULTS, make_firm_years, make_firms, make_loans
 
 NAN = np.nan
@@ -112,6 +112,8 @@ EXPECTED = {
         "st_awards_2y": 3.0,               # 2 + 1
         "rd_platforms_2y": 2.0,            # max(2, 1)
         "patent_grant_ratio": 0.5,         # (2 + 1) / (2 + 4)
+        "rd_expense_3y": NAN,              # no 2018 row although F1 existed: missing, not 6 + 5
+        "invention_patents_granted_3y": NAN,
         "firm_age": 5.0,                   # 2020 − 2015
     },
     "L4": {  # F1, originated 2023 → fiscal 2022 (lag1 2021, lag2 2020)
@@ -121,6 +123,8 @@ EXPECTED = {
         "rd_expense_growth": 1 / 3,        # 9 → 12
         "st_awards_2y": 1.0,               # 1 + 0
         "rd_platforms_2y": 3.0,            # max(3, 1)
+        "rd_expense_3y": 27.0,             # 12 + 9 + 6
+        "invention_patents_granted_3y": 4.0,  # 1 + 1 + 2
         "firm_age": 7.0,
     },
     "L2": {  # F2 (founded 2020), originated 2021 → fiscal 2020, its founding year
@@ -129,6 +133,8 @@ EXPECTED = {
         "revenue_growth": NAN,             # no base year
         "st_awards_2y": 1.0,               # 2019 predates the firm: counts as 0
         "rd_platforms_2y": 0.0,
+        "rd_expense_3y": 3.0,              # 2019 and 2018 predate the firm: count as 0
+        "invention_patents_granted_3y": 1.0,
         "firm_age": 0.0,
     },
     "L5": {  # F3, originated 2021 → fiscal 2020 with undelivered values
@@ -137,6 +143,7 @@ EXPECTED = {
         "pct_apps": NAN,                   # not delivered: missing, never 0
         "st_awards_2y": NAN,               # current year not delivered
         "rd_platforms_2y": NAN,            # 2019 not delivered while F3 existed: missing, not 0
+        "rd_expense_3y": NAN,              # no 2018 row while F3 existed
         "firm_age": 10.0,
     },
 }
@@ -340,6 +347,7 @@ def test_split_panel_column(column: str, expected: tuple[str, int]) -> None:
     ("st_awards_2y", ["founded_year", "st_awards"]),  # exists_lag1 comes from the founding year
     ("firm_age", ["founded_year"]),
     ("patent_grant_ratio", ["founded_year", "invention_patent_apps", "invention_patents_granted"]),
+    ("rd_expense_3y", ["founded_year", "rd_expense"]),  # lag1 and lag2 fold onto the column
 ])
 def test_raw_inputs(indicator_id: str, expected: list[str]) -> None:
     assert raw_inputs(get(indicator_id)) == expected

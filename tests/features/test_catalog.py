@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_series_equal
 
-from features import catalog
-from features.catalog import GROUPS, Indicator, get, indicator, list_indicators, raw_columns_needed
-from features.errors import IndicatorError, InnopointsError
-from pipeline.contract import FIRM_YEAR_COLUMNS
+from innopoints.features import catalog
+from innopoints.features.catalog import GROUPS, Indicator, get, indicator, list_indicators, raw_columns_needed
+from innopoints.features.errors import IndicatorError, InnopointsError
+from innopoints.pipeline.contract import FIRM_YEAR_COLUMNS
 
 # Panel columns an indicator may read: raw firm_years values, their lags, and the derived columns.
 VALUE_COLUMNS = [c for c in FIRM_YEAR_COLUMNS if c not in ("firm_id", "year")]
@@ -32,6 +32,9 @@ NAMED_CANDIDATES = {
     "invention_patents_granted", "patent_grant_ratio", "revenue_growth_2y", "rd_expense_growth_2y",
     "employment_growth", "leverage", "firm_age", "profit_margin", "utility_models", "software_copyrights",
 }
+
+# Stock candidates that credit research ties to default risk (patent stock, cumulative R&D), by group.
+STOCK_CANDIDATES = {"invention_patents_granted_3y": "output", "rd_expense_3y": "input"}
 
 
 def test_catalog_size() -> None:
@@ -55,6 +58,15 @@ def test_named_candidates_are_in_the_catalog() -> None:
     assert NAMED_CANDIDATES <= {ind.id for ind in list_indicators(status="candidate")}
 
 
+@pytest.mark.parametrize(("indicator_id", "group"), sorted(STOCK_CANDIDATES.items()))
+def test_stock_candidates_sum_three_years(indicator_id: str, group: str) -> None:
+    ind = get(indicator_id)
+    raw = indicator_id.removesuffix("_3y")
+    assert (ind.status, ind.group, ind.direction, ind.valid_range) == ("candidate", group, 1, (0, None))
+    # the as-of year and its two lags, with the founding flags that make pre-founding years 0
+    assert ind.inputs == (raw, raw + "_lag1", raw + "_lag2", "exists_lag1", "exists_lag2")
+
+
 def test_each_indicator_is_in_exactly_one_group() -> None:
     assert GROUPS == ("input", "output", "growth", "financial")
     everything = list_indicators()
@@ -73,7 +85,7 @@ def test_indicator_inputs_are_real_panel_columns(ind: Indicator) -> None:
 @pytest.mark.parametrize("ind", list_indicators(), ids=lambda i: i.id)
 def test_indicator_metadata_is_complete(ind: Indicator) -> None:
     assert ind.func is not None and ind.func.__name__ == ind.id  # named after the column it produces
-    assert ind.func.__module__ == f"features.{MODULE_OF_GROUP[ind.group]}"
+    assert ind.func.__module__ == f"innopoints.features.{MODULE_OF_GROUP[ind.group]}"
     assert ind.direction in (1, -1)
     assert ind.name_zh and ind.name_en and ind.unit and ind.description
     assert ind.status in ("official", "candidate")
@@ -197,7 +209,7 @@ def test_register_clash_with_builtin_raises(scratch_catalog: dict[str, Indicator
 
     with pytest.raises(IndicatorError, match="'revenue' is registered twice"):
         indicator(**META)(revenue)
-    assert scratch_catalog["revenue"].func.__module__ == "features.growth"  # the built-in survives
+    assert scratch_catalog["revenue"].func.__module__ == "innopoints.features.growth"  # the built-in survives
 
 
 @pytest.mark.parametrize(

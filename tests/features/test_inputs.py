@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+
+from tests.features.conftest import one_loan_indicator
 
 NAN = np.nan
 
@@ -77,3 +80,43 @@ def test_rd_per_employee(check_indicator) -> None:
         {"rd_expense": [8.0, 8.0, NAN], "employees": [40.0, 0.0, 10.0]},
         [0.2, NAN, NAN],
     )
+
+
+def test_rd_expense_3y(check_indicator) -> None:
+    check_indicator(
+        "rd_expense_3y",
+        {"rd_expense": [12.0, 3.0, 4.0, 0.0],
+         "rd_expense_lag1": [9.0, NAN, 3.0, 0.0],
+         "rd_expense_lag2": [6.5, NAN, NAN, 0.0],
+         "exists_lag1": [True, False, True, True],
+         "exists_lag2": [True, False, False, True]},
+        # 12 + 9 + 6.5 = 27.5; founded in the as-of year, or the year before: the years before founding
+        # add 0; three real zeros stay 0
+        [27.5, 3.0, 7.0, 0.0],
+    )
+
+
+def test_rd_expense_3y_undelivered_year_is_missing(check_indicator) -> None:
+    check_indicator(
+        "rd_expense_3y",
+        {"rd_expense": [NAN, 5.0, 5.0, NAN],
+         "rd_expense_lag1": [5.0, NAN, 5.0, NAN],
+         "rd_expense_lag2": [5.0, 5.0, NAN, NAN],
+         "exists_lag1": [True, True, True, False],
+         "exists_lag2": [True, True, True, False]},
+        # a missing as-of year, or a missing earlier year while the firm existed, makes the sum missing
+        # (an undelivered year read as 0 would understate the spend); no as-of row at all stays missing
+        [NAN, NAN, NAN, NAN],
+    )
+
+
+@pytest.mark.parametrize(("originated", "expected"), [
+    ("2022-01-01", 1110.0),  # fiscal 2021 + 2020 + 2019
+    ("2022-12-31", 1110.0),
+    ("2021-12-31", 111.0),   # fiscal 2020 + 2019 + 2018
+])
+def test_rd_expense_3y_reads_only_the_three_years_before_origination(originated: str, expected: float) -> None:
+    # One digit per fiscal year, so the sum shows which years were read: the origination year (look-ahead)
+    # would add 10000 (or 1000), a fourth year back would add a 1 (or 10).
+    by_year = {2018: 1.0, 2019: 10.0, 2020: 100.0, 2021: 1000.0, 2022: 10000.0}
+    assert one_loan_indicator("rd_expense_3y", by_year, originated) == expected

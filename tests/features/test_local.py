@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_series_equal
 
-from features import catalog
-from features.build import loan_features
-from features.catalog import Indicator, list_indicators
-from features.errors import IndicatorError
-from features.local import LocalIndicatorSpec, build_local_indicator, build_local_indicators
+from innopoints.features import catalog
+from innopoints.features.build import loan_features
+from innopoints.features.catalog import Indicator, list_indicators
+from innopoints.features.errors import IndicatorError
+from innopoints.features.local import LocalIndicatorSpec, build_local_indicator, build_local_indicators
 
 NAN = np.nan
 BASE = {"name_zh": "本地指标", "name_en": "Local indicator", "group": "output", "unit": "count",

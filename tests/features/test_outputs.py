@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+
+from tests.features.conftest import one_loan_indicator
 
 NAN = np.nan
 
@@ -88,3 +91,44 @@ def test_rd_productivity(check_indicator) -> None:
         # CNY 10 m → 3.0, 1 grant on CNY 5 m → 2.0; no R&D spend → missing, not infinite
         [3.0, 2.0, 0.0, NAN, NAN],
     )
+
+
+def test_invention_patents_granted_3y(check_indicator) -> None:
+    check_indicator(
+        "invention_patents_granted_3y",
+        {"invention_patents_granted": [2.0, 1.0, 1.0, 0.0],
+         "invention_patents_granted_lag1": [1.0, NAN, 2.0, 0.0],
+         "invention_patents_granted_lag2": [3.0, NAN, NAN, 0.0],
+         "exists_lag1": [True, False, True, True],
+         "exists_lag2": [True, False, False, True]},
+        # 2 + 1 + 3 = 6; founded in the as-of year, or the year before: the years before founding add 0;
+        # three real zeros stay 0
+        [6.0, 1.0, 3.0, 0.0],
+    )
+
+
+def test_invention_patents_granted_3y_undelivered_year_is_missing(check_indicator) -> None:
+    check_indicator(
+        "invention_patents_granted_3y",
+        {"invention_patents_granted": [NAN, 1.0, 1.0, NAN],
+         "invention_patents_granted_lag1": [1.0, NAN, 2.0, NAN],
+         "invention_patents_granted_lag2": [1.0, 3.0, NAN, NAN],
+         "exists_lag1": [True, True, True, False],
+         "exists_lag2": [True, True, True, False]},
+        # a missing as-of year, or a missing earlier year while the firm existed, makes the stock missing
+        # (never the sum of the years that happen to be there); no as-of row at all stays missing too
+        [NAN, NAN, NAN, NAN],
+    )
+
+
+@pytest.mark.parametrize(("originated", "expected"), [
+    ("2022-01-01", 1110.0),  # fiscal 2021 + 2020 + 2019
+    ("2022-12-31", 1110.0),
+    ("2021-12-31", 111.0),   # fiscal 2020 + 2019 + 2018
+])
+def test_invention_patents_granted_3y_reads_only_the_three_years_before_origination(originated: str,
+                                                                                    expected: float) -> None:
+    # One digit per fiscal year, so the sum shows which years were read: the origination year (look-ahead)
+    # would add 10000 (or 1000), a fourth year back would add a 1 (or 10).
+    by_year = {2018: 1.0, 2019: 10.0, 2020: 100.0, 2021: 1000.0, 2022: 10000.0}
+    assert one_loan_indicator("invention_patents_granted_3y", by_year, originated) == expected

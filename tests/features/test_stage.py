@@ -8,8 +8,8 @@ import pytest
 from pandas.testing import assert_series_equal
 from pydantic import ValidationError
 
-from features.errors import IndicatorError
-from features.stage import STAGE_NAMES_ZH, STAGES, StageRule
+from innopoints.features.errors import IndicatorError
+from innopoints.features.stage import STAGE_NAMES_ZH, STAGES, StageRule
 
 NAN = np.nan
 

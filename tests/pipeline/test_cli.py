@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.catalog import list_indicators
-from features.stage import STAGES
-from pipeline.cli import app
-from pipeline.contract import COLUMNS
+from innopoints.features.catalog import list_indicators
+from innopoints.features.stage import STAGES
+from innopoints.pipeline.cli import app
+from innopoints.pipeline.contract import COLUMNS
 
 runner = CliRunner()
 COMMANDS = ("simulate", "validate", "indicators", "features", "score", "export", "train", "run")
@@ -257,8 +257,8 @@ def test_every_subcommand_is_an_mlproject_entry_point_of_the_same_name():
 
 
 def test_compare_writes_the_reviewer_report_and_with_a_policy_its_simulation(cohort, tmp_path):
-    from models.baseline import official_2024
-    from models.formula import StagePoints
+    from innopoints.models.formula.baseline import official_2024
+    from innopoints.models.formula.schema import StagePoints
 
     base = official_2024()
     weights = {"revenue_growth": 30.0, "roe": 30.0, "tech_contract_turnover": 25.0, "revenue": 15.0}

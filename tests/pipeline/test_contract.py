@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.contract import (
+from innopoints.features.errors import DataError
+from innopoints.pipeline.contract import (
     COLUMNS,
     TABLES,
     Finding,
@@ -17,7 +18,6 @@ from pipeline.contract import (
     require_valid,
     validate_tables,
 )
-from pipeline.errors import DataError
 
 YEAR = 2025  # fixed "current year" so the plausibility ranges in the messages do not move with the clock
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.contract import TABLES, coerce_tables, validate_tables
-from pipeline.errors import ConfigError, DataError
-from pipeline.io import read_tables, write_frame_atomic, write_tables, write_text_atomic
+from innopoints.features.errors import ConfigError, DataError
+from innopoints.pipeline.contract import TABLES, coerce_tables, validate_tables
+from innopoints.pipeline.io import read_tables, write_frame_atomic, write_tables, write_text_atomic
 
 YEAR = 2025
 

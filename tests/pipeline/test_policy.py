@@ -10,17 +10,16 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.errors import InnopointsError
-from models.baseline import official_2024
-from models.formula import Formula, Provenance, StagePoints
-from models.policy import Qualification, cells, expected_cells, qualify, summarise
-from pipeline.cli import app
-from pipeline.config import RunConfig
-from pipeline.contract import coerce_tables
-from pipeline.errors import ConfigError
-from pipeline.io import write_tables
-from pipeline.policy import HEBEI_FUND, HEBEI_LOANS, PolicyFile, load_policy, prepare, simulate_policy
-from pipeline.simulate import simulate
+from innopoints.features.errors import ConfigError, InnopointsError
+from innopoints.models.formula.baseline import official_2024
+from innopoints.models.formula.schema import Formula, Provenance, StagePoints
+from innopoints.models.policy.loss import Qualification, cells, expected_cells, qualify, summarise
+from innopoints.pipeline.cli import app
+from innopoints.pipeline.config import RunConfig
+from innopoints.pipeline.contract import coerce_tables
+from innopoints.pipeline.io import write_tables
+from innopoints.pipeline.policy import HEBEI_FUND, HEBEI_LOANS, PolicyFile, load_policy, prepare, simulate_policy
+from innopoints.pipeline.simulate import simulate
 
 # The cohort's planted truth: revenue growth, return on equity, technology contracts and revenue lower the
 # risk, R&D intensity raises it. A formula that weights the first four is a cheap stand-in for a fitted one.

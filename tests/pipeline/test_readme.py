@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.config import RunConfig
+from innopoints.pipeline.config import RunConfig
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

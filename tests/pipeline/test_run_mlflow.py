@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from experiments.pyfunc import model_input
-from features.build import population_features
-from pipeline import steps
-from pipeline.cli import app
-from pipeline.config import RunConfig
+from innopoints.experiments.pyfunc import model_input
+from innopoints.features.build import population_features
+from innopoints.pipeline import steps
+from innopoints.pipeline.cli import app
+from innopoints.pipeline.config import RunConfig
 
 REPO = Path(__file__).resolve().parents[2]
 FIRMS = 8000

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.contract import (
+from innopoints.pipeline import simulate as simulate_module
+from innopoints.pipeline.contract import (
     COUNT_COLUMNS,
     FIRM_COLUMNS,
     FIRM_YEAR_COLUMNS,
@@ -19,7 +20,7 @@ from pipeline.contract import (
     PROVINCES,
     SIGNED_COLUMNS,
 )
-from pipeline.simulate import (
+from innopoints.pipeline.simulate import (
     INDICATORS,
     OFFICIAL_INDICATORS,
     Cohort,
@@ -30,6 +31,8 @@ from pipeline.simulate import (
 )
 
 YEARS = (2019, 2024)
+# Candidate stocks added beside the yearly flows, with no planted effect of their own.
+STOCKS = ("invention_patents_granted_3y", "rd_expense_3y")
 
 
 @pytest.fixture(scope="module")
@@ -242,6 +245,19 @@ def test_same_seed_gives_identical_cohorts(small):
     assert json.dumps(a.truth, sort_keys=True) == json.dumps(b.truth, sort_keys=True)
 
 
+def test_no_effect_stocks_leave_the_drawn_data_unchanged(small, monkeypatch):
+    # Adding indicators without an effect must not consume random numbers or move a default: the cohort
+    # drawn without them is the same, table for table.
+    a, _, _ = small
+    monkeypatch.setattr(simulate_module, "INDICATORS", tuple(i for i in INDICATORS if i not in STOCKS))
+    monkeypatch.setattr(simulate_module, "FROM_CATALOG", ())
+    without = simulate(3_000, 5)
+    for name in ("firms", "firm_years", "loans"):
+        pd.testing.assert_frame_equal(getattr(without, name), getattr(a, name))
+    assert without.truth["intercept"] == a.truth["intercept"]
+    pd.testing.assert_frame_equal(without.loan_truth, a.loan_truth.drop(columns=list(STOCKS)))
+
+
 def test_different_seed_gives_different_data(small):
     a, _, c = small
     assert not a.firm_years["revenue"].equals(c.firm_years["revenue"])
@@ -272,6 +288,8 @@ def test_truth_records_every_effect(cohort):
     for ind in ("utility_models", "software_copyrights", "invention_patent_apps", "new_graduates_hired",
                 "pct_apps"):
         assert effects[ind]["coef"] == 0.0 and ind in truth["no_effect"], ind
+    for ind in STOCKS:
+        assert effects[ind]["coef"] == 0.0 and ind in truth["no_effect"] and not effects[ind]["official"], ind
     for ind in ("invention_patents_granted", "revenue_growth", "roe", "tech_contract_turnover"):
         assert effects[ind]["risk_direction"] == "lowers_risk", ind
     assert effects["leverage"]["risk_direction"] == "raises_risk"
@@ -365,8 +383,8 @@ def test_high_rd_intensity_with_falling_revenue_raises_the_logit(cohort):
 
 def test_indicators_match_the_catalog(cohort):
     """The simulator's numpy indicators equal the catalog functions in features/ on the published data."""
-    from features.build import as_of_panel, compute_indicators
-    from features.catalog import list_indicators
+    from innopoints.features.build import as_of_panel, compute_indicators
+    from innopoints.features.catalog import list_indicators
 
     catalog = [ind for ind in list_indicators() if ind.id in INDICATORS]
     assert {ind.id for ind in catalog} == set(INDICATORS)

@@ -1,0 +1,2 @@
+"""The formula file: its schema and hash (``schema``), scoring curves (``curves``), the shipped baseline
+(``baseline``), qualification (``qualify``) and reason codes (``reasons``)."""
