@@ -230,10 +230,11 @@ def points_changes(a: Formula, b: Formula) -> pd.DataFrame:
 
     Rows follow A's items, then B's new ones, each in stage order. Columns: ``kind``, ``id``, ``indicator``,
     ``name_en``, ``name_zh``, ``stage``, ``points_a``, ``points_b``, ``change``, ``curve_a``, ``curve_b``
-    (the curve and its reference values, None when the item is absent), ``direction_a``, ``direction_b``.
+    (the curve and its reference values, None when the item is absent), ``direction_a``, ``direction_b``
+    (the direction each scores the item in) and ``policy_direction``.
     """
     keys = ["kind", "id", "stage"]
-    keep = ["indicator", "name_en", "name_zh", "max_points", "reference", "direction"]
+    keep = ["indicator", "name_en", "name_zh", "max_points", "reference", "direction", "policy_direction"]
     ta = weights_table(a).set_index(keys)[keep]
     tb = weights_table(b).set_index(keys)[keep]
     order = ta.index.append(tb.index[~tb.index.isin(ta.index)])
@@ -249,10 +250,19 @@ def points_changes(a: Formula, b: Formula) -> pd.DataFrame:
     out["curve_b"] = _described_curve(rb)
     out["direction_a"] = ra["direction"].astype("Int64")
     out["direction_b"] = rb["direction"].astype("Int64")
+    out["policy_direction"] = ra["policy_direction"].where(ra["policy_direction"].notna(),
+                                                           rb["policy_direction"]).astype("Int64")
     out = out.reset_index()
     cols = ["kind", "id", "indicator", "name_en", "name_zh", "stage", "points_a", "points_b", "change",
-            "curve_a", "curve_b", "direction_a", "direction_b"]
+            "curve_a", "curve_b", "direction_a", "direction_b", "policy_direction"]
     return out[cols]
+
+
+def scored_direction(direction, policy_direction) -> str:
+    """How a formula scores an item, in words: a reversed direction is always said."""
+    if direction is None or direction is pd.NA or policy_direction is None or policy_direction is pd.NA:
+        return "–"
+    return "as policy" if int(direction) == int(policy_direction) else "REVERSED: against policy"
 
 
 def biggest_changes(points: pd.DataFrame, n: int = N_BIGGEST) -> pd.DataFrame:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from innopoints.experiments.compare import GROUPS, Comparison, biggest_changes
+from innopoints.experiments.compare import GROUPS, Comparison, biggest_changes, scored_direction
 from innopoints.features.stage import STAGE_NAMES_ZH, STAGES
 
 DPI = 100
@@ -322,9 +322,10 @@ def _what_changes(c: Comparison) -> str:
     else:
         rows = [[_text(r.id), _text(r.name_en or ""), _text(_stage_label(r.stage)),
                  _cell(_f(r.points_a, ".2f")), _cell(_f(r.points_b, ".2f")),
-                 _cell(_f(r.change, "+.2f"), _change_class(r.change))]
+                 _cell(_f(r.change, "+.2f"), _change_class(r.change)),
+                 _text(scored_direction(r.direction_b if r.points_b > 0 else r.direction_a, r.policy_direction))]
                 for r in big.itertuples()]
-        table = _table(["indicator", "name", "stage", "A", "B", "change"], rows, text_columns=3)
+        table = _table(["indicator", "name", "stage", "A", "B", "change", "direction"], rows, text_columns=3)
     return (f'<section id="what-changes"><h2>What changes</h2><div class="cards">{"".join(cards)}</div>'
             f"<h3>The {len(big)} biggest point changes</h3>{table}"
             f"{_img(_png(change_plot(c.points)), 'Points moved per indicator and stage')}</section>")
@@ -655,9 +656,11 @@ def render_markdown(comparison: Comparison) -> str:
     if big.empty:
         lines.append("No item's points change.")
     else:
-        lines += ["| indicator | stage | A | B | change |", "|---|---|---:|---:|---:|"]
+        lines += ["| indicator | stage | A | B | change | direction |", "|---|---|---:|---:|---:|---|"]
         lines += [f"| `{_md(r.id)}` {_md(r.name_en or '')} | {r.stage} | {r.points_a:.2f} | "
-                  f"{r.points_b:.2f} | {r.change:+.2f} |" for r in big.itertuples()]
+                  f"{r.points_b:.2f} | {r.change:+.2f} | "
+                  f"{scored_direction(r.direction_b if r.points_b > 0 else r.direction_a, r.policy_direction)} |"
+                  for r in big.itertuples()]
     if not c.sign_conflicts.empty:
         lines += ["", "**Sign conflicts:** " + "; ".join(
             f"{_md(r.formula)} {r.source} `{_md(r.id)}` ({r.direction:+d} vs policy {r.policy_direction:+d})"

@@ -4,61 +4,171 @@ from __future__ import annotations
 
 import pandas as pd
 
-REC_ORDER = ("drop", "reweight", "add", "keep", "leave out")
+REC_ORDER = ("drop", "reweight", "add", "keep", "leave out", "uncertain")
+STAGE_LABELS = {"startup": "start-up 初创期", "growth": "growth 成长期", "stable": "stable 稳定期"}
 
 
 def _f(value, spec: str = ".3f") -> str:
     return "–" if value is None or (isinstance(value, float) and value != value) else format(value, spec)
 
 
-def _interval(values) -> str:
+def _interval(values, spec: str = "+.3f") -> str:
     if not values:
         return "–"
     lo, mid, hi = values
-    return f"{mid:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+    return f"{mid:{spec}} [{lo:{spec}}, {hi:{spec}}]"
+
+
+def _role(name: str, evaluation: dict) -> str:
+    if name == evaluation.get("best"):
+        return " **(recommended)**"
+    if name == evaluation.get("best_data") and evaluation.get("recommend") == "policy":
+        return " (best data-driven)"
+    if name == evaluation.get("best_policy") and evaluation.get("recommend") == "data":
+        return " (best policy-consistent)"
+    return ""
 
 
 def formulas_table(evaluation: dict) -> str:
-    """Markdown table of every formula's test metrics, the best first after the baseline."""
-    best = evaluation.get("best")
-    rows = ["| formula | validation AUC | test AUC | Gini | KS | Brier | top-share default rate "
-            "| ΔAUC vs baseline (95%) |",
-            "|---|---|---|---|---|---|---|---|"]
+    """Markdown table of every formula's test metrics; the recommended one is marked."""
+    rows = ["| formula | validation log loss | validation AUC | test AUC | KS | Brier "
+            "| default rate of qualified test loans [95%] | defaults in lowest 10% | ΔAUC vs baseline (95%) |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for name, r in evaluation["formulas"].items():
-        mark = " **(best)**" if name == best else ""
-        rows.append(f"| `{name}`{mark} | {_f(r.get('validation_auc'))} | {_f(r.get('test_auc'))} | "
-                    f"{_f(r.get('test_gini'))} | {_f(r.get('test_ks'))} | {_f(r.get('test_brier'), '.4f')} | "
-                    f"{_f(r.get('test_top_default_rate'), '.2%')} | {_interval(r.get('delta_auc_vs_baseline'))} |")
+        pm = r.get("policy_metrics") or {}
+        qualified = (f"{pm['qualified_default_rate']:.2%} [{pm['qualified_default_rate_low']:.2%}, "
+                     f"{pm['qualified_default_rate_high']:.2%}] ({pm['qualified_defaults']} of {pm['qualified_n']})"
+                     if pm else "–")
+        capture = (f"{pm['capture_bottom10']:.0%} [{pm['capture_bottom10_low']:.0%}, {pm['capture_bottom10_high']:.0%}]"
+                   if pm else "–")
+        rows.append(f"| `{name}`{_role(name, evaluation)} | {_f(r.get('validation_log_loss'), '.4f')} | "
+                    f"{_f(r.get('validation_auc'))} | {_f(r.get('test_auc'))} | {_f(r.get('test_ks'))} | "
+                    f"{_f(r.get('test_brier'), '.4f')} | {qualified} | {capture} | "
+                    f"{_interval(r.get('delta_auc_vs_baseline'))} |")
     return "\n".join(rows)
+
+
+def _points_cell(r) -> str:
+    """Points per stage in the recommended formula, with the refits' interval; a reversed direction said."""
+    pts, iv = r["points"], r.get("points_interval")
+    if not any(v >= 0.005 for v in pts.values()):
+        return "0"
+    cells = []
+    for s in ("startup", "growth", "stable"):
+        cell = f"{pts[s]:.1f}"
+        if iv:
+            cell += f" [{iv[s][0]:.1f}, {iv[s][1]:.1f}]"
+        cells.append(cell)
+    text = " / ".join(cells)
+    return f"{text} ⚠ reversed" if r.get("reversed") else text
+
+
+def _backtest_lines(back: dict) -> list[str]:
+    if not back or not back.get("recommended"):
+        return [f"Not run: {back.get('note', 'no test years')}." if back else "Not run.", ""]
+    lines = [back["method"] + ".", "",
+             "| test year | loans | defaults | AUC recommended [95%] | AUC baseline | ΔAUC [95%] | default rate of "
+             "qualified loans, recommended [95%] | baseline | defaults in lowest 10%, recommended | note |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for rec, base in zip(back["recommended"], back["baseline"], strict=True):
+        lines.append(
+            f"| {rec['test_year']} | {rec['n_loans']} | {rec['n_defaults']} | "
+            f"{rec['auc']:.3f} [{rec['auc_low']:.3f}, {rec['auc_high']:.3f}] | {rec['baseline_auc']:.3f} | "
+            f"{rec['delta_auc']:+.3f} [{rec['delta_auc_low']:+.3f}, {rec['delta_auc_high']:+.3f}] | "
+            f"{rec['qualified_default_rate']:.2%} [{rec['qualified_default_rate_low']:.2%}, "
+            f"{rec['qualified_default_rate_high']:.2%}] | {base['qualified_default_rate']:.2%} | "
+            f"{rec['capture_bottom10']:.0%} | {rec.get('warning') or ''} |")
+    return lines + [""]
 
 
 def refinement_markdown(refinement: pd.DataFrame, evaluation: dict, frontier: list[dict],
                         notes: list[str] | None = None) -> str:
-    """The indicator refinement report: what to keep, reweight, drop or add, and why."""
+    """The indicator refinement report: which formula is recommended, what to keep, reweight, drop or add, and
+    how sure the evidence is. Every number of points in it is the recommended formula's."""
     split = evaluation.get("split", {})
+    best = evaluation.get("best")
+    recommend = evaluation.get("recommend", "policy")
+    ev = evaluation.get("evidence", {})
+    cost = evaluation.get("policy_cost") or {}
     lines = [
-        "# Indicator refinement report",
+        "# Indicator refinement report 指标优化报告",
+        "",
+        f"**Recommended formula: `{best}`**, the lowest validation log loss among the "
+        + ("policy-consistent candidates (no indicator scored against its policy direction)"
+           if recommend == "policy" else "data-driven candidates (indicators may be scored against policy)")
+        + f" (`train.recommend: {recommend}`). Every point shown below is this formula's.",
         "",
         f"Loans with observed outcomes: training years {split.get('train_years')} "
-        f"({split.get('train_n')} loans, {split.get('train_defaults')} defaults), choice of the best formula on "
+        f"({split.get('train_n')} loans, {split.get('train_defaults')} defaults), choice among candidates on "
         f"{split.get('validation_year')}, test year {split.get('test_year')} ({split.get('test_n')} loans, "
-        f"{split.get('test_defaults')} defaults). Excluded: {split.get('unobserved_excluded')} loans whose "
-        "12-month window is still open.",
+        f"**{split.get('test_defaults')} defaults**). Excluded: {split.get('unobserved_excluded')} loans whose "
+        "12-month window is still open." + (f" ⚠ {split['test_warning']}." if split.get("test_warning") else ""),
         "",
-        "Directions are on one scale: +1 means a higher value goes with lower default risk (more points). "
-        "A **sign conflict** is an indicator whose learned direction is the opposite of its policy direction.",
-        "",
+    ]
+    if cost:
+        d = cost["delta_auc"]
+        lines += [
+            "## What policy consistency costs",
+            "",
+            f"Best policy-consistent candidate `{cost['policy']}` against the best data-driven one `{cost['data']}` "
+            f"on the test year: ΔAUC {d[1]:+.3f}, 95% interval [{d[0]:+.3f}, {d[2]:+.3f}] (paired bootstrap of the "
+            f"test loans, {cost['test_defaults']} defaults)."
+            + (" The interval includes zero: on this evidence consistency costs no measurable accuracy."
+               if d[0] <= 0 <= d[2] else "")
+            + (f" ⚠ {cost['warning']}." if cost.get("warning") else ""),
+            "",
+        ]
+    lines += [
         "## Formulas on the test year",
         "",
-        formulas_table(evaluation),
+        "The qualified loans are those whose points reach the cut-off that qualifies the top "
+        f"{evaluation['formulas']['baseline'].get('policy_metrics', {}).get('share', 0.1374):.1%} of the test "
+        "year's **firms** (the policy's rule), with a Wilson interval; capture is the share of test defaults "
+        "among the 10% lowest-scored test loans, with a bootstrap interval.",
         "",
-        f"Best candidate, chosen on the validation year (never on the test loans): `{evaluation.get('best')}`.",
+        formulas_table(evaluation),
         "",
     ]
     models = evaluation.get("models") or {}
     if models:
-        lines += ["Models (the ceiling a readable formula is measured against): "
-                  + ", ".join(f"{k} test AUC {_f(v.get('test_auc'))}" for k, v in models.items()) + ".", ""]
+        best_auc = evaluation["formulas"][best].get("test_auc")
+        ref = {k: v.get("test_auc") for k, v in models.items()}
+        beaten = [k for k, v in ref.items() if v is not None and best_auc is not None and best_auc >= v]
+        lines += ["Reference models (LightGBM with its capacity tuned on the validation year, the same with "
+                  "monotone constraints in the policy directions, a logistic regression): "
+                  + ", ".join(f"{k} test AUC {_f(v)}" for k, v in ref.items()) + "."
+                  + (f" The recommended formula scores at least as high as {', '.join(beaten)}: these are "
+                     "references, not a ceiling." if beaten else ""), ""]
+    lines += ["## Rolling-origin backtest", ""] + _backtest_lines(evaluation.get("backtest") or {})
+    refits = ev.get("refits", "–")
+    shadow = ev.get("best_shadow_importance", {}).get("indicator")
+    lines += [
+        "## How the evidence was gathered",
+        "",
+        f"{refits} refits of a LightGBM default model on bootstrap resamples of firms (all loans of a firm "
+        f"together; at most {ev.get('rows_per_refit_at_most', '–')} loans each), each beside a shadow copy "
+        "of every indicator (the indicator block with its rows permuted: same joint distribution, no link to "
+        "default). Importance is mean |SHAP| on the default log-odds; intervals are the 2.5 and 97.5 percentiles "
+        "over the refits. An indicator (or a cluster of twins) has a **measurable link** when its importance "
+        "beats the best shadow's in at least 80% of the refits, **none** at 20% or less, and is **uncertain** "
+        "in between; a direction is learned when at least 80% of the refits agree. "
+        + (f"Best shadow importance: {shadow[1]:.3f} [{shadow[0]:.3f}, {shadow[2]:.3f}]. " if shadow else "")
+        + f"Twins: |Spearman| ≥ {ev.get('cluster_corr', 0.8)} (average linkage). An indicator missing for at "
+        f"least {ev.get('unavailable_share', 0.95):.0%} of a stage's loans gets no points in that stage.",
+        "",
+        "## Clusters of indicators, ranked",
+        "",
+        "| rank | cluster | importance [95%] | beats the best shadow | link | carried by | verdicts |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for rank, group in refinement.groupby("cluster_rank", sort=True):
+        r = group.iloc[0]
+        lo, hi = r["cluster_importance_interval"]
+        verdicts = ", ".join(f"`{i}` {v}" for i, v in zip(group["id"], group["recommendation"], strict=True))
+        lines.append(f"| {rank} | {', '.join(r['cluster_members'])} | {r['cluster_importance']:.3f} "
+                     f"[{lo:.3f}, {hi:.3f}] | {r['cluster_beats_noise']:.0%} of refits | {r['cluster_link']} | "
+                     f"`{r['carrier']}` | {verdicts} |")
+    lines.append("")
     conflicts = refinement[refinement["sign_conflict"]]
     lines += ["## Sign conflicts", ""]
     if conflicts.empty:
@@ -66,7 +176,9 @@ def refinement_markdown(refinement: pd.DataFrame, evaluation: dict, frontier: li
     else:
         for _, r in conflicts.iterrows():
             lines.append(f"- **{r['id']}** ({r['name_zh']}, {r['name_en']}): policy direction "
-                         f"{r['policy_direction']:+d}, learned {r['learned_direction']:+d}. {r['reason']}.")
+                         f"{r['policy_direction']:+d}, learned {r['learned_direction']:+d} in "
+                         f"{r['direction_share']:.0%} of refits; in `{best}`: "
+                         + ("scored **against policy** (reversed)" if r["reversed"] else "no points") + ".")
         lines.append("")
     lines += ["## Recommendations", ""]
     for rec in REC_ORDER:
@@ -78,18 +190,23 @@ def refinement_markdown(refinement: pd.DataFrame, evaluation: dict, frontier: li
     lines += [
         "## Every indicator",
         "",
-        "| # | indicator | 指标 | group | status | importance [95%] | share | learned / policy | missing | "
-        "drop-one ΔAUC | baseline pts | fitted pts | recommendation | reason |",
+        f"Points: `{best}`'s max points for start-up / growth / stable firms, with the 95% interval from refitting "
+        "its points on the refits' resamples.",
+        "",
+        "| cluster | indicator | 指标 | group | status | importance [95%] | beats shadow | learned / policy | "
+        "AUC lost when permuted [95%] | missing | baseline pts | points (start-up / growth / stable) | "
+        "recommendation | reason |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in refinement.iterrows():
         lo, hi = r["importance_interval"]
+        ilo, ihi = r["incremental_auc_interval"]
         lines.append(
-            f"| {r['rank']} | `{r['id']}` | {r['name_zh']} | {r['group']} | {r['status']} | "
-            f"{r['importance']:.3f} [{lo:.3f}, {hi:.3f}] | {r['importance_share']:.1%} | "
+            f"| {r['cluster_rank']} | `{r['id']}` | {r['name_zh']} | {r['group']} | {r['status']} | "
+            f"{r['importance']:.3f} [{lo:.3f}, {hi:.3f}] | {r['beats_noise']:.0%} | "
             f"{r['learned_direction']:+d} / {r['policy_direction']:+d}{' ⚠' if r['sign_conflict'] else ''} | "
-            f"{r['missing_share']:.1%} | {_f(r['drop_one_delta_auc'], '+.4f')} | {r['baseline_points']:.1f} | "
-            f"{r['fitted_points']:.1f} | {r['recommendation']} | {r['reason']} |")
+            f"{r['incremental_auc']:+.4f} [{ilo:+.4f}, {ihi:+.4f}] | {r['missing_share']:.1%} | "
+            f"{r['baseline_points']:.1f} | {_points_cell(r)} | {r['recommendation']} | {r['reason']} |")
     lines += ["", "## Smallest-change recalibration frontier", "",
               "| max points moved per stage | moved (start-up / growth / stable) | training log loss | training AUC |",
               "|---|---|---|---|"]

@@ -35,6 +35,7 @@ class Indicator:
     valid_range: tuple[float | None, float | None] = (None, None)
     official_no: int | None = None
     description: str = ""
+    inflatable: bool = False  # a count firms can inflate cheaply (applications, utility models, copyrights)
     func: Callable[..., pd.Series] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -67,6 +68,7 @@ class Indicator:
             "official_no": self.official_no,
             "inputs": list(self.inputs),
             "valid_range": list(self.valid_range),
+            "inflatable": self.inflatable,
             "description": self.description,
         }
 
@@ -101,6 +103,7 @@ def indicator(
     status: str = "candidate",
     official_no: int | None = None,
     valid_range: tuple[float | None, float | None] = (None, None),
+    inflatable: bool = False,
 ) -> Callable[[Callable[..., pd.Series]], Callable[..., pd.Series]]:
     """Register the decorated function as an indicator; its argument names are the columns it reads."""
 
@@ -116,6 +119,7 @@ def indicator(
             inputs=tuple(inspect.signature(func).parameters),
             valid_range=valid_range,
             official_no=official_no,
+            inflatable=inflatable,
             description=(inspect.getdoc(func) or "").splitlines()[0] if func.__doc__ else "",
             func=func,
         )

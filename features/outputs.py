@@ -9,14 +9,14 @@ from innopoints.features.catalog import indicator
 
 
 @indicator(name_zh="与主营业务相关的发明专利申请量", name_en="Invention-patent applications", group="output",
-           unit="count", direction=1, status="official", official_no=5, valid_range=(0, None))
+           unit="count", direction=1, status="official", official_no=5, valid_range=(0, None), inflatable=True)
 def invention_patent_apps(invention_patent_apps: pd.Series) -> pd.Series:
     """Invention-patent applications filed in the as-of year."""
     return invention_patent_apps
 
 
 @indicator(name_zh="与主营业务相关的PCT专利申请量", name_en="PCT applications", group="output", unit="count",
-           direction=1, status="official", official_no=6, valid_range=(0, None))
+           direction=1, status="official", official_no=6, valid_range=(0, None), inflatable=True)
 def pct_apps(pct_apps: pd.Series) -> pd.Series:
     """PCT international patent applications filed in the as-of year."""
     return pct_apps
@@ -65,14 +65,14 @@ def patent_grant_ratio(
 
 
 @indicator(name_zh="实用新型专利数", name_en="Utility models", group="output", unit="count", direction=1,
-           valid_range=(0, None))
+           valid_range=(0, None), inflatable=True)
 def utility_models(utility_models: pd.Series) -> pd.Series:
     """Utility-model patents in the as-of year (easily inflated; kept so the data can judge it)."""
     return utility_models
 
 
 @indicator(name_zh="软件著作权数", name_en="Software copyrights", group="output", unit="count", direction=1,
-           valid_range=(0, None))
+           valid_range=(0, None), inflatable=True)
 def software_copyrights(software_copyrights: pd.Series) -> pd.Series:
     """Software copyrights registered in the as-of year (easily inflated; kept so the data can judge it)."""
     return software_copyrights

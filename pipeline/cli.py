@@ -326,15 +326,14 @@ def train(
         _print_mlflow(uri, logged)
 
 
-TRAIN_STAGES = [
-    "read and validate", "selection pass (fit years → validation year)", "LightGBM", "SHAP",
-    "candidate formulas", "recalibration frontier", "final pass (all training years)", "LightGBM", "SHAP",
-    "candidate formulas", "recalibration frontier", "evaluation on the test year", "models", "refinement", "write",
-]
+def _train_stage_names() -> list[str]:
+    from innopoints.models.learning.train import TRAIN_STEPS
+
+    return ["read and validate", *TRAIN_STEPS, "write"]
 
 
 def _train_stages(data: Path, cfg: RunConfig, base, out: Path, quiet: bool, record: list[dict] | None = None):
-    with Stages(TRAIN_STAGES, enabled=not quiet, record=record) as p:
+    with Stages(_train_stage_names(), enabled=not quiet, record=record) as p:
         with p.stage("read and validate"):
             tables = steps.load_tables(data)
         result = steps.train(tables, cfg, base, progress=p.mark)
@@ -387,24 +386,39 @@ def _print_mlflow(uri: str, logged: dict) -> None:
 
 def _print_train_summary(result, out: Path) -> None:
     ev = result.evaluation
-    table = Table(title=f"formulas on the test year {ev['split']['test_year']} "
-                        f"({ev['split']['test_n']} loans, {ev['split']['test_defaults']} defaults)")
-    for col in ("formula", "valid log loss", "valid AUC", "test AUC", "KS", "top-share default rate",
+    split = ev["split"]
+    table = Table(title=f"formulas on the test year {split['test_year']} "
+                        f"({split['test_n']} loans, {split['test_defaults']} defaults)")
+    for col in ("formula", "valid log loss", "valid AUC", "test AUC", "KS", "qualified default rate",
                 "ΔAUC vs baseline [95%]"):
         table.add_column(col, justify="left" if col == "formula" else "right")
     valid_loss = ev["selection"].get("validation_log_loss", {})
     for name, r in ev["formulas"].items():
         delta = r.get("delta_auc_vs_baseline")
         delta_s = f"{delta[1]:+.3f} [{delta[0]:+.3f}, {delta[2]:+.3f}]" if delta else "–"
-        label = f"{name} (best)" if name == ev["best"] else name
+        other = "data-driven" if ev["recommend"] == "policy" else "policy-consistent"
+        label = (f"{name} (recommended)" if name == ev["best"] else
+                 f"{name} (best {other})" if name in (ev.get("best_data"), ev.get("best_policy")) else name)
         loss = f"{valid_loss[name]:.4f}" if name in valid_loss else "–"
+        pm = r.get("policy_metrics")
+        qualified = (f"{pm['qualified_default_rate']:.2%} ({pm['qualified_defaults']}/{pm['qualified_n']})"
+                     if pm else "–")
         table.add_row(label, loss, f"{r['validation_auc']:.3f}", f"{r['test_auc']:.3f}", f"{r['test_ks']:.3f}",
-                      f"{r['test_top_default_rate']:.2%}", delta_s)
+                      qualified, delta_s)
     console.print(table)
-    console.print(f"best: the lowest log loss on the validation year {ev['split']['validation_year']} "
-                  "(points mapped to default probabilities on the years before); the test year judges it")
-    conflicts = result.refinement.loc[result.refinement["sign_conflict"], "id"].tolist()
-    console.print(f"sign conflicts: {', '.join(conflicts) or 'none'}")
+    if split.get("test_warning"):
+        console.print(f"warning: {split['test_warning']}; see the backtest in refinement.md")
+    cost = ev["policy_cost"]
+    d = cost["delta_auc"]
+    console.print(f"recommended: {ev['best']}, the lowest log loss on the validation year {split['validation_year']} "
+                  f"among the {ev['recommend']} candidates (train.recommend); the test year judges it")
+    console.print(f"cost of policy consistency: {cost['policy']} vs {cost['data']} test ΔAUC {d[1]:+.3f} "
+                  f"[{d[0]:+.3f}, {d[2]:+.3f}] ({cost['test_defaults']} test defaults)")
+    ref = result.refinement
+    conflicts = ref.loc[ref["sign_conflict"], "id"].tolist()
+    console.print(f"sign conflicts: {', '.join(conflicts) or 'none'}; scored: "
+                  f"{int((ref['recommended_points'] > 0).sum())} of {len(ref)} indicators; uncertain: "
+                  f"{', '.join(ref.loc[ref['recommendation'] == 'uncertain', 'id']) or 'none'}")
     console.print(f"wrote {out}/formulas, evaluation.json, refinement.md, explain/")
 
 
@@ -537,7 +551,7 @@ def run(
                 enabled=not quiet, record=record) as p:
         with p.stage("compare"):
             tables = steps.load_tables(data)
-            importance = result.explain["importance"].join(result.explain["directions"]["direction"])
+            importance = result.explain["importance"]
             comparison = steps.compare(result.formulas["baseline"], best, tables, cfg, importance_b=importance)
         with p.stage("policy simulation"):
             from innopoints.pipeline.policy import PolicyFile, assess_and_write, report_summary

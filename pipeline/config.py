@@ -52,7 +52,6 @@ class TrainConfig(BaseModel):
     curves: Literal["risk_bins", "percentile"] = Field(
         default="risk_bins", description="curves of the learned candidates: bands fitted to default risk with "
         "risk-matched missing values, or percentile positions with the stage median for missing values")
-    importance_boot: int = Field(default=200, ge=20)
     group_bounds: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {"input": (0.1, 0.5), "output": (0.1, 0.5), "growth": (0.1, 0.5),
                                  "financial": (0.0, 0.3)},
@@ -60,9 +59,19 @@ class TrainConfig(BaseModel):
     max_points: float | None = Field(default=25.0, gt=0, description="max points of one indicator (fitted)")
     change_limits: list[float] = Field(default_factory=lambda: [5.0, 10.0, 20.0, 30.0, 50.0])
     recalibrations: list[float] = Field(default_factory=lambda: [10.0, 30.0])
-    drop_one: bool = True
-    drop_one_workers: int = Field(default=2, ge=1, description="drop-one refits run at a time, one LightGBM "
-                                  "thread count each (results do not depend on it)")
+    recommend: Literal["policy", "data"] = Field(
+        default="policy", description="which candidates the recommended formula is chosen among: the "
+        "policy-consistent ones (no indicator scored against its policy direction) or the data-driven ones")
+    refits: int = Field(default=30, ge=5, description="refits on bootstrap resamples of firms behind every "
+                        "importance, direction, incremental value and points interval")
+    refit_rows: int = Field(default=30_000, ge=1_000, description="loans per refit at most (firms are "
+                            "subsampled, seeded, above it)")
+    refit_workers: int = Field(default=2, ge=1, description="refits run at a time (results do not depend on it)")
+    unavailable_share: float = Field(default=0.95, gt=0, le=1, description="an indicator missing for at least "
+                                     "this share of a stage's loans gets no points in that stage")
+    backtest_years: int = Field(default=3, ge=1, description="test years of the rolling-origin backtest")
+    backtest_refits: int = Field(default=10, ge=5, description="refits of the evidence for each earlier "
+                                 "backtest year")
     n_estimators: int = Field(default=400, ge=10)
     learning_rate: float = Field(default=0.05, gt=0, le=1)
     num_leaves: int = Field(default=15, ge=2)

@@ -90,35 +90,45 @@ def score_population(formula: Formula, population: pd.DataFrame, *, share: float
 def train_settings(config: RunConfig):
     """The typed config mapped onto the workflow's settings."""
     from innopoints.models.learning.candidates import FitSettings
+    from innopoints.models.learning.evidence import EvidenceSettings
     from innopoints.models.learning.train import TrainSettings
 
     t, e = config.train, config.evaluation
     return TrainSettings(
         seed=config.seed, share=e.qualified_share, n_boot=e.n_boot, shap_rows=t.shap_rows, curves=t.curves,
-        importance_boot=t.importance_boot,
         lgbm={"n_estimators": t.n_estimators, "learning_rate": t.learning_rate, "num_leaves": t.num_leaves,
               "n_jobs": t.n_jobs},
         fit=FitSettings(group_bounds={g: tuple(b) for g, b in t.group_bounds.items()}, max_points=t.max_points),
-        change_limits=tuple(t.change_limits), recalibrations=tuple(t.recalibrations), drop_one=t.drop_one,
-        drop_one_workers=t.drop_one_workers,
+        change_limits=tuple(t.change_limits), recalibrations=tuple(t.recalibrations), recommend=t.recommend,
+        evidence=EvidenceSettings(refits=t.refits, max_rows=t.refit_rows, workers=t.refit_workers,
+                                  seed=config.seed),
+        unavailable_share=t.unavailable_share, backtest_years=t.backtest_years, backtest_refits=t.backtest_refits,
         min_slice_n=e.min_slice_n, min_slice_defaults=e.min_slice_defaults, test_year=e.test_year,
     )
 
 
 def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula, *, progress=None):
-    """Loan indicators → models, SHAP, candidate formulas, evaluation (models.learning.train.train_candidates)."""
+    """Loan indicators and each year's firms → evidence, candidate formulas, evaluation, backtest
+    (models.learning.train.train_candidates)."""
     from innopoints.models.learning.train import train_candidates
     from innopoints.pipeline.fingerprint import data_fingerprint
 
     indicators = indicator_set(config, list(baseline.local_indicators))
     loans = loan_features(tables["firms"], tables["firm_years"], tables["loans"], indicators, config.stage_rule)
+    observed_years = sorted(int(y) for y in loans.loc[loans["outcome_observed"], "year"].unique())
+    settings = train_settings(config)
+    # The firms of the last test years: the policy qualifies the top share of them, not of the loans.
+    populations = {year: population_features(tables["firms"], tables["firm_years"], year, indicators,
+                                             config.stage_rule)[0]
+                   for year in observed_years[-settings.backtest_years:]}
     fingerprint = data_fingerprint(tables)
     provenance = {"data_fingerprint": fingerprint, "config_hash": config.config_hash(),
                   "version": f"{fingerprint[:8]}.{config.config_hash()[:8]}"}
     local = [s.model_dump() for s in config.local_indicators] + list(baseline.local_indicators)
-    return train_candidates(loans, indicators, baseline, train_settings(config),
+    return train_candidates(loans, indicators, baseline, settings,
                             stage_rule=config.stage_rule, provenance=provenance,
-                            local_indicators=list({d["id"]: d for d in local}.values()), progress=progress)
+                            local_indicators=list({d["id"]: d for d in local}.values()), populations=populations,
+                            progress=progress)
 
 
 def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
@@ -142,7 +152,9 @@ def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
             weights_table(formula).to_csv(tmp / "formulas" / f"{name}.weights.csv", index=False)
         (tmp / "evaluation.json").write_text(dumps(result.evaluation), encoding="utf-8")
         refinement = result.refinement.to_dict(orient="records")
-        (tmp / "refinement.json").write_text(dumps({"indicators": refinement}), encoding="utf-8")
+        (tmp / "refinement.json").write_text(dumps({
+            "recommended": result.evaluation["best"], "recommend": result.evaluation["recommend"],
+            "evidence": result.evaluation["evidence"], "indicators": refinement}), encoding="utf-8")
         (tmp / "frontier.json").write_text(dumps(result.frontier), encoding="utf-8")
         (tmp / "refinement.md").write_text(
             refinement_markdown(result.refinement, result.evaluation, result.frontier, result.notes),
@@ -153,13 +165,13 @@ def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
         names = dict(zip(result.refinement["id"], result.refinement["name_en"], strict=True))
         imp = result.explain["importance"].copy()
         imp["name"] = [names.get(i, i) for i in imp.index]
-        _save(importance_bar(imp, "Indicator importance (mean |SHAP|, 95% bootstrap)"), ex / "importance.png")
+        _save(importance_bar(imp, "Indicator importance (mean |SHAP| over refits, 95% interval)"),
+              ex / "importance.png")
         _save(group_bar(result.explain["group_importance"], "Importance by group"), ex / "groups.png")
         _save(frontier_plot(result.frontier), ex / "frontier.png")
-        final = result.final
         for ind_id in list(imp.index[:6]):
             # Binned means of SHAP by value: an aggregate, no firm's row is drawn.
-            curve = dependence_curve(final.contrib, final.values, ind_id)
+            curve = dependence_curve(result.plots["contrib"], result.plots["values"], ind_id)
             _save(dependence_plot(curve, ind_id, names.get(ind_id)), ex / f"dependence_{ind_id}.png")
     return {"formulas": out_dir / "formulas", "evaluation": out_dir / "evaluation.json",
             "refinement": out_dir / "refinement.json", "report": out_dir / "refinement.md",

@@ -649,6 +649,7 @@ def points_table(formula: Formula) -> pd.DataFrame:
         for code, stage in enumerate(STAGES):
             top = getattr(item.points, stage)
             head = {"id": item.id, "name_zh": meta["name_zh"], "name_en": meta["name_en"], "unit": meta["unit"],
+                    "direction": item.direction or meta["direction"], "policy_direction": meta["direction"],
                     "stage": stage, "stage_zh": STAGE_NAMES_ZH[stage], "max_points": top}
             for n, (rule, low, high, fraction) in enumerate(curve_rows, start=1):
                 rows.append({**head, "row": n, "rule": rule, "from": low, "to": high, "fraction": fraction,
@@ -656,6 +657,6 @@ def points_table(formula: Formula) -> pd.DataFrame:
             missing = float(item.missing.fill(np.array([code]))[0])
             rows.append({**head, "row": len(curve_rows) + 1, "rule": "missing", "from": None, "to": None,
                          "fraction": missing, "points": round(missing * top, 4)})
-    columns = ["id", "name_zh", "name_en", "unit", "stage", "stage_zh", "max_points", "row", "rule", "from", "to",
-               "fraction", "points"]
+    columns = ["id", "name_zh", "name_en", "unit", "direction", "policy_direction", "stage", "stage_zh", "max_points",
+               "row", "rule", "from", "to", "fraction", "points"]
     return pd.DataFrame(rows, columns=columns)

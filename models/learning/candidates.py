@@ -51,23 +51,42 @@ RISK_PRIOR = 10.0  # a band's default rate is shrunk towards the overall rate as
 
 @dataclass(frozen=True)
 class Spec:
-    """What a candidate's curves are made of: the indicators, the directions used, which may score."""
+    """What a candidate's curves are made of: the indicators, the directions used, which may score.
+
+    ``active`` is one flag per indicator, or one row of flags per stage (``STAGES`` order) when an indicator
+    may score in some stages and not in others (an indicator a stage's firms cannot have).
+    """
 
     ids: list[str]
     directions: np.ndarray  # (k,) direction each indicator is scored in
-    active: np.ndarray  # (k,) may get points
+    active: np.ndarray  # (k,) or (stages, k): may get points
+
+    def stage_active(self, code: int) -> np.ndarray:
+        """The (k,) flags of stage ``code``."""
+        return self.active[code] if self.active.ndim == 2 else self.active
 
 
-def flavour_spec(indicators: Sequence[Indicator], learned: pd.Series, flavour: str) -> Spec:
-    """Directions and active set for a flavour, from the catalog and the learned directions (+1/0/−1)."""
+def flavour_spec(indicators: Sequence[Indicator], learned: pd.Series, flavour: str, *,
+                 eligible: np.ndarray | None = None, available: np.ndarray | None = None) -> Spec:
+    """Directions and active set for a flavour, from the catalog and the learned directions (+1/0/−1).
+
+    ``eligible`` (k,) limits the active set to indicators the evidence supports (a measurable link to
+    repayment); ``available`` (stages, k) to the stages whose firms can have the indicator.
+    """
     if flavour not in FLAVOURS:
         raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
     ids = [ind.id for ind in indicators]
     policy = np.array([ind.direction for ind in indicators])
     data = learned.reindex(ids).fillna(0).astype(int).to_numpy()
     if flavour == "policy":
-        return Spec(ids, policy, data != -policy)
-    return Spec(ids, np.where(data != 0, data, policy), np.ones(len(ids), bool))
+        directions, active = policy, data != -policy
+    else:
+        directions, active = np.where(data != 0, data, policy), np.ones(len(ids), bool)
+    if eligible is not None:
+        active = active & np.asarray(eligible, bool)
+    if available is not None:
+        active = np.asarray(available, bool) & active[None, :]
+    return Spec(ids, directions, active)
 
 
 def percentile_curve(values: np.ndarray, direction: int) -> Percentile:
@@ -276,9 +295,10 @@ def shap_points(importance: pd.DataFrame, spec: Spec, base: float) -> np.ndarray
     ``importance`` has one row per stage (index = STAGES) and one column per indicator id.
     """
     imp = importance.reindex(index=list(STAGES), columns=spec.ids).fillna(0.0).to_numpy(dtype="float64")
-    imp = imp * spec.active
+    active = np.broadcast_to(spec.active, imp.shape)
+    imp = imp * active
     totals = imp.sum(axis=1, keepdims=True)
-    flat = np.where(spec.active, 1.0, 0.0) / max(spec.active.sum(), 1)
+    flat = active / np.maximum(active.sum(axis=1, keepdims=True), 1)
     return base * np.where(totals > 0, imp / np.where(totals > 0, totals, 1.0), flat)
 
 
@@ -293,20 +313,66 @@ class FitSettings:
     min_stage_defaults: int = 30
 
 
+def stage_rules(active: np.ndarray, groups: Sequence[str], settings: FitSettings) -> tuple[dict | None, float | None,
+                                                                                     list[str]]:
+    """The group bounds and points cap a stage with these active indicators can meet, and what was relaxed.
+
+    A group with no active indicator cannot hold its minimum share: the minimum is dropped for that stage.
+    A cap that the active indicators cannot reach the base with (``k × cap < base``) is raised to
+    ``base / k``. Both are said in the notes; everything else is kept as configured.
+    """
+    notes: list[str] = []
+    bounds = None if settings.group_bounds is None else dict(settings.group_bounds)
+    g_arr = np.asarray(groups)
+    if bounds:
+        for g, (lo, hi) in sorted(bounds.items()):
+            if lo > 0 and not (active & (g_arr == g)).any():
+                bounds[g] = (0.0, hi)
+                notes.append(f"group {g} has no indicator with a measurable link here: its minimum share "
+                             f"{lo:.0%} is not applied")
+        his = sum(hi for g, (_lo, hi) in bounds.items() if (active & (g_arr == g)).any())
+        unbounded = (active & ~np.isin(g_arr, list(bounds))).any()
+        if not unbounded and his < 1 - 1e-9:
+            bounds = {g: (lo, 1.0) for g, (lo, _hi) in bounds.items()}
+            notes.append(f"the active groups' maximum shares sum to {his:.0%} < 100%: maximum shares not applied")
+    cap = settings.max_points
+    n_active = int(active.sum())
+    if cap is not None and n_active and cap * n_active < settings.base - 1e-9:
+        cap = settings.base / n_active
+        notes.append(f"only {n_active} indicators may score: the cap of {settings.max_points:g} points is raised "
+                     f"to {cap:.4g}")
+    if bounds and cap is not None:
+        for g, (lo, hi) in sorted(bounds.items()):
+            room = cap * int((active & (g_arr == g)).sum())
+            if lo * settings.base > room + 1e-9:
+                bounds[g] = (room / settings.base, hi)
+                notes.append(f"group {g}: its minimum share {lo:.0%} cannot fit in its active indicators; "
+                             f"lowered to {room / settings.base:.0%}")
+    return bounds, cap, notes
+
+
 def fitted_points(fractions: np.ndarray, y: np.ndarray, stage_codes: np.ndarray, spec: Spec,
                   groups: list[str], settings: FitSettings, *, baseline: np.ndarray | None = None,
                   max_change: float | None = None, init: list[PointsFit | None] | None = None,
                   ) -> tuple[np.ndarray, list[PointsFit], list[str]]:
     """Per-stage fitted points; a stage with too few defaults borrows the pooled fit (noted).
 
-    Returns (stages, k) points, the per-stage fits and notes.
+    Only the stage's active indicators (``spec.stage_active``) may get points; rules they cannot meet are
+    relaxed as :func:`stage_rules` says (noted). Returns (stages, k) points, the per-stage fits and notes.
     """
     notes: list[str] = []
-    kwargs = dict(base=settings.base, groups=groups, group_bounds=settings.group_bounds,
-                  max_points=settings.max_points, active=spec.active, ridge=settings.ridge)
-    pooled: PointsFit | None = None
     fits: list[PointsFit] = []
     for code, stage in enumerate(STAGES):
+        active = spec.stage_active(code)
+        k = len(spec.ids)
+        if not active.any():
+            fits.append(PointsFit(points=np.zeros(k), intercept=0.0, slope=0.0, loss=float("nan"), converged=True))
+            notes.append(f"{stage}: no indicator may score (none has a measurable link here): no points")
+            continue
+        bounds, cap, relaxed = stage_rules(active, groups, settings)
+        notes += [f"{stage}: {n}" for n in relaxed]
+        kwargs = dict(base=settings.base, groups=groups, group_bounds=bounds, max_points=cap, active=active,
+                      ridge=settings.ridge)
         rows = stage_codes == code
         b = None if baseline is None else baseline[code]
         warm = None if init is None or init[code] is None else scaled_init(init[code], settings.base)
@@ -314,11 +380,7 @@ def fitted_points(fractions: np.ndarray, y: np.ndarray, stage_codes: np.ndarray,
             fit = fit_stage_points(fractions[rows], y[rows], baseline=b, max_change=max_change, init=warm,
                                    **kwargs)
         else:
-            if pooled is None:
-                pooled = fit_stage_points(fractions, y, **kwargs)
-            fit = pooled
-            if b is not None and max_change is not None:
-                fit = fit_stage_points(fractions, y, baseline=b, max_change=max_change, init=warm, **kwargs)
+            fit = fit_stage_points(fractions, y, baseline=b, max_change=max_change, init=warm, **kwargs)
             notes.append(f"{stage}: {int(y[rows].sum())} defaults < {settings.min_stage_defaults}, "
                          "points fitted on all stages pooled")
         fits.append(fit)

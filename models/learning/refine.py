@@ -1,163 +1,249 @@
-"""The indicator refinement table: for every indicator, what the data say and what to do about it.
+"""The indicator refinement verdicts: for every indicator, what the evidence says and what to do about it.
 
-Columns (one row per indicator, ordered by importance): importance (mean |SHAP| on default log-odds) with a
-bootstrap interval and share; learned vs policy direction and the sign conflict; redundancy (indicators it
-moves with, |Spearman| ≥ 0.8 on training loans); coverage (share missing); incremental value (validation
-AUC lost when the indicator is dropped from the model); baseline and fitted points; and a recommendation —
-``keep`` / ``reweight`` / ``drop`` for indicators in the baseline, ``add`` / ``leave out`` for the others —
-with its reason in words. The rules, in order: a sign conflict is dropped; an indicator with no clear
-learned direction or under 2% of the importance is dropped; one that moves with a more important
-indicator (|Spearman| ≥ 0.8) is dropped only if the fitted formula gives it under one point too; the rest
-are kept, reweighted (fitted and baseline points differ by 3 or more) or added.
+Two steps, both pure.
+
+1. **Who may score** (:func:`eligibility`), from the refits of :mod:`innopoints.models.learning.evidence`,
+   before any formula is fitted. Verdicts are made at the level of **clusters of twins** first:
+
+   - a cluster whose importance does not beat the best shadow reliably has *no measurable link*; one that
+     beats it in between :data:`~innopoints.models.learning.evidence.NOISE` and
+     :data:`~innopoints.models.learning.evidence.STABLE` of the refits is *uncertain*;
+   - in a cluster with a link, an indicator that beats the best shadow on its own may score; of the others,
+     only the **carrier** may: the member more important than each twin in at least ``STABLE`` of the
+     refits, or, when no member is reliably ahead, the preferred one among those not reliably behind:
+     official before candidate, harder to inflate before easy (application counts, utility models and
+     software copyrights), fewer missing values, more incremental value. A twin that does not carry the
+     cluster is *redundant*, never "no measurable link": its cluster has one;
+   - a learned direction must be stable (the same in ``STABLE`` of the refits) for an indicator to score;
+     one that is not is *uncertain*.
+
+   An indicator that may score, but whose stable learned direction contradicts policy, is a **sign
+   conflict**: the policy-consistent formulas give it no points, the data-driven ones score it reversed.
+
+2. **The verdict against the recommended formula** (:func:`refinement_table`): ``keep`` / ``reweight`` /
+   ``drop`` for indicators in the baseline, ``add`` / ``leave out`` for the others, and ``uncertain`` when the
+   evidence cannot carry a verdict (the reason says which rule it straddles). The points shown are the
+   recommended formula's own, per stage, with their 95 % interval from refitting the points on the same
+   resamples; a verdict of ``drop`` or ``leave out`` always goes with zero points in it, and a direction the
+   formula scores against policy is always said.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from innopoints.features.catalog import Indicator
 from innopoints.features.stage import STAGES
-from innopoints.models.evaluation.metrics import auc
 from innopoints.models.formula.schema import Formula
-from innopoints.models.learning.learners import LGBMDefaultModel
+from innopoints.models.learning.evidence import NOISE, STABLE, Evidence, dominance
 
-if TYPE_CHECKING:
-    from innopoints.models.learning.train import Recipe, TrainSettings
+REWEIGHT_POINTS = 3.0
+"""Recommended and baseline points (mean over stages) differing by at least this: reweight."""
 
-REDUNDANT_CORR = 0.8
-NEGLIGIBLE_SHARE = 0.02  # below 2% of total |SHAP|: no measurable link to repayment
-REWEIGHT_POINTS = 3.0  # fitted and baseline points differ by at least this (stage average): reweight
-MIN_FITTED_POINTS = 1.0  # below this (stage average) the fitted formula makes no real use of an indicator
+SCORED = 0.005
+"""Points below this in every stage count as none (rounding)."""
 
-
-def redundancy(X: pd.DataFrame, threshold: float = REDUNDANT_CORR) -> dict[str, list[tuple[str, float]]]:
-    """Per indicator, the others whose |Spearman correlation| (pairwise complete rows) reaches threshold."""
-    corr = X.rank().corr(method="pearson", min_periods=30)
-    out: dict[str, list[tuple[str, float]]] = {}
-    for a in corr.index:
-        peers = [(b, float(corr.loc[a, b])) for b in corr.columns
-                 if b != a and np.isfinite(corr.loc[a, b]) and abs(corr.loc[a, b]) >= threshold]
-        out[a] = sorted(peers, key=lambda t: (-abs(t[1]), t[0]))
-    return out
+VERDICTS = ("keep", "reweight", "add", "drop", "leave out", "uncertain")
 
 
-DROP_ONE_MAX_ROWS = 40_000
+def _preference(ind: Indicator, ev_row: pd.Series) -> tuple:
+    """Sort key among twins that the refits cannot tell apart: smaller is preferred."""
+    return (not ind.official, ind.inflatable, float(ev_row["missing_share"]), -float(ev_row["incremental"]),
+            -float(ev_row["importance"]), ind.id)
 
 
-def drop_one_auc(fit_part: pd.DataFrame, valid: pd.DataFrame, ids: list[str], *, n_estimators: int,
-                 seed: int, lgbm: dict, max_rows: int = DROP_ONE_MAX_ROWS,
-                 workers: int = 1) -> tuple[float, dict[str, float]]:
-    """Validation AUC of the model with all indicators, and the change when each one is left out.
+def _carrier(members: list[str], evidence: Evidence, by_id: dict[str, Indicator]) -> tuple[str, str]:
+    """The member that carries a cluster, and why (module docstring)."""
+    ev = evidence.indicators
+    if len(members) == 1:
+        return members[0], "the cluster's only member"
+    cols = {i: j for j, i in enumerate(ev.index)}
+    per = evidence.per_refit["importance"]
+    ranked = sorted(members, key=lambda i: (-ev.loc[i, "importance"], i))
+    top = ranked[0]
+    contenders = [top] + [m for m in ranked[1:] if dominance(per, cols[top], cols[m]) < STABLE]
+    if len(contenders) == 1:
+        return top, (f"more important than each twin in at least {STABLE:.0%} of the refits")
+    chosen = min(contenders, key=lambda i: _preference(by_id[i], ev.loc[i]))
+    others = [c for c in contenders if c != chosen]
+    why = []
+    if by_id[chosen].official and not all(by_id[o].official for o in others):
+        why.append("official")
+    if not by_id[chosen].inflatable and any(by_id[o].inflatable for o in others):
+        why.append("harder to inflate")
+    miss = ev.loc[chosen, "missing_share"]
+    if all(miss < ev.loc[o, "missing_share"] for o in others):
+        why.append(f"fewer missing values ({miss:.1%} vs "
+                   + ", ".join(f"{ev.loc[o, 'missing_share']:.1%}" for o in others) + ")")
+    if not why:
+        why.append("more incremental value")
+    return chosen, (f"as important as {', '.join(others)} within the refits' spread; preferred as "
+                    + " and ".join(why))
 
-    One refit per indicator is the costly part of training, so the fit rows are capped at ``max_rows``:
-    every default is kept and repaid loans are drawn at random (seeded). That changes the base rate the
-    models see, not how they rank, and AUC only reads the ranking. ``workers`` refits run at a time, each
-    on LightGBM's own thread count (LightGBM releases the GIL); every refit is seeded and independent, so
-    the result does not depend on ``workers``.
+
+def eligibility(evidence: Evidence, indicators: Sequence[Indicator]) -> pd.DataFrame:
+    """Per indicator (index = id): ``eligible`` (may score), ``status`` and ``note`` (why), the cluster's
+    ``carrier`` and ``carrier_reason``, ``sign_conflict`` (eligible, stable direction against policy)."""
+    by_id = {ind.id: ind for ind in indicators}
+    ev, cl = evidence.indicators, evidence.clusters
+    n = evidence.settings.refits
+    rows = {}
+    for _cluster, c in cl.iterrows():
+        members = list(c["members"])
+        carrier, carrier_reason = _carrier(members, evidence, by_id)
+        for i in members:
+            e = ev.loc[i]
+            own = f"beat the best shadow in {round(e['beats_noise'] * n)} of {n} refits"
+            stable = int(e["direction"]) != 0
+            if c["link"] == "no":
+                status, note = "no_link", f"no measurable link to repayment: {own}"
+                if len(members) > 1:
+                    note += f", its cluster ({', '.join(members)}) in {round(c['beats_noise'] * n)}"
+            elif c["link"] == "uncertain" and e["link"] != "yes":
+                status, note = "uncertain", (f"insufficient evidence of a link: its cluster beat the best shadow "
+                                             f"in {round(c['beats_noise'] * n)} of {n} refits (rule: at least "
+                                             f"{STABLE:.0%} for a link, at most {NOISE:.0%} for none)")
+            elif e["link"] == "yes" or (i == carrier and c["link"] == "yes"):
+                how = own if e["link"] == "yes" else f"carries its cluster ({carrier_reason})"
+                if stable:
+                    status, note = "link", f"measurable link: {how}"
+                else:
+                    status, note = "uncertain", (f"a link ({how}) but no stable direction: the modal direction "
+                                                 f"{int(e['direction_mode']):+d} in {e['direction_share']:.0%} "
+                                                 f"of refits (rule: {STABLE:.0%})")
+            else:
+                status, note = "redundant", (f"moves with {', '.join(m for m in members if m != i)}; "
+                                             f"{carrier} carries the cluster ({carrier_reason}); on its own it "
+                                             f"{own}")
+            eligible = status == "link"
+            conflict = eligible and int(e["direction"]) == -by_id[i].direction
+            rows[i] = {"eligible": eligible, "status": status, "note": note, "carrier": carrier,
+                       "carrier_reason": carrier_reason, "sign_conflict": conflict}
+    return pd.DataFrame.from_dict(rows, orient="index").reindex([ind.id for ind in indicators])
+
+
+def _stage_points(formula: Formula | None, ind_id: str) -> tuple[np.ndarray, int | None]:
+    """Points per stage of an indicator in a formula (zeros when absent) and the direction it is scored in."""
+    if formula is not None:
+        for item in formula.indicators:
+            if item.id == ind_id:
+                return np.array([getattr(item.points, s) for s in STAGES], dtype="float64"), item.direction
+    return np.zeros(len(STAGES)), None
+
+
+def refinement_table(*, indicators: Sequence[Indicator], evidence: Evidence, eligible: pd.DataFrame,
+                     available: np.ndarray, baseline: Formula, recommended: Formula,
+                     points_interval: np.ndarray | None, unavailable_share: float) -> pd.DataFrame:
+    """One row per indicator with the evidence, the recommended formula's points and the verdict.
+
+    Args:
+        evidence: the refits (:func:`~innopoints.models.learning.evidence.gather_evidence`).
+        eligible: :func:`eligibility`.
+        available: (stages, k) whether the stage's firms can have the indicator (catalog order).
+        baseline, recommended: the formulas compared; the points shown are ``recommended``'s.
+        points_interval: (2, stages, k) 2.5 and 97.5 percentiles of the recommended points over the refits'
+            resamples (catalog order), or None.
+        unavailable_share: the missing share at or above which a stage cannot have an indicator.
+    Returns:
+        Rows ordered by cluster rank, then importance; ``attrs`` holds the recommended formula's name.
     """
-    if len(fit_part) > max_rows:
-        rng = np.random.default_rng(seed)
-        bad = np.flatnonzero(fit_part["defaulted"].to_numpy())
-        good = np.flatnonzero(~fit_part["defaulted"].to_numpy(dtype=bool))
-        keep = np.sort(np.concatenate([bad, rng.choice(good, size=max(max_rows - len(bad), 0), replace=False)]))
-        fit_part = fit_part.iloc[keep]
-    y_fit = fit_part["defaulted"].to_numpy()
-    y_val = valid["defaulted"].to_numpy()
-    params = {**lgbm, "n_estimators": max(int(n_estimators), 10), "early_stopping_rounds": None}
-
-    def score(cols: list[str]) -> float:
-        model = LGBMDefaultModel(seed=seed, **params).fit(fit_part[cols].astype("float64"), y_fit)
-        return auc(y_val, model.predict_proba(valid[cols].astype("float64"))[:, 1])
-
-    column_sets = [ids] + [[c for c in ids if c != i] for i in ids]
-    if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            aucs = list(pool.map(score, column_sets))
-    else:
-        aucs = [score(cols) for cols in column_sets]
-    full = aucs[0]
-    return full, {i: a - full for i, a in zip(ids, aucs[1:], strict=True)}
-
-
-def _mean_points(formula: Formula | None, ind_id: str) -> float:
-    if formula is None:
-        return 0.0
-    for item in formula.indicators:
-        if item.id == ind_id:
-            return float(np.mean([getattr(item.points, s) for s in STAGES]))
-    return 0.0
-
-
-def refinement_table(*, indicators: Sequence[Indicator], final: Recipe, train: pd.DataFrame,
-                     fit_part: pd.DataFrame, valid: pd.DataFrame, baseline: Formula,
-                     formulas: dict[str, Formula], settings: TrainSettings) -> pd.DataFrame:
-    """One row per indicator with the evidence and a recommendation (see the module docstring)."""
-    ids = [ind.id for ind in indicators]
-    imp = final.importance
-    dirs = final.directions
-    red = redundancy(train[ids].astype("float64"))
-    if settings.drop_one:
-        full_auc, drop = drop_one_auc(fit_part, valid, ids, n_estimators=final.model.best_iteration_,
-                                      seed=settings.seed, lgbm=settings.lgbm, workers=settings.drop_one_workers)
-    else:
-        full_auc, drop = float("nan"), {i: float("nan") for i in ids}
+    ev, cl = evidence.indicators, evidence.clusters
     in_baseline = {item.id for item in baseline.indicators}
-    fitted = formulas.get("fitted-policy")
+    n = evidence.settings.refits
     rows = []
-    for ind in indicators:
+    for j, ind in enumerate(indicators):
         i = ind.id
-        learned = int(dirs.loc[i, "direction"])
-        conflict = learned != 0 and learned == -ind.direction
-        share = float(imp.loc[i, "share"])
-        more_important_peers = [(p, c) for p, c in red[i] if imp.loc[p, "mean_abs_shap"] > imp.loc[i, "mean_abs_shap"]]
-        b_pts, f_pts = _mean_points(baseline, i), _mean_points(fitted, i)
-        d_auc = drop[i]
-        evidence = (f"importance share {share:.1%} (rank {int(imp.loc[i, 'rank'])}), fitted points {f_pts:.1f} "
-                    f"vs baseline {b_pts:.1f}, removing it changes validation AUC by {d_auc:+.4f}")
-        moves_with = (f"; moves with {red[i][0][0]} (Spearman {red[i][0][1]:+.2f})" if red[i] else "")
-        if conflict:
-            rec = "drop" if i in in_baseline else "leave out"
+        e, el = ev.loc[i], eligible.loc[i]
+        c = cl.loc[e["cluster"]]
+        pts, scored_dir = _stage_points(recommended, i)
+        b_pts, _ = _stage_points(baseline, i)
+        has_points = bool((pts >= SCORED).any())
+        reversed_ = has_points and scored_dir is not None and scored_dir == -ind.direction
+        interval = None if points_interval is None else points_interval[:, :, j]
+        off_stages = [s for code, s in enumerate(STAGES) if not available[code, j]]
+        evidence_text = (f"importance {e['importance']:.3f} [{e['importance_lo']:.3f}, {e['importance_hi']:.3f}] "
+                         f"over {n} refits; AUC lost when permuted {e['incremental']:+.4f} "
+                         f"[{e['incremental_lo']:+.4f}, {e['incremental_hi']:+.4f}]")
+        out_word = "drop" if i in in_baseline else "leave out"
+        weak = el["status"] != "link" and has_points
+        if el["status"] != "link" and not has_points:
+            rec = "uncertain" if el["status"] == "uncertain" else out_word
+            reason = f"{el['note']}; not scored"
+        elif el["sign_conflict"] and not reversed_ and not weak:
+            rec = out_word
             reason = ("sign conflict: higher values go with more defaults, but policy rewards them"
                       if ind.direction == 1 else
                       "sign conflict: higher values go with fewer defaults, but policy penalises them")
-            reason += f"; {evidence}"
-        elif learned == 0 or share < NEGLIGIBLE_SHARE:
-            rec = "drop" if i in in_baseline else "leave out"
-            reason = f"no measurable link to repayment: {evidence}"
-        elif more_important_peers and f_pts < MIN_FITTED_POINTS:
-            # Redundant, and the fitted formula found no use for it beside its twin either.
-            peer, c = more_important_peers[0]
-            rec = "drop" if i in in_baseline else "leave out"
-            reason = f"redundant with {peer} (Spearman {c:+.2f}), which predicts more; {evidence}"
-        elif i in in_baseline:
-            if abs(f_pts - b_pts) >= REWEIGHT_POINTS:
-                rec = "reweight"
-                reason = f"predicts repayment, with a different weight; {evidence}{moves_with}"
-            else:
-                rec = "keep"
-                reason = f"predicts repayment in the policy direction; {evidence}{moves_with}"
+            reason += f" (learned in {e['direction_share']:.0%} of refits); the recommended formula gives it no points"
+        elif not has_points:
+            rec = out_word
+            reason = (f"{el['note']}, but the recommended formula gives it no points: it adds too little beside "
+                      "the other indicators under the points rules")
+            if len(off_stages) == len(STAGES):
+                reason = f"{el['note']}, but no stage's firms can have it"
         else:
-            rec = "add"
-            reason = f"predicts repayment beyond the baseline's indicators; {evidence}{moves_with}"
+            mean_pts, mean_base = float(pts.mean()), float(b_pts.mean())
+            if i in in_baseline and abs(mean_pts - mean_base) >= REWEIGHT_POINTS:
+                lo = hi = None
+                if interval is not None:
+                    lo, hi = float(interval[0].mean()), float(interval[1].mean())
+                if lo is not None and lo <= mean_base <= hi:
+                    rec = "uncertain"
+                    reason = (f"keep or reweight: {mean_pts:.1f} points on average against the baseline's "
+                              f"{mean_base:.1f}, but the refits' interval [{lo:.1f}, {hi:.1f}] includes the "
+                              f"baseline (rule: a change of {REWEIGHT_POINTS:g} points or more outside the interval)")
+                else:
+                    rec = "reweight"
+                    reason = f"predicts repayment, with a different weight ({mean_base:.1f} → {mean_pts:.1f})"
+            elif i in in_baseline:
+                rec, reason = "keep", "predicts repayment in the policy direction"
+            else:
+                rec, reason = "add", "predicts repayment beyond the baseline's indicators"
+            if reversed_:
+                reason = ("SCORED AGAINST POLICY (data-driven formula): higher values earn fewer points; "
+                          + reason.replace(" in the policy direction", ""))
+            reason += f"; {el['note']}"
+            if weak:
+                scored_in = [s for c_, s in enumerate(STAGES) if pts[c_] >= SCORED]
+                reason = (f"WEAK EVIDENCE: scored only because no indicator with a measurable link can be had by "
+                          f"{', '.join(scored_in)} firms; " + reason)
+        if off_stages and has_points:
+            reason += (f"; no points for {', '.join(off_stages)} firms (missing for at least "
+                       f"{unavailable_share:.0%} of their loans)")
+        reason += f"; {evidence_text}"
         rows.append({
             "id": i, "name_zh": ind.name_zh, "name_en": ind.name_en, "group": ind.group,
             "status": ind.status, "in_baseline": i in in_baseline,
-            "importance": float(imp.loc[i, "mean_abs_shap"]),
-            "importance_interval": [float(imp.loc[i, "lo"]), float(imp.loc[i, "hi"])],
-            "importance_share": share, "rank": int(imp.loc[i, "rank"]),
-            "learned_direction": learned, "policy_direction": int(ind.direction), "sign_conflict": bool(conflict),
-            "direction_corr": float(dirs.loc[i, "corr"]) if np.isfinite(dirs.loc[i, "corr"]) else None,
-            "redundant_with": [p for p, _ in red[i]],
-            "missing_share": float(train[i].isna().mean()),
-            "drop_one_delta_auc": float(d_auc) if np.isfinite(d_auc) else None,
-            "baseline_points": b_pts, "fitted_points": f_pts,
+            "cluster": int(e["cluster"]), "cluster_rank": int(c["rank"]),
+            "cluster_members": list(c["members"]),
+            "cluster_importance": float(c["importance"]),
+            "cluster_importance_interval": [float(c["importance_lo"]), float(c["importance_hi"])],
+            "cluster_beats_noise": float(c["beats_noise"]), "cluster_link": str(c["link"]),
+            "carrier": el["carrier"], "carrier_reason": el["carrier_reason"],
+            "importance": float(e["importance"]),
+            "importance_interval": [float(e["importance_lo"]), float(e["importance_hi"])],
+            "importance_share": float(e["importance_share"]), "rank": int(e["rank"]),
+            "beats_noise": float(e["beats_noise"]), "link": str(e["link"]),
+            "evidence_status": el["status"],
+            "learned_direction": int(e["direction"]), "direction_share": float(e["direction_share"]),
+            "policy_direction": int(ind.direction), "sign_conflict": bool(el["sign_conflict"]),
+            "scored_direction": (scored_dir or ind.direction) if has_points else None,
+            "reversed": bool(reversed_),
+            "incremental_auc": float(e["incremental"]),
+            "incremental_auc_interval": [float(e["incremental_lo"]), float(e["incremental_hi"])],
+            "missing_share": float(e["missing_share"]),
+            "unavailable_stages": off_stages,
+            "baseline_points": float(b_pts.mean()),
+            "points": {s: float(pts[c_]) for c_, s in enumerate(STAGES)},
+            "points_interval": (None if interval is None else
+                                {s: [float(interval[0, c_]), float(interval[1, c_])] for c_, s in enumerate(STAGES)}),
+            "recommended_points": float(pts.mean()),
             "recommendation": rec, "reason": reason,
         })
-    table = pd.DataFrame(rows).sort_values(["importance", "id"], ascending=[False, True], kind="stable")
-    table.attrs["validation_auc_all_indicators"] = full_auc
-    return table.reset_index(drop=True)
+    table = pd.DataFrame(rows).sort_values(["cluster_rank", "importance", "id"], ascending=[True, False, True],
+                                           kind="stable").reset_index(drop=True)
+    table.attrs["recommended"] = recommended.name
+    return table

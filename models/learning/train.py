@@ -1,37 +1,55 @@
-"""The training workflow: learn which indicators predict repayment, explain it, turn it into candidate
-formulas, choose the best on a validation slice, and judge every formula on the same out-of-time loans.
+"""The training workflow: learn which indicators predict repayment, with evidence that states its own
+uncertainty, turn it into candidate formulas, recommend one, and judge every formula on the same
+out-of-time loans.
 
 No files, no MLflow, no printing: the caller gets a :class:`TrainResult` and decides what to write.
 
 The loans are split three ways by origination year (observed outcomes only):
 
-- **test**: the last year (:func:`models.evaluation.evaluate.temporal_split`), never seen by any fit or choice;
-- **validation**: the last training year, used once, to choose the ``best`` candidate;
+- **test**: the last year (:func:`innopoints.models.evaluation.evaluate.temporal_split`), never seen by any
+  fit or choice;
+- **validation**: the last training year, used once, to choose among the candidates;
 - **fit**: the years before it.
 
-Every candidate is built twice with the same recipe: on *fit* (scored on *validation*, for the choice) and
-on all training years (scored on *test*, for the report and the shipped file). Curves, breakpoints,
-missing fractions and points only ever come from the rows a recipe is given.
+Steps:
+
+1. **Evidence** (:mod:`innopoints.models.learning.evidence`) from refits on bootstrap resamples of firms of all
+   training years, with shadow indicators: importance, learned direction and incremental value with
+   intervals, per indicator and per cluster of twins. It decides once which indicators may score and in
+   which direction (:func:`innopoints.models.learning.refine.eligibility`); the validation year then only
+   chooses how the points are made.
+2. **Availability**: an indicator missing for at least ``unavailable_share`` of a stage's training loans
+   cannot be had by that stage's firms (growth over two years for a start-up): zero points in that stage.
+3. **Candidates**, each built twice with the same recipe: on *fit* (scored on *validation*, for the choice)
+   and on all training years (scored on *test*, for the report and the shipped file).
+4. **The recommendation**: the candidate with the lowest validation log loss among the policy-consistent
+   ones (``recommend="policy"``, the default) or the data-driven ones (``"data"``). The best of the other
+   flavour is reported beside it with the cost of policy consistency on the test year.
+5. **Points intervals** for the recommended formula: its recipe refitted on every evidence resample.
+6. **Reference models** (LightGBM tuned on the validation year, logistic) and a **rolling-origin backtest**.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from innopoints.features.catalog import Indicator
+from innopoints.features.errors import EvaluationError, FormulaError
 from innopoints.features.stage import STAGES, StageRule
+from innopoints.models.evaluation.backtest import MIN_TEST_DEFAULTS, backtest, interval_note, rolling_origins
 from innopoints.models.evaluation.evaluate import evaluate_model_probs, evaluate_points, temporal_split
-from innopoints.models.evaluation.metrics import PointsCalibrator, auc, log_loss
+from innopoints.models.evaluation.metrics import PointsCalibrator, auc, log_loss, paired_bootstrap
 from innopoints.models.formula.schema import Formula, Provenance, StagePoints, round_points_preserving_total
 from innopoints.models.learning.candidates import (
     FLAVOURS,
     Curves,
     FitSettings,
+    Spec,
     assemble,
     fitted_points,
     flavour_spec,
@@ -39,17 +57,24 @@ from innopoints.models.learning.candidates import (
     learn_curves,
     shap_points,
 )
-from innopoints.models.learning.explain import (
-    global_importance,
-    group_importance,
-    learned_direction,
-    sample_weights,
-    shap_sample,
-)
+from innopoints.models.learning.evidence import NOISE, Evidence, EvidenceSettings, gather_evidence
+from innopoints.models.learning.explain import shap_sample
 from innopoints.models.learning.fit import PointsFit, fit_stage_points, scaled_init
 from innopoints.models.learning.learners import LGBMDefaultModel, LogisticDefaultModel
+from innopoints.models.learning.reference import fit_reference, tune_reference
+from innopoints.models.learning.refine import eligibility, refinement_table
 
 Progress = Callable[[str], None]
+
+RECOMMEND = ("policy", "data")
+
+TRAIN_STEPS = (
+    "evidence: refits with shadow indicators", "selection pass (fit years → validation year)",
+    "candidate formulas", "recalibration frontier", "final pass (all training years)", "candidate formulas",
+    "recalibration frontier", "evaluation on the test year", "points intervals", "reference models", "backtest",
+    "refinement",
+)
+"""The steps :func:`train_candidates` reports to its ``progress`` callback, in order (progress bars count them)."""
 
 
 @dataclass(frozen=True)
@@ -59,9 +84,8 @@ class TrainSettings:
     seed: int = 1
     share: float = 0.1374
     n_boot: int = 1000
-    shap_rows: int = 5000
+    shap_rows: int = 5000  # rows of the reference LightGBM explained for the dependence plots
     curves: str = "risk_bins"  # innopoints.models.learning.candidates.CURVE_KINDS
-    importance_boot: int = 200
     lgbm: dict = field(default_factory=dict)
     fit: FitSettings = FitSettings(
         group_bounds={"input": (0.1, 0.5), "output": (0.1, 0.5), "growth": (0.1, 0.5), "financial": (0.0, 0.3)},
@@ -69,25 +93,31 @@ class TrainSettings:
     )
     change_limits: tuple[float, ...] = (5.0, 10.0, 20.0, 30.0, 50.0)
     recalibrations: tuple[float, ...] = (10.0, 30.0)  # change limits shipped as recal-<limit> formulas
-    drop_one: bool = True
-    drop_one_workers: int = 2  # refits at a time (the target machine has 2 cores); results do not depend on it
+    recommend: str = "policy"
+    evidence: EvidenceSettings = EvidenceSettings()
+    unavailable_share: float = 0.95
+    backtest_years: int = 3
+    backtest_refits: int = 10
     min_slice_n: int = 200
     min_slice_defaults: int = 5
     test_year: int | None = None
 
 
 @dataclass
-class Recipe:
-    """What one fitting pass learned from its rows (the explanation lives here too)."""
+class Learned:
+    """What the evidence decided, once, for every pass: who may score, in which direction, in which stage."""
 
-    model: LGBMDefaultModel
-    sample: pd.Index
-    values: pd.DataFrame  # indicator values of the explained sample (kept in memory, never written)
-    contrib: pd.DataFrame
-    directions: pd.DataFrame
-    importance: pd.DataFrame
-    group_importance: pd.DataFrame
-    stage_importance: pd.DataFrame
+    evidence: Evidence
+    eligible: pd.DataFrame
+    available: np.ndarray  # (stages, k) catalog order
+    specs: dict[str, Spec]  # flavour -> spec
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Recipe:
+    """What one fitting pass built from its rows."""
+
     formulas: dict[str, Formula]
     frontier: list[dict]
     notes: list[str]
@@ -105,7 +135,7 @@ class TrainResult:
     models: dict
     split: dict
     notes: list[str] = field(default_factory=list)
-    final: Recipe | None = None
+    plots: dict = field(default_factory=dict)  # SHAP sample of the reference model, for dependence plots
 
 
 def _stage_codes(frame: pd.DataFrame) -> np.ndarray:
@@ -117,8 +147,6 @@ def split_fit_validation(train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
     last = int(train["year"].max())
     fit, valid = train[train["year"] < last], train[train["year"] == last]
     if fit.empty or valid["defaulted"].sum() == 0:
-        from innopoints.models.evaluation.metrics import EvaluationError
-
         raise EvaluationError(
             f"loans: need observed loans in at least two training years with defaults in the last ({last}) "
             "to choose a formula on a validation slice"
@@ -126,16 +154,51 @@ def split_fit_validation(train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
     return fit, valid
 
 
-def _stage_importance(contrib: pd.DataFrame, stage_codes: np.ndarray, weights: np.ndarray,
-                      ids: list[str]) -> pd.DataFrame:
-    """Weighted mean |SHAP| per stage and indicator (a stage without rows borrows the overall mean)."""
-    absc = contrib[ids].abs().to_numpy() * weights[:, None]
-    overall = absc.sum(axis=0) / weights.sum()
-    rows = []
-    for code in range(len(STAGES)):
-        m = stage_codes == code
-        rows.append(absc[m].sum(axis=0) / weights[m].sum() if m.any() else overall)
-    return pd.DataFrame(rows, index=list(STAGES), columns=ids)
+def availability(data: pd.DataFrame, ids: list[str], unavailable_share: float,
+                 population: pd.DataFrame | None = None) -> np.ndarray:
+    """(stages, k): False where an indicator is missing for at least ``unavailable_share`` of a stage's loans
+    (and, when given, of the stage's firms in ``population``): that stage's firms cannot have it."""
+    out = np.ones((len(STAGES), len(ids)), bool)
+    for frame in (data, population):
+        if frame is None:
+            continue
+        codes = _stage_codes(frame)
+        missing = frame[ids].isna().to_numpy()
+        for c in range(len(STAGES)):
+            rows = codes == c
+            if rows.any():
+                out[c] &= missing[rows].mean(axis=0) < unavailable_share
+    return out
+
+
+def learn(data: pd.DataFrame, indicators: Sequence[Indicator], settings: TrainSettings, *,
+          evidence_settings: EvidenceSettings | None = None, population: pd.DataFrame | None = None) -> Learned:
+    """Evidence, eligibility, availability and the flavour specs from ``data`` (loans with outcomes)."""
+    ids = [ind.id for ind in indicators]
+    ev = gather_evidence(data[ids].astype("float64"), data["defaulted"].to_numpy(dtype="float64"),
+                         data["firm_id"], _stage_codes(data), evidence_settings or settings.evidence,
+                         groups={ind.id: ind.group for ind in indicators})
+    eligible = eligibility(ev, indicators)
+    available = availability(data, ids, settings.unavailable_share, population)
+    learned = ev.indicators["direction"]
+    specs, notes = {}, []
+    for fl in FLAVOURS:
+        spec = flavour_spec(indicators, learned, fl, eligible=eligible["eligible"].to_numpy(dtype=bool),
+                            available=available)
+        allowed = flavour_spec(indicators, learned, fl, available=available).active
+        weak = allowed & (ev.indicators["beats_noise"].to_numpy() > NOISE)[None, :]
+        active = spec.active.copy()
+        for code, stage in enumerate(STAGES):
+            if active[code].any():
+                continue
+            # Nothing with a measurable link that this stage's firms can have (thin data): the stage still needs
+            # its points, so they go to what beat the shadows at least sometimes, else to every allowed one.
+            active[code] = weak[code] if weak[code].any() else allowed[code]
+            notes.append(f"{fl}: {stage}: no indicator with a measurable link that {stage} firms can have; points "
+                         f"go to {int(active[code].sum())} indicator(s) with weaker evidence "
+                         f"({', '.join(i for i, a in zip(ids, active[code], strict=True) if a)})")
+        specs[fl] = Spec(spec.ids, spec.directions, active)
+    return Learned(ev, eligible, available, specs, notes)
 
 
 def _reweighted(baseline: Formula, ids: list[str], points: np.ndarray, *, name: str, title: str,
@@ -161,32 +224,28 @@ def _baseline_points(baseline: Formula) -> tuple[list[str], np.ndarray]:
     return ids, np.vstack([[getattr(item.points, s) for item in baseline.indicators] for s in STAGES])
 
 
+def _baseline_active(baseline: Formula, indicators: Sequence[Indicator], policy: Spec) -> np.ndarray:
+    """(stages, k_b): which of the baseline's indicators a recalibration may keep points on: those the
+    policy-consistent spec lets score (an indicator the catalog does not know keeps its points)."""
+    col = {i: j for j, i in enumerate(policy.ids)}
+    b_ids, _ = _baseline_points(baseline)
+    return np.column_stack([policy.active[:, col[i]] if i in col else np.ones(len(STAGES), bool) for i in b_ids])
+
+
+def _fractions(formula_or_curves, data: pd.DataFrame, ids: list[str]) -> np.ndarray:
+    return formula_or_curves.fractions(data[ids + ["stage"]])[ids].to_numpy(dtype="float64")
+
+
 def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: Formula, settings: TrainSettings,
-                 *, stage_rule: StageRule, provenance: dict, local_indicators: list[dict],
+                 learned: Learned, *, stage_rule: StageRule, provenance: dict, local_indicators: list[dict],
                  progress: Progress | None = None) -> Recipe:
-    """Learn everything from ``data`` (loans with outcomes) and build every candidate formula."""
+    """Build every candidate formula from ``data`` (loans with outcomes) with the evidence's specs."""
     say = progress or (lambda _msg: None)
-    ids = [ind.id for ind in indicators]
     groups = [ind.group for ind in indicators]
+    ids = [ind.id for ind in indicators]
     X = data[ids].astype("float64")
     y = data["defaulted"].to_numpy(dtype="float64")
-    years = data["year"].to_numpy()
     codes = _stage_codes(data)
-    say("LightGBM")
-    model = LGBMDefaultModel(seed=settings.seed, **settings.lgbm).fit(X, y, time=years)
-    say("SHAP")
-    sample = shap_sample(X, n_max=settings.shap_rows, seed=settings.seed, stratify=y)
-    contrib = model.contributions(X.loc[sample])
-    weights = sample_weights(y, sample, X.index)
-    directions = learned_direction(contrib, X.loc[sample])
-    group_of = dict(zip(ids, groups, strict=True))
-    importance = global_importance(contrib, X.loc[sample], groups=group_of, n_boot=settings.importance_boot,
-                                   seed=settings.seed, weights=weights)
-    g_importance = group_importance(contrib, X.loc[sample], group_of, n_boot=settings.importance_boot,
-                                    seed=settings.seed, weights=weights)
-    pos = X.index.get_indexer(sample)
-    stage_imp = _stage_importance(contrib, codes[pos], weights.to_numpy(), ids)
-
     say("candidate formulas")
     formulas: dict[str, Formula] = {}
     notes: list[str] = []
@@ -199,15 +258,17 @@ def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: 
     common = dict(indicators=indicators, stage_rule=stage_rule, base=base, local_indicators=local_indicators,
                   version=provenance.get("version", "1"))
     for flavour in FLAVOURS:
-        spec = flavour_spec(indicators, directions["direction"], flavour)
+        spec = learned.specs[flavour]
         curves: Curves = learn_curves(X, y, codes, spec, settings.curves)
         how = ("policy-consistent: indicators whose learned direction contradicts policy get zero points"
                if flavour == "policy" else
                "data-driven: every indicator scored in the direction the data show")
-        pts = shap_points(stage_imp, spec, base)
+        how += ("; only indicators with a measurable link to repayment (beating permuted shadow copies in the "
+                "refits) score, and none in a stage whose firms cannot have it")
+        pts = shap_points(learned.evidence.stage_importance, spec, base)
         formulas[f"shap-{flavour}"] = assemble(
             name=f"shap-{flavour}", title=f"SHAP-importance points ({flavour})",
-            description=f"Max points proportional to mean |SHAP| per stage; {how}.",
+            description=f"Max points proportional to mean |SHAP| per stage over the refits; {how}.",
             curves=curves, points=pts, provenance=prov(f"shap-{flavour}"), **common)
         fpts, _fits, fnotes = fitted_points(curves.fractions, y, codes, spec, groups, settings.fit)
         notes += [f"fitted-{flavour}: {n}" for n in fnotes]
@@ -224,18 +285,19 @@ def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: 
             decimals=0, **common)
 
     say("recalibration frontier")
-    frontier, recal = _frontier(data, y, codes, baseline, directions, settings)
+    active = _baseline_active(baseline, indicators, learned.specs["policy"])
+    frontier, recal = _frontier(data, y, codes, baseline, active, settings)
     b_ids, _ = _baseline_points(baseline)
     for limit, pts in recal.items():
         formulas[f"recal-{int(limit)}"] = _reweighted(
             baseline, b_ids, pts, name=f"recal-{int(limit)}",
             title=f"Baseline recalibrated, at most {limit:g} points moved per stage",
             description=f"The baseline's indicators, curves and missing policies with max points refitted to "
-                        f"loan outcomes, moving at most {limit:g} of {base:g} points per stage "
-                        "(policy-consistent: no points for a sign conflict).",
+                        f"loan outcomes, moving at most {limit:g} of {base:g} points per stage, more where "
+                        "indicators without a measurable link, with a sign conflict or that a stage's firms "
+                        "cannot have must lose their points (policy-consistent).",
             provenance=prov(f"recal-{int(limit)}"))
-    return Recipe(model, sample, X.loc[sample], contrib, directions, importance, g_importance, stage_imp,
-                  formulas, frontier, notes)
+    return Recipe(formulas, frontier, notes)
 
 
 def _describe_constraints(fit: FitSettings) -> str:
@@ -248,20 +310,34 @@ def _describe_constraints(fit: FitSettings) -> str:
     return "; ".join(parts)
 
 
-def _frontier(data: pd.DataFrame, y: np.ndarray, codes: np.ndarray, baseline: Formula,
-              directions: pd.DataFrame, settings: TrainSettings) -> tuple[list[dict], dict[float, np.ndarray]]:
+def _recal_stage(F: np.ndarray, y: np.ndarray, w0: np.ndarray, active: np.ndarray, limit: float,
+                 settings: TrainSettings, base: float, prev: PointsFit | None) -> tuple[PointsFit | None, float]:
+    """One stage's recalibration at one change limit (raised to what inactive indicators must give up)."""
+    effective = max(limit, float(w0[~active].sum()))
+    if y.sum() < settings.fit.min_stage_defaults or not active.any():
+        return None, effective
+    warm = None if prev is None else scaled_init(prev, base)
+    fit = fit_stage_points(F, y, base=base, active=active, baseline=w0, max_change=effective,
+                           ridge=settings.fit.ridge, init=warm)
+    if prev is not None and fit.loss > prev.loss:
+        fit = prev
+    return fit, effective
+
+
+def _frontier(data: pd.DataFrame, y: np.ndarray, codes: np.ndarray, baseline: Formula, active: np.ndarray,
+              settings: TrainSettings) -> tuple[list[dict], dict[float, np.ndarray]]:
     """Smallest-change recalibration: the baseline's curves, points refitted under growing change limits.
 
-    Policy-consistent: a sign-conflict indicator must lose its points, so a limit below the points it holds
-    is raised to that (reported as ``effective_change``). Each limit warm-starts from the tighter one, whose
-    solution is still feasible, and a solve that comes back worse keeps it: the training loss along the
-    frontier never rises.
+    ``active`` (stages, k_b) says which baseline indicators may keep points in each stage; the others must
+    lose them, so a limit below the points they hold is raised to that (reported as ``effective_change``).
+    Each limit warm-starts from the tighter one, whose solution is still feasible, and a solve that comes
+    back worse keeps it: the training loss along the frontier never rises. A stage with too few defaults
+    keeps the baseline's points except on inactive indicators, whose points go to the active ones in
+    proportion.
     """
     ids, w0 = _baseline_points(baseline)
     base = baseline.scale.base_points
-    F = baseline.fractions(data[ids + ["stage"]])[ids].to_numpy(dtype="float64")
-    learned = directions["direction"].reindex(ids).fillna(0).to_numpy()
-    active = np.array([learned[j] != -baseline.direction_of(i) for j, i in enumerate(ids)])
+    F = _fractions(baseline, data, ids)
     rows: list[dict] = []
     shipped: dict[float, np.ndarray] = {}
     prev: list[PointsFit | None] = [None] * len(STAGES)
@@ -272,15 +348,11 @@ def _frontier(data: pd.DataFrame, y: np.ndarray, codes: np.ndarray, baseline: Fo
         refitted = []
         for code in range(len(STAGES)):
             m = codes == code
-            needed = float(w0[code][~active].sum())
-            effective[code] = max(limit, needed)
-            if y[m].sum() < settings.fit.min_stage_defaults:
-                continue  # too few defaults in this stage to move anything: keep the baseline
-            warm = None if prev[code] is None else scaled_init(prev[code], base)
-            fit = fit_stage_points(F[m], y[m], base=base, active=active, baseline=w0[code],
-                                   max_change=effective[code], ridge=settings.fit.ridge, init=warm)
-            if prev[code] is not None and fit.loss > prev[code].loss:
-                fit = prev[code]
+            fit, effective[code] = _recal_stage(F[m], y[m], w0[code], active[code], limit, settings, base,
+                                                prev[code])
+            if fit is None:
+                pts[code] = _drop_inactive(w0[code], active[code], base)
+                continue
             prev[code] = fit
             pts[code] = fit.points
             loss[code] = fit.loss * m.sum()
@@ -301,6 +373,14 @@ def _frontier(data: pd.DataFrame, y: np.ndarray, codes: np.ndarray, baseline: Fo
     return rows, shipped
 
 
+def _drop_inactive(w0: np.ndarray, active: np.ndarray, base: float) -> np.ndarray:
+    """The baseline's points with inactive indicators' points handed to the active ones in proportion."""
+    if not active.any() or w0[active].sum() <= 0:
+        return w0.copy()
+    out = np.where(active, w0, 0.0)
+    return out * base / out.sum()
+
+
 def _validation_log_loss(points_fit: np.ndarray, y_fit: np.ndarray, points_valid: np.ndarray,
                          y_valid: np.ndarray) -> float:
     """Log loss on the validation year of P(default | points), the link fitted on the fit years (one
@@ -312,41 +392,53 @@ def _score(formula: Formula, frame: pd.DataFrame) -> np.ndarray:
     return formula.score(frame[formula.required_columns + ["stage"]])["points"].to_numpy()
 
 
+def flavour_of(name: str) -> str | None:
+    """``policy`` or ``data`` for a candidate name (recalibrations are policy-consistent), None otherwise."""
+    if name.startswith("recal-"):
+        return "policy"
+    for fl in FLAVOURS:
+        if name.endswith(f"-{fl}") or name.endswith(f"-{fl}-int"):
+            return fl
+    return None
+
+
 def train_candidates(loans: pd.DataFrame, indicators: Sequence[Indicator], baseline: Formula,
                      settings: TrainSettings, *, stage_rule: StageRule | None = None,
                      provenance: dict | None = None, local_indicators: list[dict] | None = None,
+                     populations: Mapping[int, pd.DataFrame] | None = None,
                      progress: Progress | None = None) -> TrainResult:
     """Run the whole workflow on a loan indicator table (see the module docstring).
 
     Args:
-        loans: one row per loan (``innopoints.features.build.loan_features``), all loans; unobserved ones are excluded
+        loans: one row per loan (``features.build.loan_features``), all loans; unobserved ones are excluded
             here and counted in ``split``.
         indicators: the indicators candidates may use (catalog plus local).
         baseline: the formula every candidate is compared with.
         settings: :class:`TrainSettings`.
         stage_rule: written into candidate formulas (default: the baseline's).
         provenance: ``data_fingerprint``, ``config_hash``, ``version`` for the candidate files.
+        populations: origination year -> the firms scoreable in that year (``features.build.population_features``
+            of that year), for the qualification cut-off of the policy metrics; without them those are left out.
     Returns:
         :class:`TrainResult`.
     """
+    if settings.recommend not in RECOMMEND:
+        raise EvaluationError(f"train.recommend must be one of {list(RECOMMEND)}, got {settings.recommend!r}")
     # SLSQP makes thousands of tiny BLAS calls; threads only fight over them (measured: 7-37 s vs ~1 s).
     with threadpool_limits(limits=1, user_api="blas"):
         return _train_candidates(loans, indicators, baseline, settings, stage_rule=stage_rule,
-                                 provenance=provenance, local_indicators=local_indicators, progress=progress)
+                                 provenance=provenance or {}, local_indicators=local_indicators or [],
+                                 populations=populations or {}, progress=progress or (lambda _m: None))
 
 
 def _train_candidates(loans: pd.DataFrame, indicators: Sequence[Indicator], baseline: Formula,
-                      settings: TrainSettings, *, stage_rule: StageRule | None,
-                      provenance: dict | None, local_indicators: list[dict] | None,
-                      progress: Progress | None) -> TrainResult:
-    say = progress or (lambda _msg: None)
-    provenance = provenance or {}
+                      settings: TrainSettings, *, stage_rule: StageRule | None, provenance: dict,
+                      local_indicators: list[dict], populations: Mapping[int, pd.DataFrame],
+                      progress: Progress) -> TrainResult:
+    say = progress
     stage_rule = stage_rule or baseline.stage_rule
-    local_indicators = local_indicators or []
     missing = [c for c in baseline.required_columns if c not in loans.columns]
     if missing:
-        from innopoints.features.errors import FormulaError
-
         raise FormulaError(f"baseline {baseline.name!r} scores indicator(s) {missing} the loan table lacks")
     train, test = temporal_split(loans, test_year=settings.test_year)
     fit_part, valid = split_fit_validation(train)
@@ -360,10 +452,15 @@ def _train_candidates(loans: pd.DataFrame, indicators: Sequence[Indicator], base
     }
     split["after_test_year_excluded"] = int(
         (loans["outcome_observed"] & (loans["year"] > split["test_year"])).sum())
+    split["test_warning"] = interval_note(split["test_defaults"])
     kw = dict(stage_rule=stage_rule, provenance=provenance, local_indicators=local_indicators)
+    ids = [ind.id for ind in indicators]
+
+    say("evidence: refits with shadow indicators")
+    learned = learn(train, indicators, settings, population=populations.get(split["test_year"]))
 
     say("selection pass (fit years → validation year)")
-    selection = build_recipe(fit_part, indicators, baseline, settings, progress=say, **kw)
+    selection = build_recipe(fit_part, indicators, baseline, settings, learned, progress=say, **kw)
     yv = valid["defaulted"].to_numpy(dtype="float64")
     yf = fit_part["defaulted"].to_numpy(dtype="float64")
     valid_auc, valid_loss = {}, {}
@@ -374,10 +471,12 @@ def _train_candidates(loans: pd.DataFrame, indicators: Sequence[Indicator], base
     valid_auc_baseline = auc(yv, -_score(baseline, valid))
     # The proper scoring rule, not AUC: near-ties in AUC are common among candidates (0.0002 apart at national
     # scale) and AUC ignores how far apart the points put safe and risky firms; the log loss sees both.
-    best = min(sorted(valid_loss), key=lambda name: valid_loss[name])
+    best_of = {fl: min(sorted(n for n in valid_loss if flavour_of(n) == fl), key=lambda n: valid_loss[n])
+               for fl in FLAVOURS}
+    best = best_of[settings.recommend]
 
     say("final pass (all training years)")
-    final = build_recipe(train, indicators, baseline, settings, progress=say, **kw)
+    final = build_recipe(train, indicators, baseline, settings, learned, progress=say, **kw)
 
     say("evaluation on the test year")
     train = train.copy()
@@ -389,68 +488,256 @@ def _train_candidates(loans: pd.DataFrame, indicators: Sequence[Indicator], base
     results = {"baseline": evaluate_points(train, test, "points_baseline", **ev_kw)}
     results["baseline"]["validation_auc"] = valid_auc_baseline
     formulas: dict[str, Formula] = {}
+    test_points = {"baseline": test["points_baseline"].to_numpy()}
     for name, formula in final.formulas.items():
         train["points_candidate"] = _score(formula, train)
-        test["points_candidate"] = _score(formula, test)
+        test["points_candidate"] = test_points[name] = _score(formula, test)
         res = evaluate_points(train, test, "points_candidate", baseline_col="points_baseline", **ev_kw)
         res["validation_auc"] = valid_auc[name]
+        res["validation_log_loss"] = valid_loss[name]
+        res["flavour"] = flavour_of(name)
         results[name] = res
         metrics = {k: float(v) for k, v in res.items()
                    if k.startswith("test_") and isinstance(v, int | float) and np.isfinite(v)}
         metrics["validation_auc"] = float(valid_auc[name])
+        metrics["validation_log_loss"] = float(valid_loss[name])
+        prov_update = {"metrics": metrics}
+        if name == best:
+            prov_update["notes"] = "; ".join(filter(None, [
+                formula.provenance.notes,
+                f"recommended: lowest validation log loss among the {settings.recommend}-"
+                f"{'consistent' if settings.recommend == 'policy' else 'driven'} candidates "
+                f"(train.recommend: {settings.recommend})"]))
         formulas[name] = formula.model_copy(update={
-            "provenance": formula.provenance.model_copy(update={"metrics": metrics})}).with_hash()
+            "provenance": formula.provenance.model_copy(update=prov_update)}).with_hash()
     formulas = {"baseline": baseline, **formulas}
+    _policy_metrics(results, formulas, test, populations.get(split["test_year"]), settings)
 
-    say("models")
-    models = _model_metrics(train, test, indicators, settings, ev_kw)
+    y_test = test["defaulted"].to_numpy().astype(np.int64)
+    other = "data" if settings.recommend == "policy" else "policy"
+    cost = paired_bootstrap(y_test, -test_points[best_of["data"]], -test_points[best_of["policy"]], "auc",
+                            n_boot=settings.n_boot, seed=settings.seed)
+    policy_cost = {
+        "policy": best_of["policy"], "data": best_of["data"],
+        "delta_auc": [cost["low"], cost["mid"], cost["high"]],
+        "test_defaults": split["test_defaults"],
+        "meaning": "test AUC of the best policy-consistent candidate minus that of the best data-driven one "
+                   "(paired bootstrap of test loans, 95%)",
+        "warning": split["test_warning"],
+    }
+
+    say("points intervals")
+    interval = _points_interval(best, train, indicators, baseline, settings, learned)
+    say("reference models")
+    models = _model_metrics(train, test, fit_part, valid, indicators, settings, ev_kw)
+    say("backtest")
+    back = _backtest(loans, best, formulas[best], baseline, indicators, settings, learned, split, populations, kw)
+
     say("refinement")
-    from innopoints.models.learning.refine import refinement_table
-
-    refinement = refinement_table(
-        indicators=indicators, final=final, train=train, fit_part=fit_part, valid=valid, baseline=baseline,
-        formulas=formulas, settings=settings)
+    refinement = refinement_table(indicators=indicators, evidence=learned.evidence, eligible=learned.eligible,
+                                  available=learned.available, baseline=baseline, recommended=formulas[best],
+                                  points_interval=interval, unavailable_share=settings.unavailable_share)
     evaluation = {
         "formulas": results,
         "best": best,
+        "best_data": best_of["data"],
+        "best_policy": best_of["policy"],
+        "recommend": settings.recommend,
+        "policy_cost": policy_cost,
+        f"best_{other}": best_of[other],
         "selection": {"metric": "validation_log_loss", "validation_year": split["validation_year"],
+                      "among": f"{settings.recommend} candidates (train.recommend)",
                       "validation_log_loss": valid_loss, "validation_auc": valid_auc,
                       "baseline_validation_auc": valid_auc_baseline},
+        "evidence": _evidence_summary(learned, settings),
         "models": models,
+        "backtest": back,
         "split": split,
     }
+    ev_ind = learned.evidence.indicators
     explain = {
-        "importance": final.importance,
-        "group_importance": final.group_importance,
-        "stage_importance": final.stage_importance,
-        "directions": final.directions,
+        "importance": ev_ind.rename(columns={"importance": "mean_abs_shap", "importance_lo": "lo",
+                                             "importance_hi": "hi", "importance_share": "share"})
+        .assign(group=[ind.group for ind in indicators]).sort_values("rank").rename_axis("feature"),
+        "clusters": learned.evidence.clusters.assign(members=lambda d: d["members"].map(" ".join)),
+        "group_importance": learned.evidence.groups,
+        "stage_importance": learned.evidence.stage_importance,
+        "directions": ev_ind[["direction", "direction_mode", "direction_share"]].rename_axis("feature"),
     }
+    plots = _reference_explanation(train, ids, settings)
+    notes = learned.notes + final.notes + [
+        f"{s}: no points for {ind.id} (missing for at least {settings.unavailable_share:.0%} of the stage's loans)"
+        for j, ind in enumerate(indicators) for c, s in enumerate(STAGES)
+        if not learned.available[c, j] and learned.eligible.iloc[j]["eligible"]]
     return TrainResult(formulas=formulas, evaluation=evaluation, refinement=refinement,
                        frontier=final.frontier, explain=explain, models=models, split=split,
-                       notes=final.notes, final=final)
+                       notes=notes, plots=plots)
 
 
-def _model_metrics(train: pd.DataFrame, test: pd.DataFrame, indicators: Sequence[Indicator],
-                   settings: TrainSettings, ev_kw: dict) -> dict:
-    """Test metrics of the learners themselves: the ceiling a readable formula is measured against."""
-    ids = [ind.id for ind in indicators]
-    X, y, years = train[ids].astype("float64"), train["defaulted"].to_numpy(), train["year"].to_numpy()
-    out = {}
-    learners = {
-        "lgbm": LGBMDefaultModel(seed=settings.seed, **settings.lgbm),
-        "lgbm_monotone": LGBMDefaultModel(seed=settings.seed, monotone_directions={i.id: i.direction
-                                                                                   for i in indicators},
-                                          **settings.lgbm),
-        "logistic": LogisticDefaultModel(seed=settings.seed),
+def _evidence_summary(learned: Learned, settings: TrainSettings) -> dict:
+    ev = learned.evidence
+    s = ev.settings
+    return {
+        "refits": s.refits, "resampling": "firms drawn with replacement, all loans of a firm together",
+        "rows_per_refit_at_most": s.max_rows, "shap_rows_per_refit": s.shap_rows, "seed": s.seed,
+        "cluster_corr": s.cluster_corr, "best_shadow_importance": ev.shadow,
+        "eligible": [i for i, ok in learned.eligible["eligible"].items() if ok],
+        "sign_conflicts": [i for i, ok in learned.eligible["sign_conflict"].items() if ok],
+        "unavailable": {st: [i for j, i in enumerate(ev.indicators.index) if not learned.available[c, j]]
+                        for c, st in enumerate(STAGES)},
+        "unavailable_share": settings.unavailable_share,
     }
-    for name, model in learners.items():
-        if name == "logistic":
-            model.fit(X, y)
+
+
+def _policy_metrics(results: dict, formulas: dict[str, Formula], test: pd.DataFrame,
+                    population: pd.DataFrame | None, settings: TrainSettings) -> None:
+    """Per formula on the test year: the qualified default rate at the population's cut-off, and capture."""
+    from innopoints.models.evaluation.backtest import policy_metrics
+
+    if population is None or population.empty:
+        return
+    y = test["defaulted"].to_numpy().astype(np.int64)
+    for name, formula in formulas.items():
+        m = policy_metrics(y, _score(formula, test), _score(formula, population), share=settings.share,
+                           n_boot=settings.n_boot, seed=settings.seed)
+        results[name]["policy_metrics"] = m
+        results[name]["test_qualified_default_rate"] = m["qualified_default_rate"]
+        results[name]["test_capture_bottom10"] = m["capture_bottom10"]
+
+
+def _recipe_points(name: str, data: pd.DataFrame, indicators: Sequence[Indicator], baseline: Formula,
+                   settings: TrainSettings, learned: Learned, stage_imp: pd.DataFrame) -> np.ndarray:
+    """(stages, k) points of candidate ``name``'s recipe refitted on ``data`` (catalog order)."""
+    ids = [ind.id for ind in indicators]
+    groups = [ind.group for ind in indicators]
+    y = data["defaulted"].to_numpy(dtype="float64")
+    codes = _stage_codes(data)
+    if name.startswith("recal-"):
+        limit = float(name.split("-", 1)[1])
+        b_ids, w0 = _baseline_points(baseline)
+        active = _baseline_active(baseline, indicators, learned.specs["policy"])
+        F = _fractions(baseline, data, b_ids)
+        pts = w0.copy()
+        for code in range(len(STAGES)):
+            m = codes == code
+            fit, _ = _recal_stage(F[m], y[m], w0[code], active[code], limit, settings, baseline.scale.base_points,
+                                  None)
+            pts[code] = _drop_inactive(w0[code], active[code], baseline.scale.base_points) if fit is None \
+                else fit.points
+        out = np.zeros((len(STAGES), len(ids)))
+        for j, i in enumerate(b_ids):
+            if i in ids:
+                out[:, ids.index(i)] = pts[:, j]
+        return out
+    spec = learned.specs[flavour_of(name)]
+    if name.startswith("shap-"):
+        return shap_points(stage_imp, spec, baseline.scale.base_points)
+    curves = learn_curves(data[ids].astype("float64"), y, codes, spec, settings.curves)
+    pts, _, _ = fitted_points(curves.fractions, y, codes, spec, groups, settings.fit)
+    return integer_points(pts, baseline.scale.base_points, groups) if name.endswith("-int") else pts
+
+
+def _points_interval(name: str, train: pd.DataFrame, indicators: Sequence[Indicator], baseline: Formula,
+                     settings: TrainSettings, learned: Learned) -> np.ndarray:
+    """(2, stages, k): 2.5 and 97.5 percentiles of the recommended recipe's points over the evidence
+    resamples (the same firms drawn as for the importance intervals)."""
+    ev = learned.evidence
+    ids = [ind.id for ind in indicators]
+    draws = []
+    for r, rows in enumerate(ev.resamples):
+        stage_imp = pd.DataFrame(np.nan_to_num(ev.per_refit["stage_importance"][r]), index=list(STAGES),
+                                 columns=ids)
+        draws.append(_recipe_points(name, train.iloc[rows], indicators, baseline, settings, learned, stage_imp))
+    return np.percentile(np.stack(draws), [2.5, 97.5], axis=0)
+
+
+def _backtest(loans: pd.DataFrame, best: str, formula: Formula, baseline: Formula,
+              indicators: Sequence[Indicator], settings: TrainSettings, learned: Learned, split: dict,
+              populations: Mapping[int, pd.DataFrame], kw: dict) -> dict:
+    """Rolling origin: for each of the last ``backtest_years`` test years Y, the recommended recipe (evidence
+    included, with ``backtest_refits`` refits) refitted on the years before Y, scored on Y's loans and firms."""
+    observed = loans[loans["outcome_observed"] & (loans["year"] <= split["test_year"])]
+    try:
+        years = rolling_origins(observed, settings.backtest_years, min_train_years=3)
+    except EvaluationError as exc:
+        return {"years": [], "note": str(exc)}
+    scored, pop_scored = [], []
+    for year in years:
+        history = observed[observed["year"] < year]
+        if year == split["test_year"]:
+            f = formula
         else:
-            model.fit(X, y, time=years)
-        tr, te = train.copy(), test.copy()
-        tr["p"] = model.predict_proba(X)[:, 1]
-        te["p"] = model.predict_proba(test[ids].astype("float64"))[:, 1]
-        res = evaluate_model_probs(tr, te, "p", baseline_col="points_baseline", **ev_kw)
-        out[name] = {k: v for k, v in res.items() if k.startswith("test_") or k.startswith("delta_")}
+            ev_settings = replace(settings.evidence, refits=settings.backtest_refits)
+            lrn = learn(history, indicators, settings, evidence_settings=ev_settings, population=populations.get(year))
+            recipe = build_recipe(history, indicators, baseline, settings, lrn, **kw)
+            f = recipe.formulas[best]
+        rows = observed[observed["year"] == year].copy()
+        rows["points"] = _score(f, rows)
+        rows["points_baseline"] = _score(baseline, rows)
+        scored.append(rows[["year", "defaulted", "outcome_observed", "points", "points_baseline"]])
+        pop = populations.get(year)
+        if pop is not None and not pop.empty:
+            pop_scored.append(pd.DataFrame({"year": year, "points": _score(f, pop),
+                                            "points_baseline": _score(baseline, pop)}))
+    if len(pop_scored) != len(years):
+        return {"years": years, "note": "no population of firms for every test year: policy metrics need the "
+                                        "qualification cut-off of each year's firms"}
+    frame, pops = pd.concat(scored), pd.concat(pop_scored)
+    common = dict(share=settings.share, n_boot=settings.n_boot, seed=settings.seed)
+    rec = backtest(frame, pops, points_col="points", baseline_col="points_baseline", **common)
+    base = backtest(frame, pops.assign(points=pops["points_baseline"]), points_col="points", **common)
+    return {
+        "years": years, "formula": best, "min_test_defaults": MIN_TEST_DEFAULTS,
+        "method": (f"for each test year Y the evidence ({settings.backtest_refits} refits; "
+                   f"{settings.evidence.refits} for the last year), the indicator choice, curves and points "
+                   "are learned again from the years before Y only; the qualification cut-off is the one that "
+                   "qualifies the top share of Y's firms"),
+        "recommended": _records(rec), "baseline": _records(base),
+    }
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    out = []
+    for rec in frame.to_dict(orient="records"):
+        out.append({k: (None if isinstance(v, float) and not np.isfinite(v) else
+                        (None if v is pd.NA else (v.item() if hasattr(v, "item") else v)))
+                    for k, v in rec.items()})
     return out
+
+
+def _reference_explanation(train: pd.DataFrame, ids: list[str], settings: TrainSettings) -> dict:
+    """One LightGBM on all training years and its SHAP values on a sample: the dependence plots' source."""
+    X = train[ids].astype("float64")
+    y = train["defaulted"].to_numpy(dtype="float64")
+    model = LGBMDefaultModel(seed=settings.seed, **settings.lgbm).fit(X, y, time=train["year"].to_numpy())
+    sample = shap_sample(X, n_max=settings.shap_rows, seed=settings.seed, stratify=y)
+    return {"contrib": model.contributions(X.loc[sample]), "values": X.loc[sample]}
+
+
+def _model_metrics(train: pd.DataFrame, test: pd.DataFrame, fit_part: pd.DataFrame, valid: pd.DataFrame,
+                   indicators: Sequence[Indicator], settings: TrainSettings, ev_kw: dict) -> dict:
+    """Test metrics of reference models: LightGBM with its capacity tuned on the validation year (with and
+    without monotone constraints in the policy directions) and a logistic regression."""
+    ids = [ind.id for ind in indicators]
+    X, y = train[ids].astype("float64"), train["defaulted"].to_numpy()
+    threads = int(settings.lgbm.get("n_jobs", 1))
+    out = {}
+    for name, mono in (("lgbm", None), ("lgbm_monotone", {i.id: i.direction for i in indicators})):
+        tuning = tune_reference(fit_part[ids].astype("float64"), fit_part["defaulted"].to_numpy(),
+                                valid[ids].astype("float64"), valid["defaulted"].to_numpy(), seed=settings.seed,
+                                monotone_directions=mono, n_jobs=threads)
+        model = fit_reference(X, y, tuning.params, tuning.n_trees, seed=settings.seed, monotone_directions=mono,
+                              n_jobs=threads)
+        out[name] = _judge(model, train, test, X, ids, ev_kw)
+        out[name]["tuned"] = {**tuning.params, "n_trees": int(tuning.n_trees),
+                              "validation_log_loss": float(tuning.validation_log_loss)}
+    out["logistic"] = _judge(LogisticDefaultModel(seed=settings.seed).fit(X, y), train, test, X, ids, ev_kw)
+    return out
+
+
+def _judge(model, train: pd.DataFrame, test: pd.DataFrame, X: pd.DataFrame, ids: list[str], ev_kw: dict) -> dict:
+    tr, te = train.copy(), test.copy()
+    tr["p"] = model.predict_proba(X)[:, 1]
+    te["p"] = model.predict_proba(test[ids].astype("float64"))[:, 1]
+    res = evaluate_model_probs(tr, te, "p", baseline_col="points_baseline", **ev_kw)
+    return {k: v for k, v in res.items() if k.startswith("test_") or k.startswith("delta_")}

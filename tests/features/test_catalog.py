@@ -140,8 +140,16 @@ def test_as_dict_has_the_public_metadata() -> None:
         "name_en": "Provincial+ R&D platforms (2 years)", "group": "input", "unit": "count", "direction": 1,
         "official": True, "status": "official", "official_no": 15,
         "inputs": ["rd_platforms", "rd_platforms_lag1", "exists_lag1"], "valid_range": [0, None],
+        "inflatable": False,
         "description": "Most provincial-or-higher R&D platforms held in the as-of year or the year before.",
     }
+
+
+def test_easily_inflated_counts_are_marked() -> None:
+    # Application counts, utility models and software copyrights are cheap to inflate; among twins the
+    # refinement prefers a harder-to-inflate measure.
+    assert sorted(i.id for i in list_indicators() if i.inflatable) == [
+        "invention_patent_apps", "pct_apps", "software_copyrights", "utility_models"]
 
 
 def test_raw_columns_needed() -> None:

@@ -124,7 +124,8 @@ def test_score_and_export_round_trip(cohort, tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(again), table)
     assert invoke("export", "builtin:official-2024", "--format", "points", "--out", tmp_path / "p.csv").exit_code == 0
     points = pd.read_csv(tmp_path / "p.csv")
-    assert list(points.columns[:7]) == ["id", "name_zh", "name_en", "unit", "stage", "stage_zh", "max_points"]
+    assert list(points.columns[:9]) == ["id", "name_zh", "name_en", "unit", "direction", "policy_direction", "stage",
+                                        "stage_zh", "max_points"]
     assert set(points["id"]) == set(table.columns.str.removeprefix("points_")) - set(table.columns)
     assert invoke("export", "builtin:official-2024", "--format", "csv", "--out", tmp_path / "w.csv").exit_code == 0
     weights = pd.read_csv(tmp_path / "w.csv")
@@ -147,9 +148,10 @@ def test_train_writes_formulas_evaluation_and_refinement(cohort, tmp_path):
     timings = json.loads((tmp_path / "timings.json").read_text(encoding="utf-8"))
     labels = [t["stage"] for t in timings]
     # Every stage once, the two passes' steps told apart, MLflow logging timed too (on by default).
-    assert labels[:3] == ["read and validate", "selection pass (fit years → validation year)", "selection: LightGBM"]
-    assert {"final: LightGBM", "final: SHAP", "final: candidate formulas", "evaluation on the test year",
-            "refinement", "write", "log to MLflow", "register formulas"} <= set(labels)
+    assert labels[:4] == ["read and validate", "evidence: refits with shadow indicators",
+                          "selection pass (fit years → validation year)", "selection: candidate formulas"]
+    assert {"final: candidate formulas", "evaluation on the test year", "points intervals", "reference models",
+            "backtest", "refinement", "write", "log to MLflow", "register formulas"} <= set(labels)
     assert len(labels) == len(set(labels)) and all(t["seconds"] >= 0 for t in timings)
     ev = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
     assert ev["best"] in ev["formulas"] and "baseline" in ev["formulas"]
@@ -160,9 +162,15 @@ def test_train_writes_formulas_evaluation_and_refinement(cohort, tmp_path):
             low, mid, high = metrics["delta_auc_vs_baseline"]
             assert low <= mid <= high
     ref = json.loads((out / "refinement.json").read_text(encoding="utf-8"))["indicators"]
-    assert [r["importance"] for r in ref] == sorted((r["importance"] for r in ref), reverse=True)
+    # Ranked by cluster of twins first, then by importance within the cluster.
+    ranks = [r["cluster_rank"] for r in ref]
+    assert ranks == sorted(ranks)
+    for rank in set(ranks):
+        within = [r["importance"] for r in ref if r["cluster_rank"] == rank]
+        assert within == sorted(within, reverse=True)
     for r in ref:
-        assert r["sign_conflict"] == (r["learned_direction"] == -r["policy_direction"])
+        if r["sign_conflict"]:
+            assert r["learned_direction"] == -r["policy_direction"]
     assert (out / "refinement.md").read_text(encoding="utf-8").startswith("# Indicator refinement report")
     assert (out / "explain" / "importance.png").read_bytes()[:4] == b"\x89PNG"
     assert not list(tmp_path.glob(".train.*")), "scratch folder left behind"
