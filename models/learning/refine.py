@@ -17,8 +17,9 @@ Two steps, both pure.
    - a learned direction must be stable (the same in ``STABLE`` of the refits) for an indicator to score;
      one that is not is *uncertain*.
 
-   An indicator that may score, but whose stable learned direction contradicts policy, is a **sign
-   conflict**: the policy-consistent formulas give it no points, the data-driven ones score it reversed.
+   An indicator whose stable learned direction contradicts policy is a **sign conflict** (unless it has no
+   link at all): the policy-consistent formulas give it no points, the data-driven ones score it reversed
+   when it may score.
 
 2. **The verdict against the recommended formula** (:func:`refinement_table`): ``keep`` / ``reweight`` /
    ``drop`` for indicators in the baseline, ``add`` / ``leave out`` for the others, and ``uncertain`` when the
@@ -119,7 +120,9 @@ def eligibility(evidence: Evidence, indicators: Sequence[Indicator]) -> pd.DataF
                                              f"{carrier} carries the cluster ({carrier_reason}); on its own it "
                                              f"{own}")
             eligible = status == "link"
-            conflict = eligible and int(e["direction"]) == -by_id[i].direction
+            # Reported wherever the data show a stable direction against policy, unless there is no link at
+            # all: an uncertain link with a reversed direction is still evidence that rewarding it is wrong.
+            conflict = status != "no_link" and int(e["direction"]) == -by_id[i].direction
             rows[i] = {"eligible": eligible, "status": status, "note": note, "carrier": carrier,
                        "carrier_reason": carrier_reason, "sign_conflict": conflict}
     return pd.DataFrame.from_dict(rows, orient="index").reindex([ind.id for ind in indicators])
@@ -169,15 +172,17 @@ def refinement_table(*, indicators: Sequence[Indicator], evidence: Evidence, eli
                          f"[{e['incremental_lo']:+.4f}, {e['incremental_hi']:+.4f}]")
         out_word = "drop" if i in in_baseline else "leave out"
         weak = el["status"] != "link" and has_points
-        if el["status"] != "link" and not has_points:
-            rec = "uncertain" if el["status"] == "uncertain" else out_word
-            reason = f"{el['note']}; not scored"
-        elif el["sign_conflict"] and not reversed_ and not weak:
+        if el["sign_conflict"] and not reversed_ and not weak:
             rec = out_word
             reason = ("sign conflict: higher values go with more defaults, but policy rewards them"
                       if ind.direction == 1 else
                       "sign conflict: higher values go with fewer defaults, but policy penalises them")
             reason += f" (learned in {e['direction_share']:.0%} of refits); the recommended formula gives it no points"
+            if el["status"] != "link":
+                reason += f"; {el['note']}"
+        elif el["status"] != "link" and not has_points:
+            rec = "uncertain" if el["status"] == "uncertain" else out_word
+            reason = f"{el['note']}; not scored"
         elif not has_points:
             rec = out_word
             reason = (f"{el['note']}, but the recommended formula gives it no points: it adds too little beside "

@@ -167,3 +167,18 @@ def test_stages_whose_firms_cannot_have_an_indicator_are_named(evidence):
     t = _table(evidence, formula, available=available)
     assert t.loc["leverage", "unavailable_stages"] == ["startup"]
     assert "no points for startup firms" in t.loc["leverage", "reason"]
+
+
+def test_a_stable_direction_against_policy_is_a_conflict_even_with_an_uncertain_link(evidence):
+    # The planted R&D-intensity conflict can beat the shadows in only some refits while every refit that uses
+    # it learns it against policy: reported, and never rewarded.
+    evidence.indicators.loc["utility_models", "direction"] = -1
+    el = eligibility(evidence, INDICATORS)
+    assert el.loc["utility_models", "sign_conflict"] and not el.loc["utility_models", "eligible"]
+    t = _table(evidence, _formula_with({"leverage": (100.0, 100.0, 100.0)}))
+    assert t.loc["utility_models", "recommendation"] == "leave out"
+    assert t.loc["utility_models", "reason"].startswith("sign conflict")
+    assert "insufficient evidence" in t.loc["utility_models", "reason"]
+    # No link at all: no conflict claimed.
+    evidence.indicators.loc["vc_raised", "direction"] = -1
+    assert not eligibility(evidence, INDICATORS).loc["vc_raised", "sign_conflict"]
