@@ -72,10 +72,11 @@ class TrainConfig(BaseModel):
     backtest_years: int = Field(default=3, ge=1, description="test years of the rolling-origin backtest")
     backtest_refits: int = Field(default=10, ge=5, description="refits of the evidence for each earlier "
                                  "backtest year")
-    n_estimators: int = Field(default=400, ge=10)
-    learning_rate: float = Field(default=0.05, gt=0, le=1)
-    num_leaves: int = Field(default=15, ge=2)
-    n_jobs: int = Field(default=1, ge=1, description="LightGBM threads (results are identical for one value)")
+    n_estimators: int = Field(default=100, ge=10, description="trees of each refit's LightGBM")
+    learning_rate: float = Field(default=0.1, gt=0, le=1, description="learning rate of each refit's LightGBM")
+    num_leaves: int = Field(default=7, ge=2, description="leaves per tree of each refit's LightGBM")
+    n_jobs: int = Field(default=1, ge=1, description="threads of the reference LightGBM (results are identical "
+                        "for one value)")
 
 
 class RunConfig(BaseModel):

@@ -96,12 +96,12 @@ def train_settings(config: RunConfig):
     t, e = config.train, config.evaluation
     return TrainSettings(
         seed=config.seed, share=e.qualified_share, n_boot=e.n_boot, shap_rows=t.shap_rows, curves=t.curves,
-        lgbm={"n_estimators": t.n_estimators, "learning_rate": t.learning_rate, "num_leaves": t.num_leaves,
-              "n_jobs": t.n_jobs},
+        lgbm={"n_jobs": t.n_jobs},
         fit=FitSettings(group_bounds={g: tuple(b) for g, b in t.group_bounds.items()}, max_points=t.max_points),
         change_limits=tuple(t.change_limits), recalibrations=tuple(t.recalibrations), recommend=t.recommend,
         evidence=EvidenceSettings(refits=t.refits, max_rows=t.refit_rows, workers=t.refit_workers,
-                                  seed=config.seed),
+                                  n_estimators=t.n_estimators, learning_rate=t.learning_rate,
+                                  num_leaves=t.num_leaves, seed=config.seed),
         unavailable_share=t.unavailable_share, backtest_years=t.backtest_years, backtest_refits=t.backtest_refits,
         min_slice_n=e.min_slice_n, min_slice_defaults=e.min_slice_defaults, test_year=e.test_year,
     )

@@ -529,7 +529,7 @@ def _train_candidates(loans: pd.DataFrame, indicators: Sequence[Indicator], base
     say("points intervals")
     interval = _points_interval(best, train, indicators, baseline, settings, learned)
     say("reference models")
-    models = _model_metrics(train, test, fit_part, valid, indicators, settings, ev_kw)
+    models, reference = _model_metrics(train, test, fit_part, valid, indicators, settings, ev_kw)
     say("backtest")
     back = _backtest(loans, best, formulas[best], baseline, indicators, settings, learned, split, populations, kw)
 
@@ -564,7 +564,7 @@ def _train_candidates(loans: pd.DataFrame, indicators: Sequence[Indicator], base
         "stage_importance": learned.evidence.stage_importance,
         "directions": ev_ind[["direction", "direction_mode", "direction_share"]].rename_axis("feature"),
     }
-    plots = _reference_explanation(train, ids, settings)
+    plots = _reference_explanation(reference, train, ids, settings)
     notes = learned.notes + final.notes + [
         f"{s}: no points for {ind.id} (missing for at least {settings.unavailable_share:.0%} of the stage's loans)"
         for j, ind in enumerate(indicators) for c, s in enumerate(STAGES)
@@ -705,34 +705,43 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _reference_explanation(train: pd.DataFrame, ids: list[str], settings: TrainSettings) -> dict:
-    """One LightGBM on all training years and its SHAP values on a sample: the dependence plots' source."""
+def _reference_explanation(model: LGBMDefaultModel, train: pd.DataFrame, ids: list[str],
+                           settings: TrainSettings) -> dict:
+    """SHAP values of the tuned reference LightGBM on a sample of training loans: the dependence plots' source."""
     X = train[ids].astype("float64")
-    y = train["defaulted"].to_numpy(dtype="float64")
-    model = LGBMDefaultModel(seed=settings.seed, **settings.lgbm).fit(X, y, time=train["year"].to_numpy())
-    sample = shap_sample(X, n_max=settings.shap_rows, seed=settings.seed, stratify=y)
+    sample = shap_sample(X, n_max=settings.shap_rows, seed=settings.seed, stratify=train["defaulted"].to_numpy())
     return {"contrib": model.contributions(X.loc[sample]), "values": X.loc[sample]}
 
 
+TUNE_ROWS = 40_000
+"""Fit-year loans the reference LightGBM is tuned on at most (a seeded random subset above it): the grid's
+ranking of capacities settles well before national scale, and the chosen settings are refitted on all
+training loans."""
+
+
 def _model_metrics(train: pd.DataFrame, test: pd.DataFrame, fit_part: pd.DataFrame, valid: pd.DataFrame,
-                   indicators: Sequence[Indicator], settings: TrainSettings, ev_kw: dict) -> dict:
-    """Test metrics of reference models: LightGBM with its capacity tuned on the validation year (with and
-    without monotone constraints in the policy directions) and a logistic regression."""
+                   indicators: Sequence[Indicator], settings: TrainSettings,
+                   ev_kw: dict) -> tuple[dict, LGBMDefaultModel]:
+    """Test metrics of reference models: LightGBM with its capacity tuned on the validation year, the same
+    settings with monotone constraints in the policy directions, and a logistic regression; and the tuned
+    LightGBM itself (fitted on all training years)."""
     ids = [ind.id for ind in indicators]
     X, y = train[ids].astype("float64"), train["defaulted"].to_numpy()
     threads = int(settings.lgbm.get("n_jobs", 1))
-    out = {}
+    tune_on = fit_part if len(fit_part) <= TUNE_ROWS else fit_part.sample(n=TUNE_ROWS, random_state=settings.seed)
+    tuning = tune_reference(tune_on[ids].astype("float64"), tune_on["defaulted"].to_numpy(),
+                            valid[ids].astype("float64"), valid["defaulted"].to_numpy(), seed=settings.seed,
+                            n_jobs=threads)
+    tuned = {**tuning.params, "n_trees": int(tuning.n_trees), "validation_log_loss": float(tuning.validation_log_loss),
+             "tuned_on_loans": int(len(tune_on))}
+    out, fitted = {}, {}
     for name, mono in (("lgbm", None), ("lgbm_monotone", {i.id: i.direction for i in indicators})):
-        tuning = tune_reference(fit_part[ids].astype("float64"), fit_part["defaulted"].to_numpy(),
-                                valid[ids].astype("float64"), valid["defaulted"].to_numpy(), seed=settings.seed,
-                                monotone_directions=mono, n_jobs=threads)
-        model = fit_reference(X, y, tuning.params, tuning.n_trees, seed=settings.seed, monotone_directions=mono,
-                              n_jobs=threads)
-        out[name] = _judge(model, train, test, X, ids, ev_kw)
-        out[name]["tuned"] = {**tuning.params, "n_trees": int(tuning.n_trees),
-                              "validation_log_loss": float(tuning.validation_log_loss)}
+        fitted[name] = fit_reference(X, y, tuning.params, tuning.n_trees, seed=settings.seed,
+                                     monotone_directions=mono, n_jobs=threads)
+        out[name] = _judge(fitted[name], train, test, X, ids, ev_kw)
+        out[name]["tuned"] = tuned
     out["logistic"] = _judge(LogisticDefaultModel(seed=settings.seed).fit(X, y), train, test, X, ids, ev_kw)
-    return out
+    return out, fitted["lgbm"]
 
 
 def _judge(model, train: pd.DataFrame, test: pd.DataFrame, X: pd.DataFrame, ids: list[str], ev_kw: dict) -> dict:
