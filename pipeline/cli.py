@@ -301,13 +301,17 @@ def train(
     quiet: QuietOpt = False,
     timings: TimingsOpt = None,
 ) -> None:
-    """Learn which indicators predict repayment and fit candidate points formulas.
+    """Learn which indicators predict repayment, with evidence from refits, and recommend a points formula.
 
     Reads DATA and BASELINE. Writes OUT/formulas/<name>.json (+ .weights.csv; the baseline as
-    baseline.json), OUT/evaluation.json (test metrics of every formula and the best, chosen on a validation
-    year), OUT/refinement.json and OUT/refinement.md (per indicator: importance, learned vs policy direction,
-    redundancy, coverage, drop-one AUC, recommendation), OUT/frontier.json and OUT/explain/ (SHAP tables and
-    PNG plots). Nothing is written when a step fails. With MLflow on (the default): one parent run in
+    baseline.json), OUT/evaluation.json (test metrics of every formula, the recommended one as `best`
+    (chosen among policy-consistent candidates on the validation year unless train.recommend says data),
+    `best_data`, the cost of policy consistency, reference models and a rolling-origin backtest),
+    OUT/refinement.json and OUT/refinement.md (clusters of twins and every indicator: importance, link,
+    direction and incremental value with intervals over refits, the recommended formula's points per stage
+    with intervals, and keep / reweight / drop / add / leave out / uncertain with the reason; see
+    docs/refinement.md), OUT/frontier.json and OUT/explain/ (tables and PNG plots). Nothing is written when a
+    step fails. With MLflow on (the default): one parent run in
     EXPERIMENT and one run per formula in the store of MLFLOW_TRACKING_URI, else ./mlflow.db; every formula
     registered as a version of `innopoints-formula` with aliases `official` (baseline) and `candidate` (best).
     With TIMINGS: the wall time of every stage, as JSON.
