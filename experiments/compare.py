@@ -18,7 +18,6 @@ Which firms enter and leave the qualified set is reported twice, because each an
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -27,8 +26,11 @@ import pandas as pd
 
 from innopoints.features.catalog import list_indicators
 from innopoints.features.stage import STAGES
+from innopoints.models.evaluation.backtest import policy_metrics
 from innopoints.models.evaluation.evaluate import (
     evaluate_points,
+    jsonable,
+    jsonable_records,
     points_psi_by_year,
     qualified_changes,
     temporal_split,
@@ -102,7 +104,7 @@ class Comparison:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = _records(value) if isinstance(value, pd.DataFrame) else _plain(value)
+            out[f.name] = jsonable(value)
         return out
 
 
@@ -124,6 +126,8 @@ def compare_formulas(
     label_a: str | None = None,
     label_b: str | None = None,
     data_fingerprint: str | None = None,
+    loans_b: pd.DataFrame | None = None,
+    population_b: pd.DataFrame | None = None,
 ) -> Comparison:
     """Compare the baseline formula ``a`` with the candidate ``b`` on the same loans and population.
 
@@ -141,6 +145,9 @@ def compare_formulas(
             column, ``mean_abs_shap`` and optionally ``lo``, ``hi``, ``rank`` and a learned ``direction``).
         label_a, label_b: how the report names the formulas; default ``name version (hash prefix)``.
         data_fingerprint: fingerprint of the compared data, shown in the report's provenance.
+        loans_b, population_b: the same loans and firms built for ``b`` when its stage rule or local
+            indicators differ from ``a``'s (each formula scores rows built with its own rule); default
+            ``loans`` and ``population``. B's metrics and the qualified-set slices read B's rows.
     Returns:
         A :class:`Comparison`.
     Raises:
@@ -149,18 +156,28 @@ def compare_formulas(
     """
     label_a = label_a or formula_label(a)
     label_b = label_b or formula_label(b)
-    scored = loans.assign(points_a=a.score(loans)["points"], points_b=b.score(loans)["points"])
+    loans_b = loans if loans_b is None else _same_loans(loans, loans_b)
+    population_b = population if population_b is None else population_b
+    both = {"points_a": a.score(loans)["points"].to_numpy(), "points_b": b.score(loans_b)["points"].to_numpy()}
+    scored, scored_b = loans.assign(**both), loans_b.assign(**both)
     train, test = temporal_split(scored, "year", test_year)
+    train_b, test_b = temporal_split(scored_b, "year", test_year)
     split = temporal_split_report(scored, "year", test_year)
     common = {"share": share, "n_boot": n_boot, "seed": seed}
     metrics_a = evaluate_points(train, test, "points_a", **common)
-    metrics_b = evaluate_points(train, test, "points_b", baseline_col="points_a", **common)
+    metrics_b = evaluate_points(train_b, test_b, "points_b", baseline_col="points_a", **common)
 
     pop_a = _population_points(population, a)
-    pop_b = _population_points(population, b)
+    pop_b = _population_points(population_b, b)
     by = [c for c in SLICES if c in population.columns]
     q_pop = qualified_changes(pop_a, pop_b, share=share, by=by)
-    q_loans = loan_qualified_changes(test, "points_a", "points_b", share=share, by=by)
+    q_loans = loan_qualified_changes(test_b, "points_a", "points_b", share=share, by=by)
+    # The policy's own rule: a firm qualifies at the cut-off that admits the top share of the scoring year's
+    # firms, so the test loans are judged at that cut-off, not at a top share of the loans themselves.
+    y_test = test["defaulted"].to_numpy().astype(np.int64)
+    qualified = {side: policy_metrics(y_test, frame[f"points_{side}"].to_numpy(), pop["points"].to_numpy(),
+                                      share=share, n_boot=n_boot, seed=seed)
+                 for side, frame, pop in (("a", test, pop_a), ("b", test_b, pop_b))}
     points = points_changes(a, b)
     conflicts = sign_conflicts(a, b, importance_a, importance_b, label_a, label_b)
     psi_result = {
@@ -185,7 +202,7 @@ def compare_formulas(
         formula_a=formula_summary(a),
         formula_b=formula_summary(b),
         settings=settings,
-        headline=_headline(metrics_a, metrics_b, q_pop, q_loans, points, conflicts, psi_result),
+        headline=_headline(metrics_a, metrics_b, q_pop, q_loans, points, conflicts, psi_result, qualified),
         metrics_a=metrics_a,
         metrics_b=metrics_b,
         points=points,
@@ -368,7 +385,7 @@ def loan_qualified_changes(
             m = keys == key
             rows.append({"value": values[np.argmax(m)], "n": int(m.sum()), **_group_rates(status[m], y[m])})
         out["by"][col] = rows
-    return _plain(out)
+    return jsonable(out)
 
 
 def points_distribution(points_a, points_b, bins: int = HIST_BINS) -> pd.DataFrame:
@@ -407,6 +424,17 @@ def _population_points(population: pd.DataFrame, formula: Formula) -> pd.DataFra
     frame["stage"] = points["stage"].astype(str).to_numpy()  # plain labels, not categories, in the slices
     frame["points"] = points["points"].to_numpy()
     return frame
+
+
+def _same_loans(loans: pd.DataFrame, loans_b: pd.DataFrame) -> pd.DataFrame:
+    """``loans_b`` when it holds the same loans in the same order as ``loans`` (only B's columns differ)."""
+    same = len(loans_b) == len(loans) and loans_b.index.equals(loans.index)
+    if same and "loan_id" in loans.columns and "loan_id" in loans_b.columns:
+        same = bool((loans_b["loan_id"].to_numpy() == loans["loan_id"].to_numpy()).all())
+    if not same:
+        raise EvaluationError(f"loans_b: must hold the same {len(loans)} loans in the same order as loans (rule: "
+                              f"built from the same tables with B's stage rule), got {len(loans_b)} rows")
+    return loans_b
 
 
 def _single_year(population: pd.DataFrame) -> int | None:
@@ -458,7 +486,7 @@ def _importance_frame(table: pd.DataFrame, label: str) -> pd.DataFrame:
 
 
 def _headline(metrics_a: dict, metrics_b: dict, q_pop: dict, q_loans: dict, points: pd.DataFrame,
-              conflicts: pd.DataFrame, psi_result: dict) -> dict:
+              conflicts: pd.DataFrame, psi_result: dict, qualified: dict) -> dict:
     """The differences a reviewer reads first, in the order the report shows them."""
     return {
         "auc_a": metrics_a["test_auc"],
@@ -468,10 +496,12 @@ def _headline(metrics_a: dict, metrics_b: dict, q_pop: dict, q_loans: dict, poin
         "top_default_rate_a": metrics_a["test_top_default_rate"],
         "top_default_rate_b": metrics_b["test_top_default_rate"],
         "delta_top_default_rate": metrics_b["delta_top_default_rate_vs_baseline"],
+        "qualified_a": qualified["a"],
+        "qualified_b": qualified["b"],
         "population": {k: q_pop[k] for k in ("n_a", "n_b", "qualified_a", "qualified_b", "entering",
                                               "leaving", "staying")},
         "test_loans": q_loans["overall"],
-        "biggest_changes": _records(biggest_changes(points)),
+        "biggest_changes": jsonable_records(biggest_changes(points)),
         "n_items_changed": int(points.loc[points["change"].abs() > _TOL, ["kind", "id"]]
                                .drop_duplicates().shape[0]),
         "points_moved": {s: float(points.loc[points["stage"] == s, "change"].clip(lower=0).sum())
@@ -479,28 +509,3 @@ def _headline(metrics_a: dict, metrics_b: dict, q_pop: dict, q_loans: dict, poin
         "n_sign_conflicts": len(conflicts),
         "psi_a_vs_b_population": psi_result["a_vs_b_population"],
     }
-
-
-def _plain(value):
-    """Plain Python value for JSON: numpy scalars unwrapped, NaN / NA become None, tuples become lists."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_plain(v) for v in value]
-    if isinstance(value, pd.DataFrame):
-        return _records(value)
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is pd.NA or value is pd.NaT or value is None:
-        return None
-    return value
-
-
-def _records(frame: pd.DataFrame | None) -> list[dict] | None:
-    if frame is None:
-        return None
-    if frame.index.name is not None:
-        frame = frame.reset_index()
-    return [_plain(row) for row in frame.astype(object).to_dict(orient="records")]

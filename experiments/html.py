@@ -25,6 +25,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from innopoints.experiments.compare import GROUPS, Comparison, biggest_changes, scored_direction
+from innopoints.experiments.formatting import interval, money, number, percent, pp
 from innopoints.features.stage import STAGE_NAMES_ZH, STAGES
 
 DPI = 100
@@ -75,34 +76,17 @@ footer { margin-top: 40px; border-top: 2px solid var(--line); padding-top: 10px;
 # ------------------------------------------------------------------------------------------ formatting
 
 
-def _f(value, spec: str = ".3f") -> str:
-    """A number in ``spec``, or an en dash when there is none."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)) or value is pd.NA:
-        return "–"
-    return format(value, spec)
-
-
-def _pct(value, digits: int = 1) -> str:
-    return _f(value, f".{digits}%")
-
-
-def _interval(values: Sequence[float] | None, spec: str = "+.3f") -> str:
-    """``mid [low, high]`` of a ``[low, mid, high]`` interval."""
-    if not values:
-        return "–"
-    low, mid, high = values
-    return f"{_f(mid, spec)} [{_f(low, spec)}, {_f(high, spec)}]"
-
-
-def _pp(values: Sequence[float] | None) -> str:
-    """A ``[low, mid, high]`` difference of rates, in percentage points."""
-    if not values:
-        return "–"
-    return _interval([v * 100 if v is not None else None for v in values], "+.2f") + " pp"
-
-
 def _stage_label(stage: str) -> str:
     return f"{stage} {STAGE_NAMES_ZH.get(stage, '')}".strip()
+
+
+def _qualified_rate(m: dict) -> str:
+    return (f"{percent(m['qualified_default_rate'], 2)} [{percent(m['qualified_default_rate_low'], 2)}, "
+            f"{percent(m['qualified_default_rate_high'], 2)}]")
+
+
+def _qualified_count(m: dict) -> str:
+    return f"{m['qualified_defaults']} defaults in {m['qualified_n']} loans"
 
 
 def _verdict_auc(delta: Sequence[float] | None) -> str:
@@ -296,33 +280,34 @@ def _what_changes(c: Comparison) -> str:
     pop, loans = h["population"], h["test_loans"]
     pop_year = c.settings["population_year"]
     cards = [
-        _card("ΔAUC on the test loans (95% bootstrap)", _interval(h["delta_auc"]),
-              [f"AUC A {_f(h['auc_a'])} → B {_f(h['auc_b'])}; DeLong p = {_f(delong.get('p_value'))}",
+        _card("ΔAUC on the test loans (95% bootstrap)", interval(h["delta_auc"]),
+              [f"AUC A {number(h['auc_a'])} → B {number(h['auc_b'])}; DeLong p = {number(delong.get('p_value'))}",
                _verdict_auc(h["delta_auc"])]),
-        _card(f"Δ default rate of the top {c.settings['share']:.1%}", _pp(h["delta_top_default_rate"]),
-              [f"A {_pct(h['top_default_rate_a'], 2)} → B {_pct(h['top_default_rate_b'], 2)} "
-               "(lower is better)"]),
+        _card(f"Default rate of qualified test loans (cut-off on the firms, top {c.settings['share']:.1%})",
+              f"{_qualified_rate(h['qualified_a'])} → {_qualified_rate(h['qualified_b'])}",
+              [f"A {_qualified_count(h['qualified_a'])}; B {_qualified_count(h['qualified_b'])}; 95% Wilson "
+               f"intervals; {h['qualified_b']['n_defaults']} test defaults in all"]),
         _card(f"Firms entering the qualified set{'' if pop_year is None else f' ({pop_year})'}",
               f"{pop['entering']:,}",
               [f"qualified A {pop['qualified_a']:,} → B {pop['qualified_b']:,} of {pop['n_b']:,} firms",
                f"test loans entering: {loans['entering']['n']}, default rate "
-               f"{_pct(loans['entering']['default_rate'])}"]),
+               f"{percent(loans['entering']['default_rate'])}"]),
         _card(f"Firms leaving the qualified set{'' if pop_year is None else f' ({pop_year})'}",
               f"{pop['leaving']:,}",
               [f"{pop['staying']:,} firms stay qualified",
                f"test loans leaving: {loans['leaving']['n']}, default rate "
-               f"{_pct(loans['leaving']['default_rate'])}"]),
-        _card("Points moved per stage", " / ".join(_f(h["points_moved"][s], ".1f") for s in STAGES),
+               f"{percent(loans['leaving']['default_rate'])}"]),
+        _card("Points moved per stage", " / ".join(number(h["points_moved"][s], ".1f") for s in STAGES),
               [f"start-up / growth / stable; {h['n_items_changed']} item(s) changed",
-               f"sign conflicts: {h['n_sign_conflicts']}; PSI B vs A {_f(h['psi_a_vs_b_population'])}"]),
+               f"sign conflicts: {h['n_sign_conflicts']}; PSI B vs A {number(h['psi_a_vs_b_population'])}"]),
     ]
     big = biggest_changes(c.points)
     if big.empty:
         table = _p("No item's points change in any stage.", "note")
     else:
         rows = [[_text(r.id), _text(r.name_en or ""), _text(_stage_label(r.stage)),
-                 _cell(_f(r.points_a, ".2f")), _cell(_f(r.points_b, ".2f")),
-                 _cell(_f(r.change, "+.2f"), _change_class(r.change)),
+                 _cell(number(r.points_a, ".2f")), _cell(number(r.points_b, ".2f")),
+                 _cell(number(r.change, "+.2f"), _change_class(r.change)),
                  _text(scored_direction(r.direction_b if r.points_b > 0 else r.direction_a, r.policy_direction))]
                 for r in big.itertuples()]
         table = _table(["indicator", "name", "stage", "A", "B", "change", "direction"], rows, text_columns=3)
@@ -353,20 +338,20 @@ def _metrics(c: Comparison) -> str:
         va, vb = a.get(key), b.get(key)
         diff = vb - va if va is not None and vb is not None else None
         diff_spec = "+.2%" if spec.endswith("%") else "+" + spec
-        rows.append([_text(name), _cell(_f(va, spec)), _cell(_f(vb, spec)), _cell(_f(diff, diff_spec))])
-    rows.append([_text("points cut-off of the top share"), _cell(_f(a["top"]["threshold"], ".2f")),
-                 _cell(_f(b["top"]["threshold"], ".2f")), _cell("")])
+        rows.append([_text(name), _cell(number(va, spec)), _cell(number(vb, spec)), _cell(number(diff, diff_spec))])
+    rows.append([_text("points cut-off of the top share"), _cell(number(a["top"]["threshold"], ".2f")),
+                 _cell(number(b["top"]["threshold"], ".2f")), _cell("")])
     table = _table(["metric (test loans)", "A", "B", "B − A"], rows)
     delong = b.get("delong_vs_baseline") or {}
     boot = b.get("bootstrap") or {}
     extra = _table(["difference B − A", "estimate [95% interval]"], [
         [_text(f"ΔAUC, paired bootstrap ({boot.get('n_boot')} resamples, seed {boot.get('seed')})"),
-         _cell(_interval(b.get("delta_auc_vs_baseline")))],
-        [_text("ΔAUC, DeLong"), _cell(_interval([delong.get("low"), delong.get("delta"), delong.get("high")])
+         _cell(interval(b.get("delta_auc_vs_baseline")))],
+        [_text("ΔAUC, DeLong"), _cell(interval([delong.get("low"), delong.get("delta"), delong.get("high")])
                                       if delong else "–")],
-        [_text("DeLong z / p-value"), _cell(f"{_f(delong.get('z'), '.2f')} / {_f(delong.get('p_value'))}")],
+        [_text("DeLong z / p-value"), _cell(f"{number(delong.get('z'), '.2f')} / {number(delong.get('p_value'))}")],
         [_text("Δ top-share default rate, paired bootstrap"),
-         _cell(_pp(b.get("delta_top_default_rate_vs_baseline")))],
+         _cell(pp(b.get("delta_top_default_rate_vs_baseline")))],
     ])
     slices = []
     for col, rows_b in (b.get("slices") or {}).items():
@@ -374,9 +359,9 @@ def _metrics(c: Comparison) -> str:
         rows = []
         for rb in _slice_order(col, rows_b):
             ra = by_value.get(str(rb["value"]), {})
-            rows.append([_text(rb["value"]), _cell(rb["n"]), _cell(rb["defaults"]), _cell(_f(ra.get("auc"))),
-                         _cell(_f(rb["auc"])), _cell(_pct(ra.get("top_default_rate"))),
-                         _cell(_pct(rb["top_default_rate"]))])
+            rows.append([_text(rb["value"]), _cell(rb["n"]), _cell(rb["defaults"]), _cell(number(ra.get("auc"))),
+                         _cell(number(rb["auc"])), _cell(percent(ra.get("top_default_rate"))),
+                         _cell(percent(rb["top_default_rate"]))])
         head = [col, "loans", "defaults", "AUC A", "AUC B", "top rate A", "top rate B"]
         slices.append(_block(f"Test loans by {col}", _table(head, rows), len(rows)))
     note = _p("Slices with too few loans or defaults show no AUC or top rate (coverage rule of the "
@@ -400,8 +385,8 @@ def _points(c: Comparison) -> str:
         cells = [_text(item_id if kind == "indicator" else f"bonus {item_id}"), _text(name)]
         for s in STAGES:
             r = by_stage.loc[s]
-            cells += [_cell(_f(r["points_a"], ".2f")), _cell(_f(r["points_b"], ".2f")),
-                      _cell(_f(r["change"], "+.2f"), _change_class(r["change"]))]
+            cells += [_cell(number(r["points_a"], ".2f")), _cell(number(r["points_b"], ".2f")),
+                      _cell(number(r["change"], "+.2f"), _change_class(r["change"]))]
         curve_a, curve_b = first["curve_a"], first["curve_b"]
         curve_cls = "t up" if curve_a != curve_b else "t"
         shown_b = "same" if curve_a == curve_b else curve_b or "(absent)"
@@ -429,7 +414,7 @@ def _importance(c: Comparison) -> str:
         cells = [_text(feature), _text(r["name_en"] or "")]
         for col, spec in cols:
             value = r[col]
-            cells.append(_cell(_f(None if pd.isna(value) else float(value), spec)))
+            cells.append(_cell(number(None if pd.isna(value) else float(value), spec)))
         rows.append(cells)
     note = _p("Mean |SHAP| on the default log-odds of each formula's model, with its 95% bootstrap interval; "
               "direction +1 = a higher value goes with lower default risk.", "note")
@@ -455,15 +440,15 @@ def _conflicts(c: Comparison) -> str:
 def _rate_cell(group: dict) -> str:
     if not group["n"]:
         return _cell("0")
-    return _cell(f"{group['n']} ({_pct(group['default_rate'])})")
+    return _cell(f"{group['n']} ({percent(group['default_rate'])})")
 
 
 def _qualified(c: Comparison) -> str:
     q, ql = c.qualified_population, c.qualified_loans
     pop_year = c.settings["population_year"]
     parts = [_p(f"Population{'' if pop_year is None else f' of {pop_year}'}: each formula qualifies its "
-                f"top {q['share']:.1%} (cut-off A {_f(q['threshold_a'], '.2f')}, "
-                f"B {_f(q['threshold_b'], '.2f')} points). No outcome is known yet for these firms.", "note")]
+                f"top {q['share']:.1%} (cut-off A {number(q['threshold_a'], '.2f')}, "
+                f"B {number(q['threshold_b'], '.2f')} points). No outcome is known yet for these firms.", "note")]
     for col, rows in q["by"].items():
         rows = _slice_order(col, rows)
         body = [[_text(r["value"]), _cell(r["n"]), _cell(r["qualified_a"]), _cell(r["qualified_b"]),
@@ -488,8 +473,8 @@ def _qualified(c: Comparison) -> str:
 
 def _calibration_table(cal: pd.DataFrame, name: str) -> str:
     rows = [[_cell(int(r["band"])), _cell(f"{r['lower']:.2f}–{r['upper']:.2f}"), _cell(int(r["n"])),
-             _cell(int(r["defaults"])), _cell(_pct(r["default_rate"], 2)),
-             _cell(_pct(r.get("mean_predicted_pd"), 2))]
+             _cell(int(r["defaults"])), _cell(percent(r["default_rate"], 2)),
+             _cell(percent(r.get("mean_predicted_pd"), 2))]
             for _, r in cal.iterrows()]
     return (f"<div><h3>{escape(name)}</h3>"
             + _table(["band", "points", "loans", "defaults", "default rate", "fitted PD"], rows,
@@ -531,11 +516,7 @@ def _psi(c: Comparison) -> str:
 
 
 def _psi_cell(value) -> str:
-    return _cell(_f(value), "down" if value is not None and value > PSI_ACT else None)
-
-
-def _money(value) -> str:
-    return _f(value, ",.0f")
+    return _cell(number(value), "down" if value is not None and value > PSI_ACT else None)
 
 
 def _policy(c: Comparison) -> str:
@@ -548,17 +529,17 @@ def _policy(c: Comparison) -> str:
     rows = []
     for side, label in zip(("A", "B"), pol["labels"], strict=False):
         t = pol["totals"][label]
-        rows.append([_text(f"{side} {label}"), _cell(_money(t["qualified_firms"])), _cell(_money(t["expected_volume"])),
-                     _cell(_pct(t["expected_default_rate"], 2)), _cell(_money(t["expected_loss"])),
-                     _cell(f"{_money(t['loss_bank'])} / {_money(t['loss_guarantee'])} / {_money(t['loss_funds'])}"),
-                     _cell(_money(t["loss_p99"])), _cell(_pct(t["fund_exhaustion_probability"]))])
+        rows.append([_text(f"{side} {label}"), _cell(money(t["qualified_firms"])), _cell(money(t["expected_volume"])),
+                     _cell(percent(t["expected_default_rate"], 2)), _cell(money(t["expected_loss"])),
+                     _cell(f"{money(t['loss_bank'])} / {money(t['loss_guarantee'])} / {money(t['loss_funds'])}"),
+                     _cell(money(t["loss_p99"])), _cell(percent(t["fund_exhaustion_probability"]))])
     h = pol.get("headline")
     text = ""
     if h:
-        text = (f"At A's expected loss ({_money(h['target_expected_loss'])}), B qualifies "
-                f"{_money(h['qualified_firms'])} firms (cut-off {_f(h['cutoff'], '.1f')} points) and lends "
-                f"{_money(h['expected_volume'])}: {_money(h['volume_difference'])} more than A "
-                f"({_pct((h['volume_ratio'] or 1.0) - 1.0)}).")
+        text = (f"At A's expected loss ({money(h['target_expected_loss'])}), B qualifies "
+                f"{money(h['qualified_firms'])} firms (cut-off {number(h['cutoff'], '.1f')} points) and lends "
+                f"{money(h['expected_volume'])}: {money(h['volume_difference'])} more than A "
+                f"({percent((h['volume_ratio'] or 1.0) - 1.0)}).")
     note = (f"Simulated for the scoring year {pol['scoring_year']} under the default policy (docs/policy.md: "
             f"take-up, loan size and default probability per points band from the observed loans, losses split "
             f"between bank, guarantee fund and provincial risk-compensation funds, {pol['draws']:,} one-factor "
@@ -636,20 +617,22 @@ def render_markdown(comparison: Comparison) -> str:
         "",
         "**What changes**",
         "",
-        f"- ΔAUC {_interval(h['delta_auc'])} (95% paired bootstrap); AUC A {_f(h['auc_a'])} → B "
-        f"{_f(h['auc_b'])}; DeLong p = {_f(delong.get('p_value'))}. {_verdict_auc(h['delta_auc'])}",
-        f"- Top-share default rate A {_pct(h['top_default_rate_a'], 2)} → "
-        f"B {_pct(h['top_default_rate_b'], 2)}, "
-        f"Δ {_pp(h['delta_top_default_rate'])}.",
+        f"- ΔAUC {interval(h['delta_auc'])} (95% paired bootstrap); AUC A {number(h['auc_a'])} → B "
+        f"{number(h['auc_b'])}; DeLong p = {number(delong.get('p_value'))}. {_verdict_auc(h['delta_auc'])}",
+        f"- Default rate of the test loans whose points reach the cut-off that qualifies the top "
+        f"{c.settings['share']:.1%} of the firms: A {_qualified_rate(h['qualified_a'])} "
+        f"({_qualified_count(h['qualified_a'])}) → B {_qualified_rate(h['qualified_b'])} "
+        f"({_qualified_count(h['qualified_b'])}); 95% Wilson intervals; {h['qualified_b']['n_defaults']} test "
+        "defaults in all.",
         f"- Qualified set: {pop['entering']:,} firms enter, {pop['leaving']:,} leave, "
         f"{pop['staying']:,} stay "
         f"(qualified A {pop['qualified_a']:,} → B {pop['qualified_b']:,}). On the test loans: entering "
-        f"{loans['entering']['n']} (default rate {_pct(loans['entering']['default_rate'])}), leaving "
-        f"{loans['leaving']['n']} ({_pct(loans['leaving']['default_rate'])}), staying "
-        f"{loans['staying']['n']} ({_pct(loans['staying']['default_rate'])}).",
+        f"{loans['entering']['n']} (default rate {percent(loans['entering']['default_rate'])}), leaving "
+        f"{loans['leaving']['n']} ({percent(loans['leaving']['default_rate'])}), staying "
+        f"{loans['staying']['n']} ({percent(loans['staying']['default_rate'])}).",
         f"- Points moved (start-up / growth / stable): "
-        f"{' / '.join(_f(h['points_moved'][st], '.1f') for st in STAGES)} in {h['n_items_changed']} item(s); "
-        f"sign conflicts: {h['n_sign_conflicts']}; PSI B vs A (population) {_f(h['psi_a_vs_b_population'])}.",
+        f"{' / '.join(number(h['points_moved'][st], '.1f') for st in STAGES)} in {h['n_items_changed']} item(s); "
+        f"sign conflicts: {h['n_sign_conflicts']}; PSI B vs A (population) {number(h['psi_a_vs_b_population'])}.",
         "",
     ]
     big = biggest_changes(c.points)
@@ -667,8 +650,8 @@ def render_markdown(comparison: Comparison) -> str:
             for r in c.sign_conflicts.itertuples())]
     if c.policy and c.policy.get("headline"):
         ph = c.policy["headline"]
-        lines += ["", f"**Policy (simulated):** at A's expected loss, B lends {_money(ph['expected_volume'])} "
-                      f"({_money(ph['volume_difference'])} more than A, CNY 10k) to {_money(ph['qualified_firms'])} "
+        lines += ["", f"**Policy (simulated):** at A's expected loss, B lends {money(ph['expected_volume'])} "
+                      f"({money(ph['volume_difference'])} more than A, CNY 10k) to {money(ph['qualified_firms'])} "
                       "qualified firms."]
     lines += ["", "Full report (metrics, slices, policy, calibration, PSI, provenance): the HTML file of this "
               "comparison."]

@@ -10,21 +10,16 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
+from innopoints.experiments.formatting import interval, money, percent
+
 DPI = 100
 _PALETTE = matplotlib.colormaps["tab10"]
 _SPLIT = (("loss_bank", "banks"), ("loss_guarantee", "guarantee system"), ("loss_funds", "provincial funds"))
 
 
-def _money(value) -> str:
-    return "–" if value is None else f"{value:,.0f}"
-
-
-def _pct(value, spec: str = ".2%") -> str:
-    return "–" if value is None else format(value, spec)
-
-
-def _interval(r: dict, key: str, fmt) -> str:
-    return f"{fmt(r[key])} [{fmt(r[f'{key}_low'])}, {fmt(r[f'{key}_high'])}]"
+def _bounds(r: dict, key: str) -> list:
+    """``[low, value, high]`` of a figure reported with its interval (``key``, ``key_low``, ``key_high``)."""
+    return [r[f"{key}_low"], r[key], r[f"{key}_high"]]
 
 
 # --------------------------------------------------------------------------------------------- Markdown
@@ -36,13 +31,13 @@ def headline_lines(results: dict) -> list[str]:
     for h in results["headline"]:
         if h["cutoff"] is None:
             lines.append(f"- `{h['formula']}` cannot keep the expected loss of `{h['reference']}` "
-                         f"({_money(h['target_expected_loss'])}) with any cut-off.")
+                         f"({money(h['target_expected_loss'])}) with any cut-off.")
             continue
         ratio = f" ({h['volume_ratio'] - 1:+.1%})" if h["volume_ratio"] is not None else ""
         lines.append(
-            f"- At the expected loss of `{h['reference']}` ({_money(h['target_expected_loss'])}), `{h['formula']}` "
+            f"- At the expected loss of `{h['reference']}` ({money(h['target_expected_loss'])}), `{h['formula']}` "
             f"qualifies everyone at or above **{h['cutoff']:.2f} points** ({h['qualified_firms']:,} firms) and "
-            f"lends **{_money(h['expected_volume'])}** against {_money(h['reference_expected_volume'])}: "
+            f"lends **{money(h['expected_volume'])}** against {money(h['reference_expected_volume'])}: "
             f"**{h['volume_difference']:+,.0f}**{ratio}.")
     return lines
 
@@ -56,10 +51,10 @@ def summary_table(results: dict) -> str:
     for label, r in results["formulas"].items():
         rows.append(
             f"| `{label}` | {r['qualified_firms']:,.0f} | {r['expected_loans']:,.0f} | "
-            f"{_money(r['expected_volume'])} | "
-            f"{_interval(r, 'expected_default_rate', _pct)} | {_interval(r, 'expected_loss', _money)} | "
-            f"{_money(r['loss_bank'])} | {_money(r['loss_guarantee'])} | {_money(r['loss_funds'])} | "
-            f"{_money(r['loss_p99'])} | {_pct(r['fund_exhaustion_probability'], '.1%')} |")
+            f"{money(r['expected_volume'])} | {interval(_bounds(r, 'expected_default_rate'), '.2%')} | "
+            f"{interval(_bounds(r, 'expected_loss'), ',.0f')} | "
+            f"{money(r['loss_bank'])} | {money(r['loss_guarantee'])} | {money(r['loss_funds'])} | "
+            f"{money(r['loss_p99'])} | {percent(r['fund_exhaustion_probability'], 1)} |")
     return "\n".join(rows)
 
 
@@ -83,10 +78,10 @@ def province_table(by_province: dict) -> str:
             "|---|---|---|---|---|---|---|---|---|---|"]
     order = sorted(by_province.items(), key=lambda kv: -(kv[1]["expected_loss"] or 0.0))
     for prov, r in order:
-        rows.append(f"| {prov} | {r['qualified_firms']:,.0f} | {_money(r['expected_volume'])} | "
-                    f"{_money(r['expected_loss'])} | {_money(r['loss_bank'])} | {_money(r['loss_guarantee'])} | "
-                    f"{_money(r['loss_funds'])} | {_money(r['fund_size'])} | {_money(r['loss_p99'])} | "
-                    f"{_pct(r['fund_exhaustion_probability'], '.1%')} |")
+        rows.append(f"| {prov} | {r['qualified_firms']:,.0f} | {money(r['expected_volume'])} | "
+                    f"{money(r['expected_loss'])} | {money(r['loss_bank'])} | {money(r['loss_guarantee'])} | "
+                    f"{money(r['loss_funds'])} | {money(r['fund_size'])} | {money(r['loss_p99'])} | "
+                    f"{percent(r['fund_exhaustion_probability'], 1)} |")
     return "\n".join(rows)
 
 
@@ -124,10 +119,10 @@ def policy_markdown(results: dict, plots: list[str] | None = None) -> str:
         "",
         f"- Loss given default {loss['lgd']:.0%}, tenor {loss['tenor_months']:g} months.",
         f"- Guarantee system: {rs['guarantee_share_of_loss']:.0%} of the loss on guaranteed loans (banks keep "
-        f"{1 - rs['guarantee_share_of_loss']:.0%}), guaranteed principal capped at {_money(rs['guarantee_cap'])} "
+        f"{1 - rs['guarantee_share_of_loss']:.0%}), guaranteed principal capped at {money(rs['guarantee_cap'])} "
         f"per firm; {rs['guaranteed_share']:.1%} of the volume is guaranteed.",
         f"- Provincial funds pay {funds['coverage']:.0%} of the banks' remaining loss"
-        + (f" (at most {_money(funds['cap_per_loan'])} per loan)" if funds["cap_per_loan"] is not None else "")
+        + (f" (at most {money(funds['cap_per_loan'])} per loan)" if funds["cap_per_loan"] is not None else "")
         + f"; each fund is {funds['size_ratio']:.5%} of the reference formula's expected volume in its province "
         "(Hebei: CNY 147 m behind CNY 310.7 bn) unless sized explicitly. Claims a fund cannot pay stay with the "
         "banks.",
@@ -142,8 +137,8 @@ def policy_markdown(results: dict, plots: list[str] | None = None) -> str:
         lines += ["## Plots", "", *(f"![{name}]({name})" for name in plots), ""]
     for label, r in results["formulas"].items():
         lines += [f"## `{label}`", "",
-                  f"Refinancing: {_money(r['refinancing_volume'])} eligible, saving "
-                  f"{_money(r['refinancing_interest_saving'])} of interest over the tenor.", "",
+                  f"Refinancing: {money(r['refinancing_volume'])} eligible, saving "
+                  f"{money(r['refinancing_interest_saving'])} of interest over the tenor.", "",
                   "### Points bands", "", bands_table(r["bands"]), "",
                   "### By province", "", province_table(r["by_province"]), ""]
     return "\n".join(lines)

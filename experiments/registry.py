@@ -68,13 +68,6 @@ def register_formulas(log_result: Mapping[str, Any], *, name: str = DEFAULT_MODE
     return versions
 
 
-def model_aliases(*, name: str = DEFAULT_MODEL, uri: str) -> dict[str, str]:
-    """Alias → version of the registered model ``name``."""
-    with mlflow_errors(f"registered model {name!r} in {uri}"):
-        model = MlflowClient(tracking_uri=uri).get_registered_model(name)
-    return {alias: str(version) for alias, version in sorted(model.aliases.items())}
-
-
 def promote(ref: str, alias: str, *, name: str = DEFAULT_MODEL, uri: str) -> str:
     """Point ``alias`` of model ``name`` at the version behind ``ref``; returns that version."""
     client = MlflowClient(tracking_uri=uri)

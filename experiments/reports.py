@@ -151,7 +151,7 @@ def refinement_markdown(refinement: pd.DataFrame, evaluation: dict, frontier: li
         "default). Importance is mean |SHAP| on the default log-odds; intervals are the 2.5 and 97.5 percentiles "
         "over the refits. An indicator (or a cluster of twins) has a **measurable link** when its importance "
         "beats the best shadow's in at least 80% of the refits, **none** at 20% or less, and is **uncertain** "
-        "in between; a direction is learned when at least 80% of the refits agree. "
+        "in between; a direction is learned when at least half of the refits show one and 80% of those agree. "
         + (f"Best shadow importance: {shadow[1]:.3f} [{shadow[0]:.3f}, {shadow[2]:.3f}]. " if shadow else "")
         + f"Twins: |Spearman| ≥ {ev.get('cluster_corr', 0.8)} (average linkage). An indicator missing for at "
         f"least {ev.get('unavailable_share', 0.95):.0%} of a stage's loans gets no points in that stage.",

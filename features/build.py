@@ -99,7 +99,8 @@ def compute_indicators(panel: pd.DataFrame, indicators: list[Indicator]) -> pd.D
     return pd.DataFrame(cols, index=panel.index)
 
 
-def _panel_columns(indicators: list[Indicator]) -> list[str]:
+def panel_columns(indicators: list[Indicator]) -> list[str]:
+    """The panel columns (lags and derived columns included) a set of indicators reads, sorted."""
     return sorted({c for ind in indicators for c in ind.inputs})
 
 
@@ -142,7 +143,7 @@ def loan_features(firms: pd.DataFrame, firm_years: pd.DataFrame, loans: pd.DataF
     year = pd.to_datetime(loans["origination_date"]).dt.year.astype("int64")
     keys = pd.DataFrame({"firm_id": loans["firm_id"].to_numpy(), "as_of_year": (year - 1).to_numpy()},
                         index=loans.index)
-    panel = as_of_panel(firms, firm_years, keys, _panel_columns(indicators) + ["revenue"])
+    panel = as_of_panel(firms, firm_years, keys, panel_columns(indicators) + ["revenue"])
     firm_info = firms.set_index("firm_id")
     out = pd.DataFrame({
         "loan_id": loans["loan_id"].to_numpy(),
@@ -186,7 +187,7 @@ def population_features(firms: pd.DataFrame, firm_years: pd.DataFrame, year: int
     exclusions.add(f"founded in or after the scoring year {year}", int(too_young.sum()))
     cand = firms.loc[~too_young]
     keys = pd.DataFrame({"firm_id": cand["firm_id"].to_numpy(), "as_of_year": year - 1}, index=cand.index)
-    panel = as_of_panel(firms, firm_years, keys, _panel_columns(indicators) + ["revenue"])
+    panel = as_of_panel(firms, firm_years, keys, panel_columns(indicators) + ["revenue"])
     no_row = ~panel["has_history"]
     exclusions.add(f"no firm_years row for the as-of fiscal year {year - 1}", int(no_row.sum()))
     panel = panel.loc[~no_row]

@@ -159,8 +159,3 @@ def get(indicator_id: str) -> Indicator:
         return CATALOG[indicator_id]
     except KeyError:
         raise IndicatorError(f"unknown indicator {indicator_id!r}; see `innopoints indicators`") from None
-
-
-def raw_columns_needed(indicators: list[Indicator]) -> list[str]:
-    """The panel columns a set of indicators reads, sorted."""
-    return sorted({c for ind in indicators for c in ind.inputs})

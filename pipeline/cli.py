@@ -19,6 +19,7 @@ from rich.text import Text
 
 from innopoints.features.build import coverage
 from innopoints.features.errors import InnopointsError
+from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
 from innopoints.pipeline import steps
 from innopoints.pipeline.config import RunConfig, load_config
 from innopoints.pipeline.options import ConfigOpt, ExperimentOpt, MlflowOpt, QuietOpt, TimingsOpt
@@ -219,8 +220,8 @@ def score(
     out: Annotated[Path, typer.Option(help="Points table to write (.parquet or .csv).")],
     year: Annotated[int | None, typer.Option(help="Scoring year (uses fiscal years before it); default: the "
                                              "year after the last fiscal year in the data.")] = None,
-    share: Annotated[float, typer.Option(help="Qualified share: top share of firms by points (2024: 0.137)."
-                                         )] = round(71_435 / 520_000, 4),
+    share: Annotated[float, typer.Option(help="Qualified share: top share of firms by points (2024: 71,435 of "
+                                         "520,000).")] = QUALIFIED_SHARE,
     cutoff: Annotated[float | None, typer.Option(help="Qualify by points cut-off instead of share.")] = None,
     reasons: Annotated[int, typer.Option(min=0, help="Reason codes per firm: the indicators where it missed the "
                                          "most points (0: none).")] = 3,
@@ -526,9 +527,9 @@ def run(
     Reads DATA (default: COHORT_DIR/synthetic-<firms>-seed<seed>/, simulated on first use) and BASELINE.
     Writes OUT/train/ (as `innopoints train`), OUT/report.html + OUT/report.md (the reviewer report: best
     candidate against the baseline, with the policy simulation of both), OUT/policy/ (as `innopoints policy`
-    with the default policy), OUT/scores.parquet (points of every firm under the recommended formula)
-    and OUT/recommended.json + OUT/recommended.csv + OUT/recommended.points.csv (the exported formula, its
-    weights table and its points table); logs every
+    with the default policy, its draws seeded with SEED), OUT/scores.parquet (points of every firm under the
+    recommended formula) and OUT/recommended.json + OUT/recommended.csv + OUT/recommended.points.csv (the
+    exported formula, its weights table and its points table); logs every
     formula to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db) and registers them. Prints a summary and where
     everything is. With TIMINGS: the wall time of every stage, as JSON.
     """
@@ -558,9 +559,9 @@ def run(
             importance = result.explain["importance"]
             comparison = steps.compare(result.formulas["baseline"], best, tables, cfg, importance_b=importance)
         with p.stage("policy simulation"):
-            from innopoints.pipeline.policy import PolicyFile, assess_and_write, report_summary
+            from innopoints.pipeline.policy import assess_and_write, report_summary, run_policy
 
-            policy, policy_files = assess_and_write([result.formulas["baseline"], best], tables, PolicyFile(), cfg,
+            policy, policy_files = assess_and_write([result.formulas["baseline"], best], tables, run_policy(cfg), cfg,
                                                     out / "policy")
             comparison = dataclasses.replace(comparison, policy=report_summary(policy))
         with p.stage("reviewer report"):

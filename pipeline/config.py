@@ -14,12 +14,10 @@ from innopoints.features.catalog import list_indicators
 from innopoints.features.errors import ConfigError
 from innopoints.features.local import LocalIndicatorSpec, build_local_indicators
 from innopoints.features.stage import StageRule
+from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
+from innopoints.models.learning.candidates import GROUP_BOUNDS
 
 M = TypeVar("M", bound=BaseModel)
-
-# 2024: 71,435 of 520,000 evaluated firms qualified and were recommended to banks.
-NATIONAL_QUALIFIED_SHARE = 71_435 / 520_000
-
 
 class CohortConfig(BaseModel):
     """The embedded synthetic cohort `run` makes on first use."""
@@ -36,7 +34,7 @@ class EvaluationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    qualified_share: float = Field(default=round(NATIONAL_QUALIFIED_SHARE, 4), gt=0, lt=1)
+    qualified_share: float = Field(default=QUALIFIED_SHARE, gt=0, lt=1)
     n_boot: int = Field(default=1000, ge=100)
     min_slice_n: int = Field(default=200, ge=1)
     min_slice_defaults: int = Field(default=5, ge=1)
@@ -53,8 +51,7 @@ class TrainConfig(BaseModel):
         default="risk_bins", description="curves of the learned candidates: bands fitted to default risk with "
         "risk-matched missing values, or percentile positions with the stage median for missing values")
     group_bounds: dict[str, tuple[float, float]] = Field(
-        default_factory=lambda: {"input": (0.1, 0.5), "output": (0.1, 0.5), "growth": (0.1, 0.5),
-                                 "financial": (0.0, 0.3)},
+        default_factory=lambda: dict(GROUP_BOUNDS),
         description="min and max share of the base points per indicator group in fitted formulas")
     max_points: float | None = Field(default=25.0, gt=0, description="max points of one indicator (fitted)")
     change_limits: list[float] = Field(default_factory=lambda: [5.0, 10.0, 20.0, 30.0, 50.0])

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from innopoints.features.build import loan_features
 from innopoints.features.stage import StageRule
+from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
 from innopoints.models.formula.schema import Formula
 from innopoints.models.policy.loss import (
     PD_FLOOR,
@@ -42,7 +43,7 @@ from innopoints.models.policy.loss import (
     threshold_curve,
 )
 from innopoints.pipeline import steps
-from innopoints.pipeline.config import NATIONAL_QUALIFIED_SHARE, RunConfig, load_config, read_yaml_model
+from innopoints.pipeline.config import RunConfig, load_config, read_yaml_model
 from innopoints.pipeline.contract import PROVINCES
 from innopoints.pipeline.options import ExperimentOpt, MlflowOpt, QuietOpt
 from innopoints.pipeline.progress import Stages, console
@@ -72,7 +73,7 @@ class QualificationPolicy(_Section):
     """Who qualifies: the top share of evaluated firms, or a points cut-off; optionally per province."""
 
     rule: Literal["top_share", "cutoff"] = "top_share"
-    share: float = Field(default=round(NATIONAL_QUALIFIED_SHARE, 4), gt=0, le=1)  # as `score`, evaluation
+    share: float = Field(default=QUALIFIED_SHARE, gt=0, le=1)  # as `score`, evaluation
     cutoff: float | None = None
     by_province: bool = False
     province_cutoffs: dict[str, float] = Field(default_factory=dict)
@@ -182,6 +183,12 @@ class PolicyFile(_Section):
                      fund_cap_per_loan=self.funds.cap_per_loan, refinancing_share=self.refinancing.eligible_share,
                      refinancing_rate_advantage=self.refinancing.rate_advantage,
                      correlation=self.loss.correlation)
+
+
+def run_policy(config: RunConfig) -> PolicyFile:
+    """The documented default policy with the Monte Carlo draws seeded by the run's ``seed``: what `run`
+    simulates (it reads no policy file)."""
+    return PolicyFile(monte_carlo=MonteCarloPolicy(seed=config.seed))
 
 
 def load_policy(path: Path | None) -> PolicyFile:

@@ -22,10 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
-from innopoints.features.build import compute_indicators, split_panel_column
-from innopoints.features.catalog import get, raw_columns_needed
+from innopoints.features.build import compute_indicators, panel_columns, split_panel_column
+from innopoints.features.catalog import get
 from innopoints.features.errors import SimulationError
+from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
 from innopoints.pipeline.contract import (
     FIRM_COLUMNS,
     FIRM_YEAR_COLUMNS,
@@ -70,7 +72,9 @@ TERMS: dict[int, float] = {12: 0.6, 24: 0.25, 36: 0.15}
 GUARANTEE_BASE: dict[str, float] = {"credit": 0.55, "guarantee_fund": 0.33, "ip_pledge": 0.12}
 
 SME_SHARE = 0.92
-QUALIFIED_SHARE = 0.137  # 71,435 of 520,000 evaluated firms in 2024
+# The 2024 qualified share to three places (0.137): every cohort, and every number pinned on one, was drawn
+# with it; the fourth place would redraw each year's loans (a different sample of the same world).
+SIMULATED_QUALIFIED_SHARE = round(QUALIFIED_SHARE, 3)
 LOANS_TO_QUALIFIED = 0.85
 STAGE_SPLIT = {"startup": 0.25, "growth": 0.45, "stable": 0.30}  # ages 0-2, 3-9, 10-30 at the last year
 PROVINCE_EFFECT_SD = 0.15
@@ -197,7 +201,7 @@ def _catalog_values(cur: Mapping[str, np.ndarray], lag1: Mapping[str, np.ndarray
     by_lag = (cur, lag1, lag2)
     derived = {"exists_lag1": firm_age >= 1, "exists_lag2": firm_age >= 2}
     panel = {}
-    for col in raw_columns_needed(catalog):
+    for col in panel_columns(catalog):
         raw, lag = split_panel_column(col)
         panel[col] = derived[col] if col in derived else by_lag[lag][raw]
     values = compute_indicators(pd.DataFrame(panel), catalog)
@@ -327,10 +331,6 @@ def default_logit(as_of_values: pd.DataFrame, province, truth: Mapping) -> np.nd
     return z
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
-
-
 def _calibrate_intercept(z: np.ndarray, u: np.ndarray, rate: float) -> float:
     """The smallest shift b (to 1e-9) at which the share of draws ``u < sigmoid(b + z)`` reaches ``rate``.
 
@@ -340,7 +340,7 @@ def _calibrate_intercept(z: np.ndarray, u: np.ndarray, rate: float) -> float:
     lo, hi = -30.0, 30.0
     for _ in range(200):
         mid = 0.5 * (lo + hi)
-        if (u < _sigmoid(mid + z)).mean() < rate:
+        if (u < expit(mid + z)).mean() < rate:
             lo = mid
         else:
             hi = mid
@@ -438,8 +438,8 @@ def _draw_accounts(rng: np.random.Generator, noise: _Noise, firms: Mapping[str, 
     # Some start-ups have no revenue yet in their first year or two.
     pre_revenue_years = rng.choice(3, size=n, p=[0.82, 0.13, 0.05])
     revenue = np.where(age < pre_revenue_years[:, None], 0.0, np.exp(level))
-    high_tech_share = _sigmoid(0.3 + 0.7 * innov + noise.firm(0.6) + noise.yearly(0.1))
-    certified = (rng.random(n) < _sigmoid(0.8 + 0.8 * firms["innov"]))[:, None]
+    high_tech_share = expit(0.3 + 0.7 * innov + noise.firm(0.6) + noise.yearly(0.1))
+    certified = (rng.random(n) < expit(0.8 + 0.8 * firms["innov"]))[:, None]
 
     # R&D follows a smoothed scale, so intensity jumps when revenue falls; a few firms spend very heavily.
     industry_rd = np.array([v[2] for v in INDUSTRIES.values()])[firms["industry"]][:, None]
@@ -458,7 +458,7 @@ def _draw_accounts(rng: np.random.Generator, noise: _Noise, firms: Mapping[str, 
     relief = rd * deduction_rate * 0.15 * eligible * np.where(net_profit > 0, 1.0, 0.4)
 
     total_assets = np.round(np.exp(level + noise.firm(0.35) + noise.yearly(0.05)), 2)
-    leverage = 1.15 * _sigmoid(-0.1 - 0.5 * health + noise.firm(0.5) + noise.yearly(0.15))
+    leverage = 1.15 * expit(-0.1 - 0.5 * health + noise.firm(0.5) + noise.yearly(0.15))
     liabilities = np.round(leverage * total_assets, 2)
     return {
         "revenue": np.round(revenue, 2), "net_profit": np.round(net_profit, 2),
@@ -474,9 +474,9 @@ def _draw_people(rng: np.random.Generator, noise: _Noise, firms: Mapping[str, np
     innov = firms["innov"][:, None]
     employees = np.maximum(3.0, np.round(np.exp(np.log(30.0) + 0.75 * (level - np.log(2500.0))
                                                  + noise.firm(0.35) + noise.yearly(0.06))))
-    st_share = _sigmoid(-0.7 + 0.6 * innov + noise.firm(0.4) + noise.yearly(0.1))
+    st_share = expit(-0.7 + 0.6 * innov + noise.firm(0.4) + noise.yearly(0.1))
     st_staff = rng.binomial(employees.astype("int64"), st_share)
-    pg_share = _sigmoid(-1.7 + 0.5 * innov + noise.firm(0.4) + noise.yearly(0.1))
+    pg_share = expit(-1.7 + 0.5 * innov + noise.firm(0.4) + noise.yearly(0.1))
     return {
         "employees": employees, "st_staff": st_staff, "postgrad_staff": rng.binomial(st_staff, pg_share),
         # Hiring graduates scales with headcount only: it says nothing about repayment.
@@ -494,20 +494,20 @@ def _draw_innovation(rng: np.random.Generator, noise: _Noise, firms: Mapping[str
     industry_sw = np.array([v[3] for v in INDUSTRIES.values()])[firms["industry"]][:, None]
 
     # Applications are partly inflated; grants arrive one and two years later, by quality.
-    patenting = (rng.random(n) < _sigmoid(0.5 + firms["innov"]))[:, None]
+    patenting = (rng.random(n) < expit(0.5 + firms["innov"]))[:, None]
     apps = rng.poisson(np.exp(-0.6 + 0.8 * innov + 0.35 * size + 0.5 * inflate + noise.firm(0.4)
                               + noise.yearly(0.3)) * patenting * alive)
-    grant_p = 0.35 * _sigmoid(0.2 + 1.0 * quality - 0.6 * inflate)
+    grant_p = 0.35 * expit(0.2 + 1.0 * quality - 0.6 * inflate)
     granted = np.zeros((n, t), dtype="int64")
     granted[:, 1:] += rng.binomial(apps[:, :-1], grant_p)
     granted[:, 2:] += rng.binomial(apps[:, :-2], grant_p)
-    pct_firm = (rng.random(n) < _sigmoid(-1.5 + firms["innov"]))[:, None]
+    pct_firm = (rng.random(n) < expit(-1.5 + firms["innov"]))[:, None]
     um_firm = (rng.random(n) < 0.6)[:, None]
 
-    contract_p = _sigmoid(-1.3 + 0.8 * innov + 0.3 * size + noise.firm(0.8))
+    contract_p = expit(-1.3 + 0.8 * innov + 0.3 * size + noise.firm(0.8))
     contracts = (rng.random((n, t)) < contract_p) * np.exp(np.log(60.0) + 0.6 * innov + 0.6 * size
                                                            + noise.yearly(1.0))
-    vc_p = _sigmoid(-3.2 + 0.6 * innov + 1.0 * (age < 5) + 0.3 * health)
+    vc_p = expit(-3.2 + 0.6 * innov + 1.0 * (age < 5) + 0.3 * health)
     vc = (rng.random((n, t)) < vc_p) * np.exp(np.log(1500.0) + 0.5 * size + noise.yearly(0.9))
     # Platforms are held: a stock that only grows.
     platform_base = rng.poisson(np.exp(-2.3 + 0.8 * innov + 0.5 * size))
@@ -549,7 +549,7 @@ def _draw_loans(rng: np.random.Generator, firms: Mapping[str, np.ndarray], panel
         values = _indicator_values(cur, lag1, lag2, as_of - firms["founded_year"][active])
         score = _points_proxy(values)
         order = np.argsort(-score, kind="stable")
-        n_qualified = int(round(QUALIFIED_SHARE * len(active)))
+        n_qualified = int(round(SIMULATED_QUALIFIED_SHARE * len(active)))
         n_loans = int(round(loan_rate * len(active)))
         n_from_q = min(int(round(LOANS_TO_QUALIFIED * n_loans)), n_qualified)
         n_from_rest = min(n_loans - n_from_q, len(active) - n_qualified)
@@ -651,7 +651,7 @@ def _draw_defaults(rng: np.random.Generator, loans: Mapping[str, np.ndarray], pr
     # Recomputed from the recorded (rounded) truth, so default_logit(truth) reproduces it exactly.
     systematic = default_logit(as_of_values, province, truth)
     logit = systematic + noise
-    p_default = _sigmoid(logit)
+    p_default = expit(logit)
     # Drawn for every loan; a loan whose window is still open cannot be seen to default.
     defaulted = (u < p_default) & observed
     return truth, {"logit_systematic": systematic, "noise": noise, "logit": logit, "p_default": p_default,
@@ -829,7 +829,7 @@ def _truth_summary(effects: list[dict], per_year: list[dict], plan: Mapping,
             "defaulted = u < p and outcome observed. rd_intensity is official (policy direction +1) but "
             "raises the risk, most of all with falling revenue: the planted sign conflict. Application "
             "counts, utility models and software copyrights have no effect. Loans go mostly to the top "
-            f"{QUALIFIED_SHARE:.1%} of an illustrative points proxy (selection bias)."
+            f"{SIMULATED_QUALIFIED_SHARE:.1%} of an illustrative points proxy (selection bias)."
         ),
         "sign_conflicts": [e["indicator"] for e in effects if e["official"] and e["coef"] > 0],
         "no_effect": [e["indicator"] for e in effects if e["coef"] == 0.0],
@@ -839,7 +839,7 @@ def _truth_summary(effects: list[dict], per_year: list[dict], plan: Mapping,
         "observed_default_rate": round(float(defaulted.sum()) / n_obs, 6) if n_obs else None,
         "expected_observed_default_rate": round(float(p_default[observed].mean()), 6) if n_obs else None,
         "selection": {
-            "qualified_share": QUALIFIED_SHARE, "loans_to_qualified": LOANS_TO_QUALIFIED,
+            "qualified_share": SIMULATED_QUALIFIED_SHARE, "loans_to_qualified": LOANS_TO_QUALIFIED,
             "score": ("mean percentile rank, among firms active in year Y, of the official indicators at "
                       "as-of year Y-1 (true values; a missing indicator scores 0)"),
             "per_year": per_year,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -37,10 +36,18 @@ def indicator_set(config: RunConfig, extra: list[dict] | None = None) -> list[In
     return builtins + build_local_indicators(list(seen.values()), known)
 
 
-def build_loan_table(tables: dict[str, pd.DataFrame], config: RunConfig) -> pd.DataFrame:
-    """Point-in-time indicators for every loan (DESIGN §2)."""
-    return loan_features(tables["firms"], tables["firm_years"], tables["loans"],
-                         indicator_set(config), config.stage_rule)
+def _row_inputs(config: RunConfig, formula: Formula | None) -> tuple[list[Indicator], StageRule]:
+    """The indicators and stage rule rows are built with: the formula's own rule and local indicators win."""
+    extra = list(formula.local_indicators) if formula is not None and formula.local_indicators else []
+    rule = StageRule(**formula.stage_rule.model_dump()) if formula is not None else config.stage_rule
+    return indicator_set(config, extra), rule
+
+
+def build_loan_table(tables: dict[str, pd.DataFrame], config: RunConfig,
+                     formula: Formula | None = None) -> pd.DataFrame:
+    """Point-in-time indicators for every loan; the formula's own stage rule and local indicators win."""
+    indicators, rule = _row_inputs(config, formula)
+    return loan_features(tables["firms"], tables["firm_years"], tables["loans"], indicators, rule)
 
 
 def default_scoring_year(tables: dict[str, pd.DataFrame]) -> int:
@@ -51,19 +58,8 @@ def default_scoring_year(tables: dict[str, pd.DataFrame]) -> int:
 def build_population(tables: dict[str, pd.DataFrame], year: int, config: RunConfig,
                      formula: Formula | None = None) -> tuple[pd.DataFrame, Exclusions]:
     """One row per scoreable firm of ``year``; the formula's own stage rule and local indicators win."""
-    extra = list(formula.local_indicators) if formula is not None and formula.local_indicators else []
-    rule = StageRule(**formula.stage_rule.model_dump()) if formula is not None else config.stage_rule
-    return population_features(tables["firms"], tables["firm_years"], year, indicator_set(config, extra), rule)
-
-
-@dataclass
-class Scored:
-    """Points for a population plus what was left out and the qualification rule used."""
-
-    table: pd.DataFrame
-    exclusions: Exclusions
-    year: int
-    rule: str
+    indicators, rule = _row_inputs(config, formula)
+    return population_features(tables["firms"], tables["firm_years"], year, indicators, rule)
 
 
 def score_population(formula: Formula, population: pd.DataFrame, *, share: float | None,
@@ -184,20 +180,23 @@ def _save(fig, path: Path) -> None:
 
 def compare(a: Formula, b: Formula, tables: dict[str, pd.DataFrame], config: RunConfig, *,
             importance_b: pd.DataFrame | None = None, year: int | None = None):
-    """Both formulas on the same loans (out of time) and the same scoring-year population."""
+    """Both formulas on the same loans (out of time) and the same scoring-year firms, each scoring rows built
+    with its own stage rule and local indicators (as :func:`build_population`)."""
     from innopoints.experiments.compare import compare_formulas
     from innopoints.pipeline.fingerprint import data_fingerprint
 
-    extra = list(a.local_indicators) + list(b.local_indicators)
-    indicators = indicator_set(config, extra)
-    loans = loan_features(tables["firms"], tables["firm_years"], tables["loans"], indicators, config.stage_rule)
     year = year or default_scoring_year(tables)
-    population, _ = population_features(tables["firms"], tables["firm_years"], year, indicators,
-                                        config.stage_rule)
+    loans_a = build_loan_table(tables, config, a)
+    population_a, _ = build_population(tables, year, config, a)
+    if _row_inputs(config, a) == _row_inputs(config, b):  # the same rows: build them once
+        loans_b, population_b = loans_a, population_a
+    else:
+        loans_b = build_loan_table(tables, config, b)
+        population_b, _ = build_population(tables, year, config, b)
     ev = config.evaluation
-    return compare_formulas(a, b, loans, population, share=ev.qualified_share, n_boot=ev.n_boot,
-                            seed=config.seed, test_year=ev.test_year, importance_b=importance_b,
-                            data_fingerprint=data_fingerprint(tables))
+    return compare_formulas(a, b, loans_a, population_a, loans_b=loans_b, population_b=population_b,
+                            share=ev.qualified_share, n_boot=ev.n_boot, seed=config.seed, test_year=ev.test_year,
+                            importance_b=importance_b, data_fingerprint=data_fingerprint(tables))
 
 
 def write_comparison(comparison, out: Path) -> list[Path]:

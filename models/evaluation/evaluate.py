@@ -38,6 +38,8 @@ __all__ = [
     "EvaluationError",
     "evaluate_model_probs",
     "evaluate_points",
+    "jsonable",
+    "jsonable_records",
     "points_psi_by_year",
     "qualified_changes",
     "temporal_split",
@@ -50,12 +52,15 @@ DEFAULT_SLICES = ("stage", "province", "is_sme")
 # ------------------------------------------------------------------------------------------- helpers
 
 
-def _jsonable(value):
-    """Plain Python value for JSON: numpy scalars unwrapped, NaN and infinities become None."""
+def jsonable(value):
+    """Plain Python value for JSON: numpy scalars and arrays unwrapped, tuples as lists, DataFrames as records
+    (:func:`jsonable_records`), NaN, infinities, NA and NaT as None."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [jsonable(v) for v in value]
+    if isinstance(value, pd.DataFrame):
+        return jsonable_records(value)
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -65,8 +70,11 @@ def _jsonable(value):
     return value
 
 
-def _records(table: pd.DataFrame) -> list[dict]:
-    return [_jsonable(row) for row in table.to_dict(orient="records")]
+def jsonable_records(table: pd.DataFrame) -> list[dict]:
+    """One JSON-ready dict per row (:func:`jsonable`); a named index becomes a column first."""
+    if table.index.name is not None:
+        table = table.reset_index()
+    return [jsonable(row) for row in table.astype(object).to_dict(orient="records")]
 
 
 def _require(frame: pd.DataFrame, columns: Sequence[str], table: str) -> None:
@@ -221,7 +229,7 @@ def _slice_results(
             n, d = int(m.sum()), int(y[m].sum())
             n_top = int(in_top[m].sum())
             record = {
-                "value": _jsonable(values[np.argmax(m)]),
+                "value": jsonable(values[np.argmax(m)]),
                 "n": n,
                 "defaults": d,
                 "default_rate": d / n,
@@ -294,7 +302,7 @@ def _evaluate(
             "threshold": threshold if kind == "points" else -threshold,
             "rule": rule,
         },
-        "calibration": _records(
+        "calibration": jsonable_records(
             calibration_table(yi, band_score, pd_test).rename(columns={"mean_pd": "mean_predicted_pd"})
         ),
         "excluded": excluded,
@@ -325,7 +333,7 @@ def _evaluate(
     result["slices"], result["slices_missing"] = _slice_results(
         test, y, risk, in_top, slices, min_slice_n, min_slice_defaults
     )
-    return _jsonable(result)
+    return jsonable(result)
 
 
 def _baseline_risk(test: pd.DataFrame, baseline_col: str | None, baseline_kind: str) -> np.ndarray | None:
@@ -379,11 +387,7 @@ def evaluate_points(
         (candidate minus baseline), ``bootstrap``, ``delong_vs_baseline``; then ``slices``,
         ``slices_missing`` and ``excluded``.
     """
-    train_obs, train_excl = _observed(train, "train")
-    test_obs, test_excl = _observed(test, "test")
-    train_y = _flags(train_obs, "defaulted", "train")
-    y = _flags(test_obs, "defaulted", "test")
-    _check_test(y)
+    train_obs, test_obs, train_y, y, excluded = _observed_outcomes(train, test)
     train_points = _numeric(train_obs, points_col, "train")
     points = _numeric(test_obs, points_col, "test")
     if not 0 < train_y.sum() < len(train_y):
@@ -408,7 +412,7 @@ def evaluate_points(
         slices=slices,
         min_slice_n=min_slice_n,
         min_slice_defaults=min_slice_defaults,
-        excluded={"train_outcome_not_observed": train_excl, "test_outcome_not_observed": test_excl},
+        excluded=excluded,
     )
     result["calibrator"] = {"intercept": float(calibrator.intercept_), "coef": float(calibrator.coef_)}
     return result
@@ -435,11 +439,7 @@ def evaluate_model_probs(
     defaults to holding *points* (a formula), the usual comparison of a model against the official formula.
     ``train`` supplies ``train_*`` metrics only (a model is fitted elsewhere).
     """
-    train_obs, train_excl = _observed(train, "train")
-    test_obs, test_excl = _observed(test, "test")
-    train_y = _flags(train_obs, "defaulted", "train")
-    y = _flags(test_obs, "defaulted", "test")
-    _check_test(y)
+    train_obs, test_obs, train_y, y, excluded = _observed_outcomes(train, test)
     train_p = _numeric(train_obs, prob_col, "train")
     p = _numeric(test_obs, prob_col, "test")
     if ((p < 0) | (p > 1)).any():
@@ -462,8 +462,21 @@ def evaluate_model_probs(
         slices=slices,
         min_slice_n=min_slice_n,
         min_slice_defaults=min_slice_defaults,
-        excluded={"train_outcome_not_observed": train_excl, "test_outcome_not_observed": test_excl},
+        excluded=excluded,
     )
+
+
+def _observed_outcomes(train: pd.DataFrame,
+                       test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray, dict]:
+    """Observed loans of both periods, their default flags and how many loans were left out as still open;
+    the test loans need defaults and non-defaults."""
+    train_obs, train_excl = _observed(train, "train")
+    test_obs, test_excl = _observed(test, "test")
+    train_y = _flags(train_obs, "defaulted", "train")
+    y = _flags(test_obs, "defaulted", "test")
+    _check_test(y)
+    return train_obs, test_obs, train_y, y, {"train_outcome_not_observed": train_excl,
+                                             "test_outcome_not_observed": test_excl}
 
 
 def _check_test(y: np.ndarray) -> None:
@@ -602,4 +615,4 @@ def qualified_changes(
             group: _group_defaults(pd.Series(flags.to_numpy()[status == group], dtype=object))
             for group in ("entering", "leaving", "staying")
         }
-    return _jsonable(result)
+    return jsonable(result)

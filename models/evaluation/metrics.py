@@ -20,13 +20,15 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from innopoints.features.errors import EvaluationError
 
-QUALIFIED_SHARE = 0.137
-"""Share of evaluated firms that qualified in 2024: 71,435 of 520,000 (FIELD.md)."""
+QUALIFIED_SHARE = round(71_435 / 520_000, 4)
+"""Share of evaluated firms that qualified in 2024: 71,435 of 520,000, i.e. 0.1374 (rounded to 4 places, so
+every command, config default and policy file qualifies the same firms)."""
 
 PSI_EPSILON = 1e-4
 """Floor for a bin's share in PSI: an empty bin contributes a large but finite term instead of infinity."""
@@ -76,7 +78,8 @@ def _both_classes(y: np.ndarray, what: str) -> None:
 
 def _check_share(share: float) -> None:
     if not 0.0 < share <= 1.0:
-        raise EvaluationError(f"share: must be in (0, 1], got {share!r} (the 2024 qualified share is 0.137)")
+        raise EvaluationError(f"share: must be in (0, 1], got {share!r} (the 2024 qualified share is "
+                              f"{QUALIFIED_SHARE})")
 
 
 # ------------------------------------------------------------------------- counts per equal-score group
@@ -311,11 +314,7 @@ class PointsCalibrator(BaseEstimator):
         check_is_fitted(self, ("intercept_", "coef_"))
         pts = np.asarray(points, dtype=np.float64)
         pts = _scores(pts, len(pts), "points")
-        return _sigmoid(self.intercept_ + self.coef_ * pts)
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # tanh form: no overflow warning for large |x|
+        return expit(self.intercept_ + self.coef_ * pts)
 
 
 def _newton_logit(z: np.ndarray, y: np.ndarray, l2: float, max_iter: int) -> tuple[float, float, int]:
@@ -333,7 +332,7 @@ def _newton_logit(z: np.ndarray, y: np.ndarray, l2: float, max_iter: int) -> tup
     n_iter = 0
     while n_iter < max_iter:
         n_iter += 1
-        p = _sigmoid(x @ beta)
+        p = expit(x @ beta)
         grad = x.T @ (p - y) + ridge @ beta
         hess = (x * (p * (1 - p))[:, None]).T @ x + ridge + 1e-12 * np.eye(2)
         step = np.linalg.solve(hess, grad)

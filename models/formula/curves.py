@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 
 class StrictModel(BaseModel):
@@ -199,9 +199,3 @@ ROW_RULES: dict[str, str] = {
 
 Curve = Annotated[LinearCap | Percentile | Bins, Field(discriminator="type")]
 CURVE_TYPES: tuple[str, ...] = ("linear_cap", "percentile", "bins")
-_CURVE_ADAPTER: TypeAdapter[Curve] = TypeAdapter(Curve)
-
-
-def curve_from_dict(data: dict) -> LinearCap | Percentile | Bins:
-    """Parse one curve from its dict (raises pydantic ``ValidationError``; the formula converts it)."""
-    return _CURVE_ADAPTER.validate_python(data)

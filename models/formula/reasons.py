@@ -13,12 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from innopoints.models.formula.schema import Formula, _stage_codes
+from innopoints.models.formula.schema import Formula, stage_codes
 
 
 def shortfalls(formula: Formula, scored: pd.DataFrame) -> pd.DataFrame:
     """Points missed per core indicator (columns = indicator ids), from :meth:`Formula.score`'s output."""
-    codes = _stage_codes(scored)
+    codes = stage_codes(scored)
     out = {item.id: item.points.as_array()[codes] - scored[f"points_{item.id}"].to_numpy(dtype="float64")
            for item in formula.indicators}
     return pd.DataFrame(out, index=scored.index)

@@ -365,7 +365,7 @@ class Formula(StrictModel):
         With ``fill_missing`` (needs the ``stage`` column for ``stage_median``) missing values take the
         item's missing policy, as in scoring; without it they stay NaN.
         """
-        codes = _stage_codes(indicators) if fill_missing else None
+        codes = stage_codes(indicators) if fill_missing else None
         arrays = self._fraction_arrays(indicators, codes)
         return pd.DataFrame(arrays, index=indicators.index)
 
@@ -376,7 +376,7 @@ class Formula(StrictModel):
         values in :data:`innopoints.features.stage.STAGES`. The breakdown columns are ``points_<indicator id>`` and
         ``points_bonus_<bonus id>`` (before the bonus cap); the output keeps the input's index.
         """
-        codes = _stage_codes(indicators)
+        codes = stage_codes(indicators)
         fractions = self._fraction_arrays(indicators, codes)
         n = len(indicators)
         base = np.zeros(n, dtype="float64")
@@ -540,8 +540,9 @@ def _format_validation_error(err: ValidationError) -> str:
     return "; ".join(lines[:5]) + extra
 
 
-def _stage_codes(indicators: pd.DataFrame) -> np.ndarray:
-    """0/1/2 per row for start-up/growth/stable; anything else is the user's mistake."""
+def stage_codes(indicators: pd.DataFrame) -> np.ndarray:
+    """0/1/2 per row for start-up/growth/stable (:data:`STAGES` order); a missing or unknown stage is the
+    user's mistake and raises :class:`FormulaError` naming an example row, never a code that indexes a stage."""
     if "stage" not in indicators.columns:
         raise FormulaError(f"indicator table: column 'stage' is missing (values {list(STAGES)})")
     stage = indicators["stage"]

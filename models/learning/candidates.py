@@ -20,11 +20,13 @@ Flavours (the names and the report say which):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
+from sklearn.isotonic import isotonic_regression
 
 from innopoints.features.catalog import Indicator
 from innopoints.features.stage import STAGES, StageRule
@@ -114,19 +116,6 @@ def stage_median(curve: Percentile, values: np.ndarray, stage_codes: np.ndarray)
     return MissingStageMedian(fraction=StageFractions(**out))
 
 
-def pool_adjacent_violators(values: np.ndarray, weights: np.ndarray, increasing: bool) -> np.ndarray:
-    """Weighted isotonic regression of a short sequence (non-decreasing if ``increasing``)."""
-    sign = 1.0 if increasing else -1.0
-    blocks: list[list[float]] = []  # [mean, weight, length]
-    for value, weight in zip(sign * np.asarray(values, dtype="float64"), weights, strict=True):
-        blocks.append([float(value), float(weight), 1])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            v2, w2, n2 = blocks.pop()
-            v1, w1, n1 = blocks.pop()
-            blocks.append([(v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2, n1 + n2])
-    return sign * np.concatenate([np.full(int(n), v) for v, _, n in blocks])
-
-
 def _log_odds_good(rate: np.ndarray | float) -> np.ndarray:
     return np.log((1.0 - rate) / rate)
 
@@ -174,7 +163,7 @@ def risk_bins_curve(values: np.ndarray, y: np.ndarray, direction: int) -> RiskCu
     bad = np.bincount(idx, weights=ys, minlength=edges.size + 1)
     rate = _smoothed(bad, n, float(np.clip(ys.mean(), 1e-6, 1 - 1e-6)))
     # direction +1: more of the indicator, less risk, so the default rate may not rise across the bands.
-    rate = pool_adjacent_violators(rate, n + RISK_PRIOR, increasing=direction < 0)
+    rate = isotonic_regression(rate, sample_weight=n + RISK_PRIOR, increasing=direction < 0)
     good = _log_odds_good(rate)
     lo, hi = float(good.min()), float(good.max())
     if hi - lo < 1e-12:  # no risk difference among reporters: everyone who reports scores in full
@@ -300,6 +289,12 @@ def shap_points(importance: pd.DataFrame, spec: Spec, base: float) -> np.ndarray
     totals = imp.sum(axis=1, keepdims=True)
     flat = active / np.maximum(active.sum(axis=1, keepdims=True), 1)
     return base * np.where(totals > 0, imp / np.where(totals > 0, totals, 1.0), flat)
+
+
+GROUP_BOUNDS: Mapping[str, tuple[float, float]] = MappingProxyType(
+    {"input": (0.1, 0.5), "output": (0.1, 0.5), "growth": (0.1, 0.5), "financial": (0.0, 0.3)})
+"""Default min and max share of the base points per indicator group in fitted formulas (the run config's
+``train.group_bounds``); read-only, so pass ``dict(GROUP_BOUNDS)`` to change it."""
 
 
 @dataclass(frozen=True)

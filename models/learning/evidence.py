@@ -55,6 +55,9 @@ NOISE = 0.2
 """Share of refits at or below which beating the best shadow counts as chance: "no measurable link". Between
 :data:`NOISE` and :data:`STABLE` the evidence is insufficient either way: "uncertain"."""
 
+CLEAR = 0.5
+"""Share of refits that must show a clear direction (either way) before a direction can be learned."""
+
 INTERVAL = (2.5, 97.5)
 SHADOW = "shadow__"
 
@@ -83,7 +86,8 @@ class Evidence:
     ``indicators``: one row per indicator id with ``cluster``, ``importance`` / ``importance_lo`` /
     ``importance_hi`` / ``importance_share`` / ``rank``, ``beats_noise`` (share of refits), ``link``
     (``yes`` / ``uncertain`` / ``no``), ``direction`` (the learned direction where it is stable, else 0),
-    ``direction_share`` (share of refits that learned the modal non-zero direction), ``direction_mode``,
+    ``direction_share`` (share of refits that learned the modal non-zero direction), ``direction_opposite``
+    (share that learned the other one), ``direction_mode``,
     ``incremental`` / ``incremental_lo`` / ``incremental_hi`` (AUC lost when permuted out of bag) and
     ``missing_share``.
     ``clusters``: one row per cluster with ``members``, the same importance, link and incremental columns, and
@@ -228,15 +232,20 @@ def link_status(beats: np.ndarray) -> np.ndarray:
     return np.where(beats >= STABLE, "yes", np.where(beats <= NOISE, "no", "uncertain"))
 
 
-def _stable_direction(directions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per indicator: the modal non-zero direction, the share of refits that learned it, and that direction
-    where the share reaches :data:`STABLE` (else 0)."""
+def _stable_direction(directions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per indicator: the modal non-zero direction, the share of refits that learned it, the share that learned
+    the opposite, and the learned direction: the mode where at least :data:`CLEAR` of the refits show a clear
+    direction and at least :data:`STABLE` of those agree (else 0). A refit whose model barely uses the
+    indicator shows no clear direction; that is no evidence for the opposite one."""
     up = (directions == 1).mean(axis=0)
     down = (directions == -1).mean(axis=0)
     mode = np.where(up >= down, 1, -1)
-    share = np.maximum(up, down)
+    share, opposite = np.maximum(up, down), np.minimum(up, down)
+    clear = up + down
     mode = np.where(share > 0, mode, 0)
-    return mode, share, np.where(share >= STABLE, mode, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        agree = np.where(clear > 0, share / np.where(clear > 0, clear, 1.0), 0.0)
+    return mode, share, opposite, np.where((clear >= CLEAR) & (agree >= STABLE), mode, 0)
 
 
 def gather_evidence(X: pd.DataFrame, y: np.ndarray, firm_ids: Sequence, stage_codes: np.ndarray,
@@ -282,7 +291,7 @@ def gather_evidence(X: pd.DataFrame, y: np.ndarray, firm_ids: Sequence, stage_co
 
     imp, imp_lo, imp_hi = _interval(per["importance"])
     beats = (per["importance"] > best_shadow[:, None]).mean(axis=0)
-    mode, share, stable = _stable_direction(per["direction"])
+    mode, share, opposite, stable = _stable_direction(per["direction"])
     inc, inc_lo, inc_hi = _interval(per["incremental"])
     total = imp.sum()
     indicators = pd.DataFrame({
@@ -291,6 +300,7 @@ def gather_evidence(X: pd.DataFrame, y: np.ndarray, firm_ids: Sequence, stage_co
         "importance_share": imp / total if total > 0 else np.zeros_like(imp),
         "beats_noise": beats, "link": link_status(beats),
         "direction": stable.astype(np.int64), "direction_mode": mode.astype(np.int64), "direction_share": share,
+        "direction_opposite": opposite,
         "incremental": inc, "incremental_lo": inc_lo, "incremental_hi": inc_hi,
         "missing_share": X.isna().mean().to_numpy(),
     }, index=pd.Index(ids, name="id"))

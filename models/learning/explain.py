@@ -1,4 +1,4 @@
-"""SHAP-based explanation of a default model: importance, learned direction, dependence, reason codes.
+"""SHAP-based explanation of a default model: importance, learned direction and dependence.
 
 Every function takes ``contrib``, a frame of SHAP values on the default log-odds (one column per indicator
 plus ``bias``, e.g. :meth:`models.learning.learners.LGBMDefaultModel.contributions`), and ``X``, the indicator
@@ -286,48 +286,3 @@ def dependence_curve(contrib: pd.DataFrame, X: pd.DataFrame, feature: str, n_bin
     rows.append({"bin": -1, "lo": math.nan, "hi": math.nan, "n": int(miss.sum()), "mean_value": math.nan,
                  "mean_shap": float(shap[miss].mean()) if miss.any() else math.nan})
     return pd.DataFrame(rows).astype({"bin": "int64", "n": "int64"})
-
-
-# --------------------------------------------------------------------------------------- reason codes
-
-
-def reason_codes(contrib, X, top_k: int = 3, names: dict[str, str] | None = None) -> pd.DataFrame:
-    """Per firm, the ``top_k`` indicators pushing default risk up and the ``top_k`` pushing it down.
-
-    ``contrib`` is a frame (or one row as a Series) of SHAP values, ``X`` the matching values. Returns a
-    long frame with ``row`` (index label), ``side`` (``"up"``/``"down"``), ``rank``, ``feature``, ``name``
-    (from ``names``, else the id), ``shap`` and ``value``; only non-zero contributions are listed. Ties
-    are broken by indicator id, so the output does not depend on column order.
-    """
-    if isinstance(contrib, pd.Series):
-        contrib = contrib.to_frame().T
-    if isinstance(X, pd.Series):
-        X = X.to_frame().T
-    feats = _features(contrib, X)
-    if top_k < 1:
-        raise ModelInputError(f"top_k must be positive, got {top_k!r}")
-    row_pos = np.repeat(np.arange(len(contrib)), len(feats))
-    long = pd.DataFrame({
-        "pos": row_pos,
-        "feature": np.tile(np.asarray(feats, dtype=object), len(contrib)),
-        "shap": contrib[feats].to_numpy(dtype="float64").ravel(),
-        "value": X[feats].to_numpy(dtype="float64").ravel(),
-    })
-    parts = []
-    for side, sign in (("up", 1.0), ("down", -1.0)):
-        part = long[long["shap"] * sign > 0].assign(key=lambda d, s=sign: -s * d["shap"])
-        part = part.sort_values(["pos", "key", "feature"], kind="mergesort").groupby("pos").head(top_k)
-        part = part.assign(side=side, rank=part.groupby("pos").cumcount() + 1)
-        parts.append(part)
-    out = pd.concat(parts).sort_values(["pos", "side", "rank"], ascending=[True, False, True],
-                                       kind="mergesort")
-    labels = names or {}
-    return pd.DataFrame({
-        "row": contrib.index[out["pos"].to_numpy()],
-        "side": out["side"].to_numpy(),
-        "rank": out["rank"].to_numpy(dtype="int64"),
-        "feature": out["feature"].to_numpy(),
-        "name": [labels.get(f, f) for f in out["feature"]],
-        "shap": out["shap"].to_numpy(),
-        "value": out["value"].to_numpy(),
-    })

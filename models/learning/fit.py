@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy.special import expit
 
 EPS_SCALE = 1e-3
 
@@ -35,10 +36,6 @@ class PointsFit:
     slope: float  # b: log-odds of default fall by `slope` per `base` points
     loss: float  # mean training log-loss at the optimum (without the ridge term)
     converged: bool
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 def _log_loss(y: np.ndarray, z: np.ndarray) -> float:
@@ -112,7 +109,7 @@ def fit_stage_points(
         g_theta = np.zeros(1 + m)
         g_theta[1:] = 2.0 * ridge * v
         grad = np.zeros_like(psi)
-        grad[:1 + m] = DM.T @ ((_sigmoid(z) - y) / n) + M.T @ g_theta
+        grad[:1 + m] = DM.T @ ((expit(z) - y) / n) + M.T @ g_theta
         return loss, grad
 
     psi0 = np.zeros(1 + m + n_slack)
@@ -195,7 +192,7 @@ def _start(F: np.ndarray, y: np.ndarray, active: np.ndarray, init: np.ndarray | 
 
 def _preconditioner(D: np.ndarray, theta: np.ndarray, ridge: float) -> np.ndarray:
     """``M`` with ``Mᵀ H M = I`` for the Hessian ``H`` of the penalised loss at ``theta`` (``M = L⁻ᵀ``)."""
-    p = _sigmoid(D @ theta)
+    p = expit(D @ theta)
     H = (D * (p * (1.0 - p))[:, None]).T @ D / D.shape[0]
     H[1:, 1:] += 2.0 * ridge * np.eye(H.shape[0] - 1)
     H += 1e-12 * max(float(np.trace(H)), 1.0) * np.eye(H.shape[0])

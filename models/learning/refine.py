@@ -39,7 +39,7 @@ import pandas as pd
 from innopoints.features.catalog import Indicator
 from innopoints.features.stage import STAGES
 from innopoints.models.formula.schema import Formula
-from innopoints.models.learning.evidence import NOISE, STABLE, Evidence, dominance
+from innopoints.models.learning.evidence import CLEAR, NOISE, STABLE, Evidence, dominance
 
 REWEIGHT_POINTS = 3.0
 """Recommended and baseline points (mean over stages) differing by at least this: reweight."""
@@ -112,9 +112,11 @@ def eligibility(evidence: Evidence, indicators: Sequence[Indicator]) -> pd.DataF
                 if stable:
                     status, note = "link", f"measurable link: {how}"
                 else:
-                    status, note = "uncertain", (f"a link ({how}) but no stable direction: the modal direction "
+                    status, note = "uncertain", (f"a link ({how}) but no stable direction: "
                                                  f"{int(e['direction_mode']):+d} in {e['direction_share']:.0%} "
-                                                 f"of refits (rule: {STABLE:.0%})")
+                                                 f"of refits, the opposite in {e['direction_opposite']:.0%} (rule: "
+                                                 f"a clear direction in at least {CLEAR:.0%} of refits, "
+                                                 f"{STABLE:.0%} of them agreeing)")
             else:
                 status, note = "redundant", (f"moves with {', '.join(m for m in members if m != i)}; "
                                              f"{carrier} carries the cluster ({carrier_reason}); on its own it "
@@ -177,7 +179,8 @@ def refinement_table(*, indicators: Sequence[Indicator], evidence: Evidence, eli
             reason = ("sign conflict: higher values go with more defaults, but policy rewards them"
                       if ind.direction == 1 else
                       "sign conflict: higher values go with fewer defaults, but policy penalises them")
-            reason += f" (learned in {e['direction_share']:.0%} of refits); the recommended formula gives it no points"
+            reason += (f" (learned in {e['direction_share']:.0%} of refits, the opposite in "
+                       f"{e['direction_opposite']:.0%}); the recommended formula gives it no points")
             if el["status"] != "link":
                 reason += f"; {el['note']}"
         elif el["status"] != "link" and not has_points:

@@ -45,6 +45,7 @@ from innopoints.models.evaluation.backtest import MIN_TEST_DEFAULTS, backtest, i
 from innopoints.models.evaluation.evaluate import evaluate_model_probs, evaluate_points, temporal_split
 from innopoints.models.evaluation.metrics import PointsCalibrator, auc, log_loss, paired_bootstrap
 from innopoints.models.formula.schema import Formula, Provenance, StagePoints, round_points_preserving_total
+from innopoints.models.formula.schema import stage_codes as _stage_codes
 from innopoints.models.learning.candidates import (
     FLAVOURS,
     Curves,
@@ -136,10 +137,6 @@ class TrainResult:
     split: dict
     notes: list[str] = field(default_factory=list)
     plots: dict = field(default_factory=dict)  # SHAP sample of the reference model, for dependence plots
-
-
-def _stage_codes(frame: pd.DataFrame) -> np.ndarray:
-    return pd.Categorical(frame["stage"].astype(str), categories=list(STAGES)).codes.astype(np.int64)
 
 
 def split_fit_validation(train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

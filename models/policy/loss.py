@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 from sklearn.base import BaseEstimator
+from sklearn.isotonic import isotonic_regression
 from sklearn.utils.validation import check_is_fitted
 
 from innopoints.features.errors import PolicyError
@@ -115,31 +116,6 @@ def band_of(points, edges: np.ndarray) -> np.ndarray:
     return np.searchsorted(edges, np.asarray(points, dtype="float64"), side="right")
 
 
-def pool_adjacent_violators(rates: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted least-squares non-increasing fit of ``rates``, and the block id of every position.
-
-    Adjacent positions that violate the order are pooled into one block whose value is their weighted mean.
-    """
-    blocks: list[list[float]] = []  # [weighted sum, weight, first position]
-    for i, (r, w) in enumerate(zip(rates, weights, strict=True)):
-        blocks.append([r * w, w, i])
-        while len(blocks) > 1 and _mean(blocks[-1]) > _mean(blocks[-2]):
-            s, wt, _ = blocks.pop()
-            blocks[-1][0] += s
-            blocks[-1][1] += wt
-    fitted = np.empty(len(rates))
-    block_id = np.empty(len(rates), dtype="int64")
-    starts = [b[2] for b in blocks] + [len(rates)]
-    for k, b in enumerate(blocks):
-        fitted[starts[k]:starts[k + 1]] = _mean(b)
-        block_id[starts[k]:starts[k + 1]] = k
-    return fitted, block_id
-
-
-def _mean(block: list[float]) -> float:
-    return block[0] / block[1] if block[1] > 0 else 0.0
-
-
 def wilson_interval(defaults, n, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval of a default rate ``defaults / n`` (elementwise)."""
     d = np.asarray(defaults, dtype="float64")
@@ -163,7 +139,8 @@ class BandCalibrator(BaseEstimator):
     pd_floor : float, default :data:`PD_FLOOR`
         Lowest default probability (and lower bound) of a band.
     ci : float, default 0.95
-        Coverage of the Wilson interval, computed on the pooled counts of the band's monotone block.
+        Coverage of the Wilson interval, computed on the pooled counts of the band's monotone block (the
+        adjacent bands that share its monotone rate).
 
     Attributes
     ----------
@@ -200,7 +177,9 @@ class BandCalibrator(BaseEstimator):
         band = band_of(pts, self.edges_)
         n = np.bincount(band, minlength=self.n_bands_).astype("float64")
         d = np.bincount(band, weights=y, minlength=self.n_bands_)
-        fitted, block = pool_adjacent_violators(d / n, n)
+        fitted = isotonic_regression(d / n, sample_weight=n, increasing=False)
+        # A monotone block is a run of bands with the same fitted rate; its pooled counts give the interval.
+        block = np.concatenate([[0], np.cumsum(fitted[1:] != fitted[:-1])])
         low, high = wilson_interval(np.bincount(block, weights=d)[block], np.bincount(block, weights=n)[block],
                                     self.ci)
         pd_ = np.maximum(fitted, self.pd_floor)

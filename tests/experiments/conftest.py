@@ -1,17 +1,19 @@
-"""A throw-away MLflow store per test and a tiny train result, without running any training.
+"""A tiny train result for the MLflow tests, without running any training; one comparison of two formulas
+for the compare and report tests.
 
-The store is a SQLite file in ``tmp_path`` named by ``MLFLOW_TRACKING_URI`` (monkeypatched), so nothing
-reaches the repository; creating MLflow's tables takes seconds, so one empty store is made per session and
-copied for each test. The working directory is a separate empty folder, so a stray ``./mlruns`` shows.
+The throw-away MLflow store of each test is ``mlflow_uri`` in ``tests/conftest.py``.
 
 The train result has three formulas: the 2024 baseline and two candidates that move points between
 indicators of different groups (so they score differently), plus a hand-made evaluation dict.
+
+The comparison is made once per session on a small simulated cohort (4,000 firms): the baseline is the
+illustrative official formula, the candidate moves ``MOVED`` points per stage from R&D expense to
+invention-patent applications and carries a title that needs escaping.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,39 +21,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from innopoints.experiments.tracking import check_tracking, tracking_uri
+from innopoints.experiments.compare import compare_formulas
+from innopoints.experiments.html import render_html
+from innopoints.features.build import loan_features, population_features
+from innopoints.features.stage import STAGES
 from innopoints.models.formula.baseline import official_2024
-from innopoints.models.formula.schema import Formula, Provenance
+from innopoints.models.formula.schema import Formula, Provenance, StagePoints
+from innopoints.pipeline.simulate import simulate
 
 BEST = "fitted-policy"
 PARAMS = {"seed": 7, "data_fingerprint": "fp0123456789", "config_hash": "cfg0123456789",
           "fit": {"max_points": 25.0, "group_bounds": {"input": (0.1, 0.5)}}, "n_boot": 200}
-
-
-@pytest.fixture(scope="session")
-def mlflow_template(tmp_path_factory) -> Path:
-    """An empty MLflow SQLite store made once per session by ``check_tracking`` in a folder it creates
-    (``test_check_tracking_creates_a_local_store`` checks that)."""
-    workdir = tmp_path_factory.mktemp("mlflow-template") / "new" / "work"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        check_tracking(tracking_uri(workdir))
-    return workdir / "mlflow.db"
-
-
-@pytest.fixture
-def mlflow_uri(tmp_path, monkeypatch, mlflow_template) -> str:
-    """A fresh store in ``tmp_path/store`` set as ``MLFLOW_TRACKING_URI``; the CWD is ``tmp_path/cwd``."""
-    store = tmp_path / "store"
-    store.mkdir()
-    shutil.copy(mlflow_template, store / "mlflow.db")
-    uri = f"sqlite:///{store / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
-    (tmp_path / "cwd").mkdir()
-    monkeypatch.chdir(tmp_path / "cwd")
-    return uri
 
 
 def _candidate(base: Formula, name: str, swap: tuple[int, int]) -> Formula:
@@ -115,3 +95,57 @@ def indicator_frame() -> pd.DataFrame:
     frame.iloc[0, 0] = np.nan
     frame["stage"] = ["startup", "growth", "stable", "startup", "growth", "stable"]
     return frame
+
+
+# ------------------------------------------------------------------------------ one comparison
+
+TEST_YEAR = 2024  # 219 observed loans with 13 defaults in this cohort (2025 has only 3)
+N_BOOT = 200
+MOVED = 3.0
+SCRIPT_TITLE = "<script>alert('x')</script> & candidate"
+
+
+def _shift(item, delta: float):
+    points = StagePoints(**{s: getattr(item.points, s) + delta for s in STAGES})
+    return item.model_copy(update={"points": points})
+
+
+def validated(formula: Formula) -> Formula:
+    """model_copy skips validation: a round trip through from_dict proves the edited formula is valid."""
+    return Formula.from_dict(formula.with_hash().to_dict())
+
+
+def moved_formula(base: Formula) -> Formula:
+    """``MOVED`` points per stage from rd_expense to invention_patent_apps; a title that needs escaping."""
+    delta = {"rd_expense": -MOVED, "invention_patent_apps": MOVED}
+    items = [_shift(i, delta[i.id]) if i.id in delta else i for i in base.indicators]
+    return validated(base.model_copy(update={"indicators": items, "name": "candidate-moved", "version": "1",
+                                              "title": SCRIPT_TITLE}))
+
+
+@pytest.fixture(scope="session")
+def data():
+    """Loan indicators and the 2025 population of the cohort; do not modify."""
+    cohort = simulate(4000, 1, default_rate=0.08)
+    loans = loan_features(cohort.firms, cohort.firm_years, cohort.loans)
+    population, _ = population_features(cohort.firms, cohort.firm_years, 2025)
+    return loans, population
+
+
+@pytest.fixture(scope="session")
+def formulas():
+    a = official_2024()
+    return a, moved_formula(a)
+
+
+@pytest.fixture(scope="session")
+def comparison(data, formulas):
+    """The official formula (A) against ``moved_formula`` (B) on the test year; do not modify."""
+    loans, population = data
+    a, b = formulas
+    return compare_formulas(a, b, loans, population, n_boot=N_BOOT, test_year=TEST_YEAR, seed=3)
+
+
+@pytest.fixture(scope="session")
+def report(comparison) -> str:
+    return render_html(comparison)

@@ -1,14 +1,13 @@
-"""Tests for experiments/compare.py and experiments/html.py: the reviewer comparison of two formulas.
+"""Tests for experiments/compare.py: the reviewer comparison of two formulas (its rendering: test_html.py).
 
-One small simulated cohort per module (4,000 firms, about 0.3 s): the baseline is the illustrative official
-formula, the candidate moves 3 points per stage from R&D expense to invention-patent applications. Every
-number the comparison reports is checked against a direct call of the function it comes from, or against a
-hand computation with :func:`innopoints.models.formula.qualify.qualified_mask`.
+The comparison is the session's (``tests/experiments/conftest.py``): the illustrative official formula against
+a candidate that moves 3 points per stage from R&D expense to invention-patent applications. Every number
+the comparison reports is checked against a direct call of the function it comes from, or against a hand
+computation with :func:`innopoints.models.formula.qualify.qualified_mask`.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 
@@ -19,71 +18,19 @@ import pytest
 from innopoints.experiments.compare import (
     biggest_changes,
     compare_formulas,
-    formula_label,
     importance_side_by_side,
     points_changes,
     sign_conflicts,
 )
 from innopoints.experiments.html import render_html, render_markdown
-from innopoints.features.build import loan_features, population_features
 from innopoints.features.stage import STAGES
 from innopoints.models.evaluation.evaluate import evaluate_points, points_psi_by_year, temporal_split
 from innopoints.models.evaluation.metrics import QUALIFIED_SHARE, EvaluationError, psi
 from innopoints.models.formula.baseline import official_2024
 from innopoints.models.formula.curves import LinearCap
 from innopoints.models.formula.qualify import qualified_mask
-from innopoints.models.formula.schema import Formula, StagePoints
-from innopoints.pipeline.simulate import simulate
-
-TEST_YEAR = 2024  # 219 observed loans with 13 defaults in this cohort (2025 has only 3)
-N_BOOT = 200
-MOVED = 3.0
-SCRIPT_TITLE = "<script>alert('x')</script> & candidate"
-
-
-def _shift(item, delta: float):
-    points = StagePoints(**{s: getattr(item.points, s) + delta for s in STAGES})
-    return item.model_copy(update={"points": points})
-
-
-def _validated(formula: Formula) -> Formula:
-    """model_copy skips validation: a round trip through from_dict proves the edited formula is valid."""
-    return Formula.from_dict(formula.with_hash().to_dict())
-
-
-def moved_formula(base: Formula) -> Formula:
-    """``MOVED`` points per stage from rd_expense to invention_patent_apps; a title that needs escaping."""
-    delta = {"rd_expense": -MOVED, "invention_patent_apps": MOVED}
-    items = [_shift(i, delta[i.id]) if i.id in delta else i for i in base.indicators]
-    return _validated(base.model_copy(update={"indicators": items, "name": "candidate-moved", "version": "1",
-                                              "title": SCRIPT_TITLE}))
-
-
-@pytest.fixture(scope="module")
-def data():
-    cohort = simulate(4000, 1, default_rate=0.08)
-    loans = loan_features(cohort.firms, cohort.firm_years, cohort.loans)
-    population, _ = population_features(cohort.firms, cohort.firm_years, 2025)
-    return loans, population
-
-
-@pytest.fixture(scope="module")
-def formulas():
-    a = official_2024()
-    return a, moved_formula(a)
-
-
-@pytest.fixture(scope="module")
-def comparison(data, formulas):
-    loans, population = data
-    a, b = formulas
-    return compare_formulas(a, b, loans, population, n_boot=N_BOOT, test_year=TEST_YEAR, seed=3)
-
-
-@pytest.fixture(scope="module")
-def report(comparison) -> str:
-    return render_html(comparison)
-
+from innopoints.models.formula.schema import Formula
+from tests.experiments.conftest import MOVED, N_BOOT, TEST_YEAR, validated
 
 # ----------------------------------------------------------------------------------- numbers match
 
@@ -187,7 +134,7 @@ def test_points_changes_take_the_union_of_items():
     granted = dropped.model_copy(update={"id": "invention_patents_granted", "group": None,
                                          "official_group": None, "curve": LinearCap(zero_at=0, full_at=5)})
     items = [granted if i.id == "pct_apps" else i for i in a.indicators]
-    b = _validated(a.model_copy(update={"indicators": items, "name": "swap"}))
+    b = validated(a.model_copy(update={"indicators": items, "name": "swap"}))
     table = points_changes(a, b).set_index(["id", "stage"])
     for s in STAGES:
         # The dropped item scores 0 under B, the new one 0 under A: missing = 0, changes are exact.
@@ -218,6 +165,35 @@ def test_a_formula_compared_with_itself_changes_nothing(data, formulas):
     assert "No item&#x27;s points change" in render_html(same)
 
 
+# ------------------------------------------------------------------------------- B's own rows
+
+
+def _all_stable(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same rows as a stage rule that makes every firm stable would build them."""
+    return frame.assign(stage=pd.Categorical(["stable"] * len(frame), categories=list(STAGES)))
+
+
+def test_b_scores_the_rows_built_with_its_own_stage_rule(data, formulas):
+    loans, population = data
+    a, b = formulas
+    comp = compare_formulas(a, b, loans, population, n_boot=20, test_year=TEST_YEAR,
+                            loans_b=_all_stable(loans), population_b=_all_stable(population))
+    pa, pb = a.score(population)["points"].to_numpy(), b.score(_all_stable(population))["points"].to_numpy()
+    q = comp.qualified_population
+    assert q["threshold_a"] == pa[qualified_mask(pa, share=QUALIFIED_SHARE)].min()
+    assert q["threshold_b"] == pb[qualified_mask(pb, share=QUALIFIED_SHARE)].min()
+    assert pb.min() != b.score(population)["points"].min()  # the stage really changes B's points here
+    assert [r["value"] for r in comp.metrics_b["slices"]["stage"]] == ["stable"]
+    assert {r["value"] for r in comp.metrics_a["slices"]["stage"]} == set(STAGES)
+
+
+def test_b_rows_of_other_loans_are_refused(data, formulas):
+    loans, population = data
+    a, b = formulas
+    with pytest.raises(EvaluationError, match=r"loans_b: must hold the same \d+ loans in the same order"):
+        compare_formulas(a, b, loans, population, n_boot=20, test_year=TEST_YEAR, loans_b=loans.iloc[1:])
+
+
 # ----------------------------------------------------------------------------- conflicts, importance
 
 
@@ -225,7 +201,7 @@ def _conflicted(a: Formula) -> Formula:
     """B scores R&D intensity against its policy direction (the literature's R&D-input risk)."""
     items = [i.model_copy(update={"direction": -1, "curve": LinearCap(zero_at=0.3, full_at=0.0)})
              if i.id == "rd_intensity" else i for i in a.indicators]
-    return _validated(a.model_copy(update={"indicators": items, "name": "conflicted"}))
+    return validated(a.model_copy(update={"indicators": items, "name": "conflicted"}))
 
 
 def _importance(directions: dict[str, int]) -> pd.DataFrame:
@@ -295,53 +271,19 @@ def test_as_dict_is_json_and_holds_no_firm_or_loan_id(data, comparison, report):
     assert "firm_id" not in text and "loan_id" not in text
 
 
-def test_report_names_both_formulas(formulas, comparison, report):
+def test_qualified_test_loans_are_cut_at_the_firms_cut_off_not_a_share_of_the_loans(data, formulas, comparison):
+    # The policy qualifies the top share of the scoring year's firms; the test loans are judged at that cut-off.
+    loans, population = data
     a, b = formulas
-    assert formula_label(a) == f"official-2024 2024.1 ({a.provenance.content_hash[:8]})"
-    for label in (comparison.label_a, comparison.label_b):
-        assert label in report
-    assert "A · baseline" in report and "B · candidate" in report
-
-
-def test_report_is_self_contained(report):
-    assert "http://" not in report and "https://" not in report
-    assert report.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in report
-    sources = re.findall(r'<img src="([^"]*)"', report)
-    assert len(sources) >= 3 and len(sources) == report.count("<img")
-    for src in sources:
-        assert src.startswith("data:image/png;base64,")
-        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
-    without_images = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", report)
-    for banned in ("<script", "<link", "<iframe", "<object", "@import", "url(", "srcset", "href=", "//"):
-        assert banned not in without_images
-    assert "Content-Security-Policy" in report and "default-src 'none'" in report
-
-
-def test_every_text_is_escaped(comparison, report):
-    assert SCRIPT_TITLE not in report
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; candidate" in report
-    markdown = render_markdown(comparison)
-    assert "<script>" not in markdown and "&lt;script&gt;" in markdown
-
-
-def test_report_shows_the_differences_first(report):
-    order = ["What changes", "Metrics side by side", "Points per indicator and stage", "Sign conflicts",
-             "Qualified-set changes", "Calibration", "Population stability", "Provenance"]
-    positions = [report.index(f">{title}") for title in order]
-    assert positions == sorted(positions)
-    assert 'id="importance"' not in report  # no importance tables were given
-
-
-def test_report_is_deterministic(comparison, report):
-    assert render_html(comparison) == report
-
-
-def test_markdown_summary_carries_the_headline(comparison):
-    md = render_markdown(comparison)
     h = comparison.headline
-    low, mid, high = h["delta_auc"]
-    assert f"ΔAUC {mid:+.3f} [{low:+.3f}, {high:+.3f}]" in md
-    assert f"{h['population']['entering']:,} firms enter, {h['population']['leaving']:,} leave" in md
-    assert comparison.label_a in md and comparison.label_b in md
-    assert md.index("What changes") < md.index("| indicator | stage |")
-    assert "| `rd_expense` R&D expense | startup | 7.15 | 4.15 | -3.00 |" in md
+    for side, formula in (("a", a), ("b", b)):
+        pop_points = formula.score(population)["points"].to_numpy()
+        k = int(np.ceil(comparison.settings["share"] * len(pop_points)))
+        cutoff = np.sort(pop_points)[::-1][k - 1]
+        assert h[f"qualified_{side}"]["cutoff"] == pytest.approx(cutoff)
+        test = loans[(loans["year"] == TEST_YEAR) & loans["outcome_observed"]]
+        points = formula.score(test)["points"].to_numpy()
+        assert h[f"qualified_{side}"]["qualified_n"] == int((points >= cutoff).sum())
+        assert h[f"qualified_{side}"]["qualified_defaults"] == int(test["defaulted"].to_numpy()[points >= cutoff].sum())
+    md = render_markdown(comparison)
+    assert "cut-off that qualifies the top" in md and "Top-share default rate" not in md

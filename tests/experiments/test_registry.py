@@ -14,7 +14,6 @@ from mlflow import MlflowClient
 from innopoints.experiments.pyfunc import model_input
 from innopoints.experiments.registry import (
     DEFAULT_MODEL,
-    model_aliases,
     promote,
     register_formulas,
     resolve_formula,
@@ -23,6 +22,12 @@ from innopoints.experiments.tracking import TAG_HASH, TrackingError, log_train, 
 from innopoints.features.errors import FormulaError
 from innopoints.features.stage import STAGES
 from tests.experiments.conftest import BEST, PARAMS
+
+
+def _aliases(uri: str) -> dict[str, str]:
+    """Alias → version of the registered model, read straight from MLflow."""
+    model = MlflowClient(tracking_uri=uri).get_registered_model(DEFAULT_MODEL)
+    return {alias: str(version) for alias, version in model.aliases.items()}
 
 
 @pytest.fixture
@@ -34,7 +39,7 @@ def registered(mlflow_uri, train_result, train_out) -> dict:
 
 def test_register_makes_one_version_per_formula_with_default_aliases(registered, mlflow_uri, train_result):
     assert registered["versions"] == {"baseline": "1", BEST: "2", "recal-10": "3"}
-    assert model_aliases(uri=mlflow_uri) == {"candidate": "2", "official": "1"}
+    assert _aliases(mlflow_uri) == {"candidate": "2", "official": "1"}
     client = MlflowClient(tracking_uri=mlflow_uri)
     for name, version in registered["versions"].items():
         mv = client.get_model_version(DEFAULT_MODEL, version)
@@ -67,11 +72,11 @@ def test_pyfunc_signature_requires_every_indicator_and_the_stage(registered, ind
 
 def test_promote_moves_an_alias(registered, mlflow_uri):
     assert promote(f"models:/{DEFAULT_MODEL}@candidate", "champion", uri=mlflow_uri) == "2"
-    assert model_aliases(uri=mlflow_uri)["champion"] == "2"
+    assert _aliases(mlflow_uri)["champion"] == "2"
     assert promote(registered["logged"]["runs"]["recal-10"], "champion", uri=mlflow_uri) == "3"
     assert promote(f"models:/{DEFAULT_MODEL}/1", "candidate", uri=mlflow_uri) == "1"
     assert promote("2", "official", uri=mlflow_uri) == "2"
-    assert model_aliases(uri=mlflow_uri) == {"candidate": "1", "champion": "3", "official": "2"}
+    assert _aliases(mlflow_uri) == {"candidate": "1", "champion": "3", "official": "2"}
 
 
 def test_resolve_formula_from_every_kind_of_reference(registered, mlflow_uri, train_result):

@@ -17,6 +17,7 @@ from innopoints.features.build import (
     compute_indicators,
     coverage,
     loan_features,
+    panel_columns,
     population_features,
     raw_inputs,
     split_panel_column,
@@ -97,6 +98,11 @@ def test_nullable_integer_counts_give_the_same_table(firms, firm_years, loans, b
 def test_only_the_requested_indicators_are_built(firms, firm_years, loans) -> None:
     table = loan_features(firms, firm_years, loans, indicators=[get("roe"), get("pct_apps")])
     assert list(table.columns) == list(LOAN_KEY_COLUMNS) + ["roe", "pct_apps"]
+
+
+def test_panel_columns_are_the_sorted_inputs_lags_included() -> None:
+    assert panel_columns([get("rd_intensity"), get("revenue_growth"), get("revenue")]) == [
+        "rd_expense", "revenue", "revenue_lag1"]
 
 
 # --- loan_features: values -------------------------------------------------------------------------

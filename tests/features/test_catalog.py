@@ -9,7 +9,7 @@ import pytest
 from pandas.testing import assert_series_equal
 
 from innopoints.features import catalog
-from innopoints.features.catalog import GROUPS, Indicator, get, indicator, list_indicators, raw_columns_needed
+from innopoints.features.catalog import GROUPS, Indicator, get, indicator, list_indicators
 from innopoints.features.errors import IndicatorError, InnopointsError
 from innopoints.pipeline.contract import FIRM_YEAR_COLUMNS
 
@@ -150,11 +150,6 @@ def test_easily_inflated_counts_are_marked() -> None:
     # refinement prefers a harder-to-inflate measure.
     assert sorted(i.id for i in list_indicators() if i.inflatable) == [
         "invention_patent_apps", "pct_apps", "software_copyrights", "utility_models"]
-
-
-def test_raw_columns_needed() -> None:
-    assert raw_columns_needed([get("rd_intensity"), get("revenue_growth"), get("revenue")]) == [
-        "rd_expense", "revenue", "revenue_lag1"]
 
 
 def test_compute_missing_column_raises_naming_it() -> None:

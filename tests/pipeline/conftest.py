@@ -1,4 +1,5 @@
-"""A tiny dataset that meets the data contract (DESIGN §2), in canonical dtypes, for any pipeline test.
+"""A tiny dataset that meets the data contract, in canonical dtypes, for any pipeline test; and the one
+whole `innopoints run` that the end-to-end tests share.
 
 Four firms; eight firm-years (2020-2022) with a few nulls, because missing is not zero; four loans, each
 with firm history before its origination year. Net assets equal total assets minus total liabilities, and
@@ -8,11 +9,18 @@ copy per test from the ``valid_tables`` fixture and break it as needed.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
+from innopoints.pipeline.cli import app
 
 NAN = np.nan
+RUN_FIRMS = 4000
+RUN_SEED = 2
 
 
 def make_valid_tables() -> dict[str, pd.DataFrame]:
@@ -75,3 +83,19 @@ def make_valid_tables() -> dict[str, pd.DataFrame]:
 def valid_tables() -> dict[str, pd.DataFrame]:
     """A fresh copy of the tiny valid dataset."""
     return make_valid_tables()
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory) -> tuple[Path, str]:
+    """One `innopoints run` (``RUN_FIRMS`` firms, seed ``RUN_SEED``, ``--timings t.json``) in an empty folder
+    with the default SQLite store there: the folder and the printed output. Made once, read by every
+    end-to-end test (a whole run takes tens of seconds); tests must not change the folder."""
+    root = tmp_path_factory.mktemp("run")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.delenv("MLFLOW_RUN_ID", raising=False)
+        mp.chdir(root)
+        result = CliRunner().invoke(app, ["run", "--firms", str(RUN_FIRMS), "--seed", str(RUN_SEED), "--quiet",
+                                          "--timings", "t.json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return root, result.output

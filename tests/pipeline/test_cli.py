@@ -13,6 +13,9 @@ from innopoints.features.catalog import list_indicators
 from innopoints.features.stage import STAGES
 from innopoints.pipeline.cli import app
 from innopoints.pipeline.contract import COLUMNS
+from innopoints.pipeline.io import write_tables
+from tests.conftest import fast_config_yaml
+from tests.pipeline.conftest import RUN_FIRMS, RUN_SEED
 
 runner = CliRunner()
 COMMANDS = ("simulate", "validate", "indicators", "features", "score", "export", "train", "run")
@@ -22,12 +25,21 @@ def invoke(*args: str):
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
-@pytest.fixture(scope="module")
-def cohort(tmp_path_factory) -> Path:
+def _simulated(tmp_path_factory, firms: int) -> Path:
     out = tmp_path_factory.mktemp("cli") / "d"
-    result = invoke("simulate", "--firms", "20000", "--seed", "1", "--out", out, "--quiet")
+    result = invoke("simulate", "--firms", firms, "--seed", "1", "--out", out, "--quiet")
     assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> Path:
+    return _simulated(tmp_path_factory, 8000)
+
+
+@pytest.fixture(scope="module")
+def cohort_20000(tmp_path_factory) -> Path:
+    return _simulated(tmp_path_factory, 20000)
 
 
 def test_simulate_then_validate_exits_zero_with_the_contract_columns(cohort):
@@ -141,18 +153,16 @@ def test_a_tampered_formula_is_refused(tmp_path):
     assert result.exit_code == 2 and "content_hash" in result.output
 
 
-def test_train_writes_formulas_evaluation_and_refinement(cohort, tmp_path):
-    out = tmp_path / "train"
-    result = invoke("train", "--data", cohort, "--out", out, "--quiet", "--timings", tmp_path / "timings.json")
-    assert result.exit_code == 0, result.output
-    timings = json.loads((tmp_path / "timings.json").read_text(encoding="utf-8"))
-    labels = [t["stage"] for t in timings]
+def _check_train_outputs(out: Path, timings: Path, scratch: Path) -> None:
+    """What `train` must leave behind, whatever the cohort and the settings."""
+    record = json.loads(timings.read_text(encoding="utf-8"))
+    labels = [t["stage"] for t in record]
     # Every stage once, the two passes' steps told apart, MLflow logging timed too (on by default).
     assert labels[:4] == ["read and validate", "evidence: refits with shadow indicators",
                           "selection pass (fit years → validation year)", "selection: candidate formulas"]
     assert {"final: candidate formulas", "evaluation on the test year", "points intervals", "reference models",
             "backtest", "refinement", "write", "log to MLflow", "register formulas"} <= set(labels)
-    assert len(labels) == len(set(labels)) and all(t["seconds"] >= 0 for t in timings)
+    assert len(labels) == len(set(labels)) and all(t["seconds"] >= 0 for t in record)
     ev = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
     assert ev["best"] in ev["formulas"] and "baseline" in ev["formulas"]
     for name, metrics in ev["formulas"].items():
@@ -173,31 +183,51 @@ def test_train_writes_formulas_evaluation_and_refinement(cohort, tmp_path):
             assert r["learned_direction"] == -r["policy_direction"]
     assert (out / "refinement.md").read_text(encoding="utf-8").startswith("# Indicator refinement report")
     assert (out / "explain" / "importance.png").read_bytes()[:4] == b"\x89PNG"
-    assert not list(tmp_path.glob(".train.*")), "scratch folder left behind"
+    assert not list(scratch.glob(".train.*")), "scratch folder left behind"
 
 
-def test_run_does_the_whole_job_in_an_empty_folder(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    result = invoke("run", "--firms", "8000", "--seed", "2", "--quiet", "--timings", "t.json")
+def test_train_writes_formulas_evaluation_and_refinement(small_tables, mlflow_uri, tmp_path):
+    # The quickest settings the config allows on a small cohort: every step runs, none for long.
+    data = tmp_path / "data"
+    write_tables(small_tables, data)
+    (tmp_path / "fast.yaml").write_text(fast_config_yaml(), encoding="utf-8")
+    out = tmp_path / "train"
+    result = invoke("train", "--data", data, "--out", out, "--config", tmp_path / "fast.yaml", "--quiet",
+                    "--timings", tmp_path / "timings.json")
     assert result.exit_code == 0, result.output
-    labels = [t["stage"] for t in json.loads((tmp_path / "t.json").read_text(encoding="utf-8"))]
+    _check_train_outputs(out, tmp_path / "timings.json", tmp_path)
+    assert "registered as innopoints-formula" in " ".join(result.output.split())
+
+
+@pytest.mark.slow
+def test_train_with_the_default_settings_on_20000_firms(cohort_20000, mlflow_uri, tmp_path):
+    out = tmp_path / "train"
+    result = invoke("train", "--data", cohort_20000, "--out", out, "--quiet", "--timings", tmp_path / "timings.json")
+    assert result.exit_code == 0, result.output
+    _check_train_outputs(out, tmp_path / "timings.json", tmp_path)
+
+
+@pytest.mark.slow
+def test_run_does_the_whole_job_in_an_empty_folder(pipeline_run):
+    root, output = pipeline_run
+    labels = [t["stage"] for t in json.loads((root / "t.json").read_text(encoding="utf-8"))]
     assert labels[:2] == ["simulate", "write cohort"]
     assert labels[-5:] == ["compare", "policy simulation", "reviewer report", "score population", "export"]
     for path in ("innopoints-out/recommended.json", "innopoints-out/recommended.csv",
                  "innopoints-out/scores.parquet", "innopoints-out/train/refinement.md",
                  "innopoints-out/policy/policy.json", "innopoints-out/policy/frontier.png",
                  "innopoints-out/recommended.points.csv",
-                 "innopoints-data/synthetic-8000-seed2/firms.parquet"):
-        assert (tmp_path / path).exists(), path
-    assert "recommended formula" in result.output
-    assert "valid log loss" in result.output and "policy (simulated, CNY 10k)" in result.output
+                 f"innopoints-data/synthetic-{RUN_FIRMS}-seed{RUN_SEED}/firms.parquet"):
+        assert (root / path).exists(), path
+    assert "recommended formula" in output
+    assert "valid log loss" in output and "policy (simulated, CNY 10k)" in output
     # The reviewer report carries the policy simulation of both formulas, with the numbers of policy.json.
-    policy = json.loads((tmp_path / "innopoints-out/policy/policy.json").read_text(encoding="utf-8"))
-    html = (tmp_path / "innopoints-out/report.html").read_text(encoding="utf-8")
+    policy = json.loads((root / "innopoints-out/policy/policy.json").read_text(encoding="utf-8"))
+    html = (root / "innopoints-out/report.html").read_text(encoding="utf-8")
     assert "Lending and losses under the policy" in html
     headline = policy["headline"][0]
     assert f"{headline['expected_volume']:,.0f}" in html and f"{headline['volume_difference']:,.0f}" in html
-    assert "**Policy (simulated):**" in (tmp_path / "innopoints-out/report.md").read_text(encoding="utf-8")
+    assert "**Policy (simulated):**" in (root / "innopoints-out/report.md").read_text(encoding="utf-8")
 
 
 def test_a_local_indicator_declared_in_yaml_appears_in_the_features(cohort, tmp_path):

@@ -18,7 +18,15 @@ from innopoints.pipeline.cli import app
 from innopoints.pipeline.config import RunConfig
 from innopoints.pipeline.contract import coerce_tables
 from innopoints.pipeline.io import write_tables
-from innopoints.pipeline.policy import HEBEI_FUND, HEBEI_LOANS, PolicyFile, load_policy, prepare, simulate_policy
+from innopoints.pipeline.policy import (
+    HEBEI_FUND,
+    HEBEI_LOANS,
+    PolicyFile,
+    load_policy,
+    prepare,
+    run_policy,
+    simulate_policy,
+)
 from innopoints.pipeline.simulate import simulate
 
 # The cohort's planted truth: revenue growth, return on equity, technology contracts and revenue lower the
@@ -77,6 +85,11 @@ def test_a_bad_policy_file_is_refused_naming_the_field(tmp_path, text, message):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         load_policy(path)
+
+
+def test_the_policy_of_a_run_is_the_default_one_seeded_by_the_run():
+    assert run_policy(RunConfig(seed=5)) == PolicyFile(monte_carlo={"seed": 5})
+    assert run_policy(RunConfig()) == PolicyFile()  # the default run seed is the policy file's default seed
 
 
 def test_a_policy_file_overrides_only_what_it_names(tmp_path):
@@ -143,8 +156,7 @@ def data_dir(tables, tmp_path_factory) -> Path:
     return out
 
 
-def test_policy_command_writes_json_markdown_and_plots_with_aggregates_only(data_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+def test_policy_command_writes_json_markdown_and_plots_with_aggregates_only(data_dir, tmp_path, mlflow_uri):
     candidate = tmp_path / "candidate.json"
     candidate.write_text(hand_candidate().to_text("json"), encoding="utf-8")
     policy = tmp_path / "policy.yaml"
@@ -175,7 +187,7 @@ def test_policy_command_writes_json_markdown_and_plots_with_aggregates_only(data
     # The first run was logged to MLflow (the second was not): totals and headline as metrics, files as artifacts.
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=mlflow_uri)
     runs = client.search_runs([client.get_experiment_by_name("innopoints").experiment_id])
     assert len(runs) == 1 and runs[0].info.run_name == "policy"
     metrics = runs[0].data.metrics
@@ -185,6 +197,30 @@ def test_policy_command_writes_json_markdown_and_plots_with_aggregates_only(data
     assert runs[0].data.params["policy_monte_carlo_draws"] == "2000"
     logged = {f.path for f in client.list_artifacts(runs[0].info.run_id, "policy")}
     assert {"policy/policy.json", "policy/policy.md", "policy/frontier.png"} <= logged
+
+
+def test_run_simulates_the_policy_with_the_runs_seed(data_dir, tmp_path, monkeypatch):
+    # `run --seed 5` must draw the policy losses with seed 5, not the policy file default. Training and the
+    # comparison are stubbed: the check stops at the policy step, where the seed is handed over.
+    from types import SimpleNamespace
+
+    from innopoints.pipeline import cli, policy, steps
+
+    class Handed(Exception):
+        pass
+
+    def handed(formulas, tables, pol, config, out, **_):
+        raise Handed(pol.monte_carlo.seed)
+
+    result = SimpleNamespace(formulas={"baseline": official_2024()}, evaluation={"best": "baseline"},
+                             explain={"importance": None})
+    monkeypatch.setattr(cli, "_train_stages", lambda *args, **kwargs: result)
+    monkeypatch.setattr(steps, "compare", lambda *args, **kwargs: None)
+    monkeypatch.setattr(policy, "assess_and_write", handed)
+    with pytest.raises(Handed) as seed:
+        CliRunner().invoke(app, ["run", "--seed", "5", "--data", str(data_dir), "--out", str(tmp_path / "o"),
+                                 "--no-mlflow", "--quiet"], catch_exceptions=False)
+    assert seed.value.args == (5,)
 
 
 def test_policy_command_reports_a_bad_policy_file_in_one_line(data_dir, tmp_path):

@@ -10,6 +10,8 @@ from innopoints.models.evaluation.evaluate import (
     EvaluationError,
     evaluate_model_probs,
     evaluate_points,
+    jsonable,
+    jsonable_records,
     points_psi_by_year,
     qualified_changes,
     temporal_split,
@@ -296,3 +298,18 @@ def test_qualified_changes_rejects_duplicate_firms():
     a = _firms(list(range(10)))
     with pytest.raises(EvaluationError, match="firms_b: column 'firm_id' must be unique.*'f0'"):
         qualified_changes(a, pd.concat([a, a.head(1)]))
+
+
+def test_jsonable_gives_plain_values_that_json_writes_without_nan():
+    value = {1: (np.int64(3), np.float32(0.5), np.bool_(True)), "a": np.array([1.0, np.nan]),
+             "b": [np.inf, pd.NA, pd.NaT, None, "x"]}
+    plain = jsonable(value)
+    assert plain == {"1": [3, 0.5, True], "a": [1.0, None], "b": [None, None, None, None, "x"]}
+    assert type(plain["1"][0]) is int and type(plain["1"][2]) is bool
+    json.dumps(plain, allow_nan=False)  # would raise on a NaN or a numpy scalar left behind
+
+
+def test_jsonable_records_keep_a_named_index_and_columns_in_order():
+    frame = pd.DataFrame({"n": [1, 2], "rate": [0.5, np.nan]}, index=pd.Index(["x", "y"], name="id"))
+    assert jsonable_records(frame) == [{"id": "x", "n": 1, "rate": 0.5}, {"id": "y", "n": 2, "rate": None}]
+    assert jsonable({"t": frame.reset_index(drop=True)}) == {"t": [{"n": 1, "rate": 0.5}, {"n": 2, "rate": None}]}

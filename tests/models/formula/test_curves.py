@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from innopoints.models.formula.curves import Bins, LinearCap, Percentile, curve_from_dict
+from innopoints.models.formula.curves import Bins, LinearCap, Percentile
 
 NAN = float("nan")
 
@@ -93,14 +93,6 @@ def test_bins_checks_parameters(edges, levels, message):
     # (?s): pydantic puts the field name on its own line before the message
     with pytest.raises(ValidationError, match="(?s)" + message):
         Bins(edges=edges, levels=levels)
-
-
-def test_curve_from_dict_picks_the_type_and_refuses_extra_keys():
-    assert isinstance(curve_from_dict({"type": "bins", "edges": [1.0], "levels": [0.0, 1.0]}), Bins)
-    with pytest.raises(ValidationError, match="Extra inputs"):
-        curve_from_dict({"type": "linear_cap", "zero_at": 0.0, "full_at": 1.0, "edges": [1.0]})
-    with pytest.raises(ValidationError, match="does not match any of the expected tags"):
-        curve_from_dict({"type": "spline"})
 
 
 def test_describe_is_compact():

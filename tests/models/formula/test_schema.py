@@ -12,7 +12,7 @@ from pandas.testing import assert_frame_equal
 from innopoints.features.errors import FormulaError
 from innopoints.features.stage import STAGES
 from innopoints.models.formula.curves import Bins, LinearCap
-from innopoints.models.formula.schema import Formula, round_points_preserving_total, weights_table
+from innopoints.models.formula.schema import Formula, round_points_preserving_total, stage_codes, weights_table
 
 NAN = float("nan")
 
@@ -137,6 +137,20 @@ def test_score_names_an_unknown_stage_with_an_example():
     firms = _firms().assign(stage=["startup", "成长期", "stable"])
     with pytest.raises(FormulaError, match="column 'stage' has 1 row.*e.g. '成长期' at index 'b'"):
         _load(_spec()).score(firms)
+
+
+def test_stage_codes_follow_stages_for_text_and_categories_and_refuse_a_missing_stage():
+    text = pd.DataFrame({"stage": ["stable", "startup", "growth"]}, index=["a", "b", "c"])
+    np.testing.assert_array_equal(stage_codes(text), [2, 0, 1])
+    cats = text.astype({"stage": pd.CategoricalDtype(["growth", "stable", "startup"])})  # other category order
+    np.testing.assert_array_equal(stage_codes(cats), [2, 0, 1])
+    # A missing stage is an error, not code −1 (which would silently index the last stage, stable).
+    for frame in (text.assign(stage=["stable", None, "growth"]),
+                  cats.assign(stage=pd.Categorical(["stable", None, "growth"], categories=list(STAGES)))):
+        with pytest.raises(FormulaError, match="column 'stage' has 1 row.*e.g. .* at index 'b'"):
+            stage_codes(frame)
+    with pytest.raises(FormulaError, match="column 'stage' is missing"):
+        stage_codes(text.drop(columns="stage"))
 
 
 def test_score_refuses_a_text_column():

@@ -21,7 +21,6 @@ from innopoints.models.learning.candidates import (
     integer_points,
     learn_curves,
     percentile_curve,
-    pool_adjacent_violators,
     risk_bins_curve,
     risk_matched,
     shap_points,
@@ -166,24 +165,6 @@ def test_learn_curves_fills_missing_with_the_stage_median():
     assert learned.missing[0].fraction.stable == pytest.approx(0.5)
 
 
-def test_pool_adjacent_violators_matches_a_brute_force_isotonic_fit():
-    rng = np.random.default_rng(5)
-    for _ in range(20):
-        v, w = rng.normal(size=8), rng.uniform(0.5, 3.0, 8)
-        for increasing in (True, False):
-            got = pool_adjacent_violators(v, w, increasing)
-            steps = np.diff(got) * (1 if increasing else -1)
-            assert (steps >= -1e-12).all()
-            # The weighted least-squares optimum: no monotone sequence on a fine grid of candidates does better.
-            loss = float(w @ (got - v) ** 2)
-            for _ in range(200):
-                other = np.sort(rng.normal(size=8))[:: 1 if increasing else -1]
-                assert loss <= float(w @ (other - v) ** 2) + 1e-12
-    assert list(pool_adjacent_violators(np.array([1.0, 3.0, 2.0]), np.array([1.0, 1.0, 1.0]), True)) == [1.0, 2.5, 2.5]
-    assert list(pool_adjacent_violators(np.array([1.0, 3.0, 2.0]), np.array([1.0, 1.0, 3.0]), False)) == [
-        pytest.approx(2.0), pytest.approx(2.0), pytest.approx(2.0)]
-
-
 def _two_bands(n_low: int = 500, n_high: int = 500, bad_low: int = 100, bad_high: int = 10):
     x = np.r_[np.zeros(n_low), np.ones(n_high)]
     y = np.r_[np.ones(bad_low), np.zeros(n_low - bad_low), np.ones(bad_high), np.zeros(n_high - bad_high)]
@@ -201,6 +182,21 @@ def test_risk_bins_levels_are_the_rescaled_smoothed_log_odds_of_repayment():
     # The wrong direction for these data: the bands are pooled into one and nobody is told apart.
     flat = risk_bins_curve(x, y, -1)
     assert flat.curve.levels == [1.0, 1.0] and flat.hi == flat.lo
+
+
+def test_risk_bins_pool_a_band_whose_risk_breaks_the_direction_with_its_neighbour():
+    # Three bands of 500 firms with 100, 10 and 30 defaults; more is better (+1), so the rise from 10 to 30
+    # is pooled, weighted by loans plus the prior: both bands take (10 + 30 + 20 × overall) / 1020 and share
+    # one level, so only the first edge is kept.
+    x = np.repeat([0.0, 1.0, 2.0], 500)
+    y = np.zeros(1500)
+    y[:100] = y[500:510] = y[1000:1030] = 1.0
+    risk = risk_bins_curve(x, y, 1)
+    assert risk.curve.edges == [1.0] and risk.curve.levels == [0.0, 1.0]
+    overall = 140 / 1500
+    pooled = (40 + 20 * overall) / 1020
+    assert risk.hi == pytest.approx(np.log((1 - pooled) / pooled))
+    assert list(np.unique(risk.steps[500:])) == [1]
 
 
 def test_risk_bins_recover_a_monotone_risk_with_at_most_twenty_bands_at_training_quantiles():

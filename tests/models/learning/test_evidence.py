@@ -121,3 +121,19 @@ def test_a_row_cap_subsamples_firms():
     capped = gather_evidence(X, y, firms, stage, EvidenceSettings(**{**FAST.__dict__, "refits": 2,
                                                                     "max_rows": 1500}))
     assert all(abs(len(rows) - 1500) < 300 for rows in capped.resamples)
+
+
+def test_a_direction_is_learned_when_clear_refits_agree_and_silent_ones_do_not_veto():
+    from innopoints.models.learning.evidence import _stable_direction
+
+    runs = np.array([
+        [-1] * 17 + [0] * 13,  # clear in 57% of refits, all of them -1: learned
+        [-1] * 17 + [1] * 5 + [0] * 8,  # clear in 73%, but only 77% of those agree: not learned
+        [-1] * 10 + [0] * 20,  # clear in a third of refits only: not learned
+        [1] * 30,
+    ]).T
+    mode, share, opposite, learned = _stable_direction(runs)
+    assert learned.tolist() == [-1, 0, 0, 1]
+    assert mode.tolist() == [-1, -1, -1, 1]
+    assert share.tolist() == pytest.approx([17 / 30, 17 / 30, 10 / 30, 1.0])
+    assert opposite.tolist() == pytest.approx([0.0, 5 / 30, 0.0, 0.0])

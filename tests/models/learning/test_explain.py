@@ -193,34 +193,6 @@ def test_dependence_curve_unknown_feature_is_named(fitted):
         explain.dependence_curve(contrib, X, "nope")
 
 
-# ------------------------------------------------------------------------------------- reason codes
-
-
-def test_reason_codes_pick_biggest_contributors_with_deterministic_ties():
-    contrib, X = literal_contrib()
-    rc = explain.reason_codes(contrib, X, top_k=2, names={"a": "A name"})
-    f1 = rc[rc["row"] == "f1"]
-    assert f1[["side", "rank", "feature", "shap"]].values.tolist() == [
-        ["up", 1, "a", 0.5], ["up", 2, "c", 0.1], ["down", 1, "b", -0.5]
-    ]
-    assert f1["name"].tolist() == ["A name", "c", "b"]
-    f3 = rc[rc["row"] == "f3"]
-    # a and b tie at +0.2: the id breaks the tie
-    assert f3["feature"].tolist() == ["a", "b", "c"]
-    assert f3["value"].tolist() == [3.0, 30.0, 1.0]
-    assert rc[rc["row"] == "f4"].empty  # no non-zero contribution, no reason
-    shuffled = explain.reason_codes(contrib[["c", "b", "a", BIAS]], X, top_k=2)
-    pd.testing.assert_frame_equal(shuffled.drop(columns="name"), rc.drop(columns="name"))
-
-
-def test_reason_codes_accept_one_row(fitted):
-    X, _, contrib = fitted
-    rc = explain.reason_codes(contrib.loc[7], X.loc[7], top_k=1)
-    row = contrib.loc[7].drop(BIAS)
-    assert rc["feature"].tolist() == [row.idxmax(), row.idxmin()]
-    assert rc["side"].tolist() == ["up", "down"]
-
-
 # -------------------------------------------------------------------------------------------- plots
 
 

@@ -21,7 +21,7 @@ IDS = ["invention_patents_granted", "rd_productivity", "rd_intensity", "leverage
 def make_evidence(rows: dict[str, dict], per_refit: dict[str, list[float]], clusters: dict[int, dict]) -> Evidence:
     base = {"importance_lo": 0.0, "importance_hi": 1.0, "importance_share": 0.1, "incremental": 0.0,
             "incremental_lo": -0.01, "incremental_hi": 0.01, "missing_share": 0.05, "direction_mode": 1,
-            "direction_share": 1.0, "rank": 1}
+            "direction_share": 1.0, "direction_opposite": 0.0, "rank": 1}
     ind = pd.DataFrame({i: {**base, **r} for i, r in rows.items()}).T
     ind.index.name = "id"
     cl = pd.DataFrame({c: {"importance": 1.0, "importance_lo": 0.5, "importance_hi": 1.5, "importance_share": 0.1,

@@ -21,7 +21,6 @@ from innopoints.models.policy.loss import (
     lifetime_pd,
     match_expected_loss,
     per_default,
-    pool_adjacent_violators,
     qualify,
     simulate_losses,
     summarise,
@@ -122,16 +121,6 @@ def test_lifetime_pd_is_the_identity_at_twelve_months_and_compounds_beyond():
 # ------------------------------------------------------------------------------------------ calibration
 
 
-def test_pool_adjacent_violators_pools_a_rise_into_its_weighted_mean():
-    # 0.1 then 0.3 breaks "non-increasing": pooled to 0.2; 0.2 next is not a violation (equal is allowed).
-    fitted, block = pool_adjacent_violators(np.array([0.1, 0.3, 0.2, 0.05]), np.ones(4))
-    np.testing.assert_allclose(fitted, [0.2, 0.2, 0.2, 0.05])
-    np.testing.assert_array_equal(block, [0, 0, 1, 2])
-    # Weights matter: 3 loans at 0.1 and 1 at 0.5 pool to (0.3 + 0.5) / 4 = 0.2.
-    fitted, _ = pool_adjacent_violators(np.array([0.1, 0.5]), np.array([3.0, 1.0]))
-    np.testing.assert_allclose(fitted, [0.2, 0.2])
-
-
 def test_wilson_interval_matches_the_closed_form():
     # 0 defaults in 10: the Wilson upper bound is z² / (n + z²) = 3.8415 / 13.8415.
     low, high = wilson_interval(np.array([0.0]), np.array([10.0]))
@@ -160,6 +149,20 @@ def test_band_calibrator_is_monotone_floored_and_covers_every_band(loans):
     assert t["defaults"].sum() == defaulted.sum()
     # Band lookup agrees with the table's edges, and the highest points get the last band's PD.
     np.testing.assert_array_equal(cal.predict_pd([-1e9, 1e9]), t["pd"].to_numpy()[[0, -1]])
+
+
+def test_band_calibrator_pools_a_rise_and_gives_bands_of_one_rate_one_interval():
+    # Four bands of 20, 20, 20 and 21 loans (81 distinct points) with 2, 6, 4 and 1 defaults: 0.1 then 0.3
+    # breaks "non-increasing" and pools to 8 / 40 = 0.2, which band 3's own 0.2 joins. Bands that share a
+    # monotone rate share its interval, on the pooled 12 defaults of 60 loans.
+    defaulted = np.zeros(81, dtype=bool)
+    defaulted[[0, 1, 20, 21, 22, 23, 24, 25, 40, 41, 42, 43, 60]] = True
+    t = BandCalibrator(n_bands=4, pd_floor=0.0).fit(np.arange(81.0), defaulted).table_
+    assert list(t["n"]) == [20, 20, 20, 21] and list(t["defaults"]) == [2, 6, 4, 1]
+    np.testing.assert_allclose(t["pd"], [0.2, 0.2, 0.2, 1 / 21])
+    low, high = wilson_interval(np.array([12.0, 1.0]), np.array([60.0, 21.0]))
+    np.testing.assert_allclose(t["pd_low"], [low[0]] * 3 + [low[1]])
+    np.testing.assert_allclose(t["pd_high"], [high[0]] * 3 + [high[1]])
 
 
 def test_band_calibrator_refuses_loans_without_defaults_and_unfitted_use():

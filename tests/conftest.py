@@ -1,0 +1,86 @@
+"""Fixtures shared across the test folders: a throw-away MLflow store and one quick training on a small cohort.
+
+Both cost seconds to make, so they are made once per session: MLflow's tables (each test gets a copy of the
+empty store) and a training pass on a simulated cohort (tests only read its result).
+
+The quick training uses ``FAST_TRAIN`` / ``FAST_EVALUATION``: the fewest refits, trees and resamples the
+config allows, on 3,000 firms with an 8% default rate (about 860 loans, 60 defaults), so every step of the
+workflow runs in a couple of seconds. Its numbers are not meant to be good, only to exist; tests of what the
+training learns live in ``tests/models/learning/test_train.py``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from innopoints.experiments.tracking import check_tracking, tracking_uri
+from innopoints.models.formula.baseline import official_2024
+from innopoints.pipeline import steps
+from innopoints.pipeline.config import EvaluationConfig, RunConfig, TrainConfig
+from innopoints.pipeline.contract import coerce_tables
+from innopoints.pipeline.simulate import simulate
+
+SMALL_FIRMS = 3000
+SMALL_DEFAULT_RATE = 0.08
+FAST_TRAIN = {"refits": 5, "backtest_refits": 5, "backtest_years": 3, "n_estimators": 20, "shap_rows": 200,
+              "refit_rows": 1000, "refit_workers": 1}
+FAST_EVALUATION = {"n_boot": 100, "min_slice_n": 20}
+
+
+def fast_config() -> RunConfig:
+    """The default run config with the quick training settings."""
+    return RunConfig(train=TrainConfig(**FAST_TRAIN), evaluation=EvaluationConfig(**FAST_EVALUATION))
+
+
+def fast_config_yaml() -> str:
+    """``fast_config`` as the YAML a user would pass with ``--config``."""
+    train = "".join(f"  {k}: {v}\n" for k, v in FAST_TRAIN.items())
+    evaluation = "".join(f"  {k}: {v}\n" for k, v in FAST_EVALUATION.items())
+    return f"train:\n{train}evaluation:\n{evaluation}"
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory) -> Path:
+    """An empty MLflow SQLite store made once per session by ``check_tracking`` in a folder it creates
+    (``test_check_tracking_creates_a_local_store`` checks that)."""
+    workdir = tmp_path_factory.mktemp("mlflow-template") / "new" / "work"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        check_tracking(tracking_uri(workdir))
+    return workdir / "mlflow.db"
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path, monkeypatch, mlflow_template) -> str:
+    """A fresh store in ``tmp_path/store`` set as ``MLFLOW_TRACKING_URI``; the CWD is ``tmp_path/cwd``.
+
+    The store is a copy of the session's empty one, so nothing reaches the repository; the working directory
+    is a separate empty folder, so a stray ``./mlruns`` or ``./mlflow.db`` shows.
+    """
+    store = tmp_path / "store"
+    store.mkdir()
+    shutil.copy(mlflow_template, store / "mlflow.db")
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    return uri
+
+
+@pytest.fixture(scope="session")
+def small_tables() -> dict[str, pd.DataFrame]:
+    """The three input tables of a 3,000-firm cohort (seed 1) in canonical dtypes; do not modify."""
+    cohort = simulate(SMALL_FIRMS, 1, default_rate=SMALL_DEFAULT_RATE)
+    return coerce_tables({"firms": cohort.firms, "firm_years": cohort.firm_years, "loans": cohort.loans})
+
+
+@pytest.fixture(scope="session")
+def small_train(small_tables):
+    """``steps.train`` of the small cohort with the quick settings (a TrainResult); do not modify."""
+    return steps.train(small_tables, fast_config(), official_2024())

@@ -1,0 +1,36 @@
+"""Tests for pipeline/options.py: the options several commands share, each defined once."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import pytest
+import typer.main
+
+from innopoints.pipeline.cli import app
+from innopoints.pipeline.options import ConfigOpt, ExperimentOpt, MlflowOpt, QuietOpt, TimingsOpt
+
+SHARED = {"config": ConfigOpt, "quiet": QuietOpt, "experiment": ExperimentOpt, "timings": TimingsOpt,
+          "mlflow": MlflowOpt}
+
+
+@pytest.mark.parametrize(("name", "option"), SHARED.items())
+def test_every_command_with_the_option_has_the_shared_flags_and_help(name, option):
+    info = get_args(option)[1]
+    # `policy` reads only the stage rule and local indicators of a run config, and its own help says so.
+    users = [cmd for cmd in typer.main.get_command(app).commands.values()
+             if any(p.name == name for p in cmd.params) and not (cmd.name == "policy" and name == "config")]
+    assert users, name
+    for command in users:
+        param = next(p for p in command.params if p.name == name)
+        assert param.help == info.help, command.name
+        if info.param_decls:
+            assert set(info.param_decls[0].split("/")) == {*param.opts, *param.secondary_opts}, command.name
+
+
+def test_train_and_run_share_every_option():
+    commands = typer.main.get_command(app).commands
+    for command in ("train", "run"):
+        assert set(SHARED) <= {p.name for p in commands[command].params}, command
+    mlflow = next(p for p in commands["run"].params if p.name == "mlflow")
+    assert mlflow.default is True and mlflow.opts == ["--mlflow"] and mlflow.secondary_opts == ["--no-mlflow"]
