@@ -144,7 +144,7 @@ def run_ours(loans: pd.DataFrame, indicators: list, train: pd.DataFrame, test: p
                                                     "validation_auc")}
         out["methods"][name] = row
     out["formula_fit"] = time_formula_fit(train, indicators, result, settings, repeats)
-    out["diagnosis"] = diagnose(train, test, indicators, result.final.directions["direction"], settings)
+    out["diagnosis"] = diagnose(train, test, indicators, result.explain["directions"]["direction"], settings)
     final = [s for s in stages if s["stage"].startswith("final: ")]
     out["final_pass_seconds"] = {s["stage"].removeprefix("final: "): s["seconds"] for s in final}
     return out
@@ -169,7 +169,7 @@ def time_formula_fit(train: pd.DataFrame, indicators: list, result, settings: Tr
         for _ in range(repeats):
             with threadpool_limits(limits=1, user_api="blas"):  # as train_candidates runs it
                 t0 = time.perf_counter()
-                spec = flavour_spec(indicators, result.final.directions["direction"], flavour)
+                spec = flavour_spec(indicators, result.explain["directions"]["direction"], flavour)
                 curves = learn_curves(X, y, codes, spec, settings.curves)
                 t1 = time.perf_counter()
                 pts, _fits, _notes = fitted_points(curves.fractions, y, codes, spec, groups, settings.fit)
@@ -190,7 +190,7 @@ def time_formula_fit(train: pd.DataFrame, indicators: list, result, settings: Tr
         t0 = time.perf_counter()
         chosen = band_directions(X, y)
         runs.append(time.perf_counter() - t0)
-    learned = flavour_spec(indicators, result.final.directions["direction"], "data").directions
+    learned = flavour_spec(indicators, result.explain["directions"]["direction"], "data").directions
     out["band_directions"] = {"seconds": round(float(np.median(runs)), 3),
                               "agree_with_learned": int((chosen == learned).sum()), "indicators": len(ids),
                               "differ": [i for i, a, b in zip(ids, chosen, learned, strict=True) if a != b]}

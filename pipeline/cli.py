@@ -334,7 +334,7 @@ def train(
 def _train_stage_names() -> list[str]:
     from innopoints.models.learning.train import TRAIN_STEPS
 
-    return ["read and validate", *TRAIN_STEPS, "write"]
+    return ["read and validate", steps.INDICATOR_STEP, *TRAIN_STEPS, "write"]
 
 
 def _train_stages(data: Path, cfg: RunConfig, base, out: Path, quiet: bool, record: list[dict] | None = None):

@@ -103,12 +103,18 @@ def train_settings(config: RunConfig):
     )
 
 
+INDICATOR_STEP = "loan indicators and firms"
+"""The step :func:`train` reports before the training workflow's own steps."""
+
+
 def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula, *, progress=None):
     """Loan indicators and each year's firms → evidence, candidate formulas, evaluation, backtest
     (models.learning.train.train_candidates)."""
     from innopoints.models.learning.train import train_candidates
     from innopoints.pipeline.fingerprint import data_fingerprint
 
+    if progress is not None:
+        progress(INDICATOR_STEP)
     indicators = indicator_set(config, list(baseline.local_indicators))
     loans = loan_features(tables["firms"], tables["firm_years"], tables["loans"], indicators, config.stage_rule)
     observed_years = sorted(int(y) for y in loans.loc[loans["outcome_observed"], "year"].unique())

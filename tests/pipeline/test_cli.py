@@ -158,7 +158,7 @@ def _check_train_outputs(out: Path, timings: Path, scratch: Path) -> None:
     record = json.loads(timings.read_text(encoding="utf-8"))
     labels = [t["stage"] for t in record]
     # Every stage once, the two passes' steps told apart, MLflow logging timed too (on by default).
-    assert labels[:4] == ["read and validate", "evidence: refits with shadow indicators",
+    assert labels[:5] == ["read and validate", "loan indicators and firms", "evidence: refits with shadow indicators",
                           "selection pass (fit years → validation year)", "selection: candidate formulas"]
     assert {"final: candidate formulas", "evaluation on the test year", "points intervals", "reference models",
             "backtest", "refinement", "write", "log to MLflow", "register formulas"} <= set(labels)
