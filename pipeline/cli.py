@@ -323,7 +323,7 @@ def train(
     uri = _tracking_ready() if mlflow else None
     base = load_formula(baseline, uri=uri)
     record: list[dict] = []
-    result = _train_stages(data, cfg, base, out, quiet, record)
+    result, _, _ = _train_stages(data, cfg, base, out, quiet, record)
     logged = _log_to_mlflow(result, out, cfg, experiment, uri, record) if uri else None
     _write_timings(timings, record)
     _print_train_summary(result, out)
@@ -338,13 +338,15 @@ def _train_stage_names() -> list[str]:
 
 
 def _train_stages(data: Path, cfg: RunConfig, base, out: Path, quiet: bool, record: list[dict] | None = None):
+    """Read, train and write; returns the result, the tables and the rows built (for later steps of `run`)."""
     with Stages(_train_stage_names(), enabled=not quiet, record=record) as p:
         with p.stage("read and validate"):
             tables = steps.load_tables(data)
-        result = steps.train(tables, cfg, base, progress=p.mark)
+        rows = steps.Rows(tables)
+        result = steps.train(tables, cfg, base, progress=p.mark, rows=rows)
         with p.stage("write"):
             steps.write_train_outputs(result, out)
-    return result
+    return result, tables, rows
 
 
 def _write_timings(path: Path | None, record: list[dict]) -> None:
@@ -549,15 +551,15 @@ def run(
             _simulate_to(data, firms, seed, (cfg.cohort.first_year, cfg.cohort.last_year), "parquet", quiet,
                          record)
     base = load_formula(baseline, uri=uri)
-    result = _train_stages(data, cfg, base, out / "train", quiet, record)
+    result, tables, rows = _train_stages(data, cfg, base, out / "train", quiet, record)
     logged = _log_to_mlflow(result, out / "train", cfg, experiment, uri, record) if uri else None
     best = result.formulas[result.evaluation["best"]]
     with Stages(["compare", "policy simulation", "reviewer report", "score population", "export"],
                 enabled=not quiet, record=record) as p:
         with p.stage("compare"):
-            tables = steps.load_tables(data)
             importance = result.explain["importance"]
-            comparison = steps.compare(result.formulas["baseline"], best, tables, cfg, importance_b=importance)
+            comparison = steps.compare(result.formulas["baseline"], best, tables, cfg, importance_b=importance,
+                                       rows=rows)
         with p.stage("policy simulation"):
             from innopoints.pipeline.policy import assess_and_write, report_summary, run_policy
 
@@ -573,7 +575,7 @@ def run(
                 log_files([logged["parent_run_id"]], policy_files, folder="policy", uri=uri)
         with p.stage("score population"):
             year = steps.default_scoring_year(tables)
-            pop, exclusions = steps.build_population(tables, year, cfg, best)
+            pop, exclusions = steps.build_population(tables, year, cfg, best, rows)
             scored = steps.score_population(best, pop, share=cfg.evaluation.qualified_share, cutoff=None)
             write_frame_atomic(scored, out / "scores.parquet")
         with p.stage("export"):

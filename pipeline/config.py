@@ -61,7 +61,7 @@ class TrainConfig(BaseModel):
         "policy-consistent ones (no indicator scored against its policy direction) or the data-driven ones")
     refits: int = Field(default=30, ge=5, description="refits on bootstrap resamples of firms behind every "
                         "importance, direction, incremental value and points interval")
-    refit_rows: int = Field(default=20_000, ge=1_000, description="loans per refit at most (firms are "
+    refit_rows: int = Field(default=15_000, ge=1_000, description="loans per refit at most (firms are "
                             "subsampled, seeded, above it)")
     refit_workers: int = Field(default=2, ge=1, description="refits run at a time (results do not depend on it)")
     unavailable_share: float = Field(default=0.95, gt=0, le=1, description="an indicator missing for at least "

@@ -43,11 +43,42 @@ def _row_inputs(config: RunConfig, formula: Formula | None) -> tuple[list[Indica
     return indicator_set(config, extra), rule
 
 
+class Rows:
+    """Loan tables and populations of one run, built once per set of indicators and stage rule.
+
+    ``run`` trains, compares, simulates the policy and scores on the same tables; at national scale one loan
+    table takes about 8 s and one population about 3 s, so each is built once and handed to every step that
+    needs the same rows. Without a ``Rows`` every step builds its own.
+    """
+
+    def __init__(self, tables: dict[str, pd.DataFrame]) -> None:
+        self.tables = tables
+        self._built: dict[tuple, object] = {}
+
+    @staticmethod
+    def _key(indicators: list[Indicator], rule: StageRule) -> tuple:
+        return tuple(i.id for i in indicators), rule.model_dump_json()
+
+    def loans(self, indicators: list[Indicator], rule: StageRule) -> pd.DataFrame:
+        key = ("loans", *self._key(indicators, rule))
+        if key not in self._built:
+            t = self.tables
+            self._built[key] = loan_features(t["firms"], t["firm_years"], t["loans"], indicators, rule)
+        return self._built[key]
+
+    def population(self, year: int, indicators: list[Indicator], rule: StageRule) -> tuple[pd.DataFrame, Exclusions]:
+        key = ("population", year, *self._key(indicators, rule))
+        if key not in self._built:
+            t = self.tables
+            self._built[key] = population_features(t["firms"], t["firm_years"], year, indicators, rule)
+        return self._built[key]
+
+
 def build_loan_table(tables: dict[str, pd.DataFrame], config: RunConfig,
-                     formula: Formula | None = None) -> pd.DataFrame:
+                     formula: Formula | None = None, rows: Rows | None = None) -> pd.DataFrame:
     """Point-in-time indicators for every loan; the formula's own stage rule and local indicators win."""
     indicators, rule = _row_inputs(config, formula)
-    return loan_features(tables["firms"], tables["firm_years"], tables["loans"], indicators, rule)
+    return (rows or Rows(tables)).loans(indicators, rule)
 
 
 def default_scoring_year(tables: dict[str, pd.DataFrame]) -> int:
@@ -56,10 +87,10 @@ def default_scoring_year(tables: dict[str, pd.DataFrame]) -> int:
 
 
 def build_population(tables: dict[str, pd.DataFrame], year: int, config: RunConfig,
-                     formula: Formula | None = None) -> tuple[pd.DataFrame, Exclusions]:
+                     formula: Formula | None = None, rows: Rows | None = None) -> tuple[pd.DataFrame, Exclusions]:
     """One row per scoreable firm of ``year``; the formula's own stage rule and local indicators win."""
     indicators, rule = _row_inputs(config, formula)
-    return population_features(tables["firms"], tables["firm_years"], year, indicators, rule)
+    return (rows or Rows(tables)).population(year, indicators, rule)
 
 
 def score_population(formula: Formula, population: pd.DataFrame, *, share: float | None,
@@ -107,7 +138,8 @@ INDICATOR_STEP = "loan indicators and firms"
 """The step :func:`train` reports before the training workflow's own steps."""
 
 
-def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula, *, progress=None):
+def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula, *, progress=None,
+          rows: Rows | None = None):
     """Loan indicators and each year's firms → evidence, candidate formulas, evaluation, backtest
     (models.learning.train.train_candidates)."""
     from innopoints.models.learning.train import train_candidates
@@ -115,13 +147,13 @@ def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula,
 
     if progress is not None:
         progress(INDICATOR_STEP)
+    rows = rows or Rows(tables)
     indicators = indicator_set(config, list(baseline.local_indicators))
-    loans = loan_features(tables["firms"], tables["firm_years"], tables["loans"], indicators, config.stage_rule)
+    loans = rows.loans(indicators, config.stage_rule)
     observed_years = sorted(int(y) for y in loans.loc[loans["outcome_observed"], "year"].unique())
     settings = train_settings(config)
     # The firms of the last test years: the policy qualifies the top share of them, not of the loans.
-    populations = {year: population_features(tables["firms"], tables["firm_years"], year, indicators,
-                                             config.stage_rule)[0]
+    populations = {year: rows.population(year, indicators, config.stage_rule)[0]
                    for year in observed_years[-settings.backtest_years:]}
     fingerprint = data_fingerprint(tables)
     provenance = {"data_fingerprint": fingerprint, "config_hash": config.config_hash(),
@@ -185,20 +217,18 @@ def _save(fig, path: Path) -> None:
 
 
 def compare(a: Formula, b: Formula, tables: dict[str, pd.DataFrame], config: RunConfig, *,
-            importance_b: pd.DataFrame | None = None, year: int | None = None):
+            importance_b: pd.DataFrame | None = None, year: int | None = None, rows: Rows | None = None):
     """Both formulas on the same loans (out of time) and the same scoring-year firms, each scoring rows built
     with its own stage rule and local indicators (as :func:`build_population`)."""
     from innopoints.experiments.compare import compare_formulas
     from innopoints.pipeline.fingerprint import data_fingerprint
 
     year = year or default_scoring_year(tables)
-    loans_a = build_loan_table(tables, config, a)
-    population_a, _ = build_population(tables, year, config, a)
-    if _row_inputs(config, a) == _row_inputs(config, b):  # the same rows: build them once
-        loans_b, population_b = loans_a, population_a
-    else:
-        loans_b = build_loan_table(tables, config, b)
-        population_b, _ = build_population(tables, year, config, b)
+    rows = rows or Rows(tables)  # the same rows for both formulas are built once
+    loans_a = build_loan_table(tables, config, a, rows)
+    population_a, _ = build_population(tables, year, config, a, rows)
+    loans_b = build_loan_table(tables, config, b, rows)
+    population_b, _ = build_population(tables, year, config, b, rows)
     ev = config.evaluation
     return compare_formulas(a, b, loans_a, population_a, loans_b=loans_b, population_b=population_b,
                             share=ev.qualified_share, n_boot=ev.n_boot, seed=config.seed, test_year=ev.test_year,

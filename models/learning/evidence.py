@@ -67,7 +67,7 @@ class EvidenceSettings:
     """How the refits are made. Every refit is seeded by ``(seed, r)``; results do not depend on ``workers``."""
 
     refits: int = 30
-    max_rows: int = 20_000  # loans per refit at most: firms are drawn so the resample has about this many
+    max_rows: int = 15_000  # loans per refit at most: firms are drawn so the resample has about this many
     shap_rows: int = 1_000  # rows of each refit explained with exact TreeSHAP
     oob_rows: int = 8_000  # out-of-bag loans scored for the incremental value, at most
     n_estimators: int = 100

@@ -214,7 +214,8 @@ def test_run_simulates_the_policy_with_the_runs_seed(data_dir, tmp_path, monkeyp
 
     result = SimpleNamespace(formulas={"baseline": official_2024()}, evaluation={"best": "baseline"},
                              explain={"importance": None})
-    monkeypatch.setattr(cli, "_train_stages", lambda *args, **kwargs: result)
+    tables = steps.load_tables(data_dir)
+    monkeypatch.setattr(cli, "_train_stages", lambda *args, **kwargs: (result, tables, steps.Rows(tables)))
     monkeypatch.setattr(steps, "compare", lambda *args, **kwargs: None)
     monkeypatch.setattr(policy, "assess_and_write", handed)
     with pytest.raises(Handed) as seed:
