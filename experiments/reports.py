@@ -158,6 +158,8 @@ def refinement_markdown(refinement: pd.DataFrame, evaluation: dict, frontier: li
         "",
         "## Clusters of indicators, ranked",
         "",
+        "Ranked by importance above the cluster's own shadow (the same members on the permuted block).",
+        "",
         "| rank | cluster | importance [95%] | beats the best shadow | link | carried by | verdicts |",
         "|---|---|---|---|---|---|---|",
     ]

@@ -84,14 +84,15 @@ class Evidence:
     """What the refits found.
 
     ``indicators``: one row per indicator id with ``cluster``, ``importance`` / ``importance_lo`` /
-    ``importance_hi`` / ``importance_share`` / ``rank``, ``beats_noise`` (share of refits), ``link``
-    (``yes`` / ``uncertain`` / ``no``), ``direction`` (the learned direction where it is stable, else 0),
-    ``direction_share`` (share of refits that learned the modal non-zero direction), ``direction_opposite``
-    (share that learned the other one), ``direction_mode``,
-    ``incremental`` / ``incremental_lo`` / ``incremental_hi`` (AUC lost when permuted out of bag) and
-    ``missing_share``.
-    ``clusters``: one row per cluster with ``members``, the same importance, link and incremental columns, and
-    ``rank``. ``groups``: per indicator group, ``mean_abs_shap`` (|sum of its members' SHAP|), ``lo``, ``hi``,
+    ``importance_hi`` / ``importance_share``, ``importance_excess`` (mean importance above the indicator's own
+    shadow) and ``rank`` (by it), ``beats_noise`` (share of refits), ``link`` (``yes`` / ``uncertain`` /
+    ``no``), ``direction`` (the learned direction where it is stable, else 0), ``direction_share`` (share of
+    refits that learned the modal non-zero direction), ``direction_opposite`` (share that learned the other
+    one), ``direction_mode``, ``incremental`` / ``incremental_lo`` / ``incremental_hi`` (AUC lost when
+    permuted out of bag) and ``missing_share``.
+    ``clusters``: one row per cluster with ``members``, the same importance, link and incremental columns,
+    ``importance_excess`` (above the same members' shadow cluster) and ``rank`` (by it).
+    ``groups``: per indicator group, ``mean_abs_shap`` (|sum of its members' SHAP|), ``lo``, ``hi``,
     ``share``, ``n_indicators``, ``rank``. ``stage_importance``: mean |SHAP| per stage (rows) and indicator
     (columns), averaged over refits.
     ``shadow``: the best shadow's importance (mean and interval) for indicators and for clusters.
@@ -304,7 +305,11 @@ def gather_evidence(X: pd.DataFrame, y: np.ndarray, firm_ids: Sequence, stage_co
         "incremental": inc, "incremental_lo": inc_lo, "incremental_hi": inc_hi,
         "missing_share": X.isna().mean().to_numpy(),
     }, index=pd.Index(ids, name="id"))
-    order = sorted(range(len(ids)), key=lambda j: (-imp[j], ids[j]))
+    # Ranked by importance above the indicator's own shadow: what chance alone gives a column like it is
+    # taken off (a heavy-tailed column earns some |SHAP| from noise splits; its shadow does too).
+    excess = np.nanmean(per["importance"] - per["shadow_importance"], axis=0)
+    indicators["importance_excess"] = excess
+    order = sorted(range(len(ids)), key=lambda j: (-excess[j], ids[j]))
     indicators["rank"] = 0
     indicators.iloc[order, indicators.columns.get_loc("rank")] = np.arange(1, len(ids) + 1)
 
@@ -318,7 +323,11 @@ def gather_evidence(X: pd.DataFrame, y: np.ndarray, firm_ids: Sequence, stage_co
         "beats_noise": c_beats, "link": link_status(c_beats),
         "incremental": c_inc, "incremental_lo": c_inc_lo, "incremental_hi": c_inc_hi,
     }, index=pd.Index(labels, name="cluster"))
-    c_order = sorted(range(len(labels)), key=lambda j: (-c_imp[j], labels[j]))
+    # Ranked by importance above the cluster's own shadow (the same members on the shadow block): summing
+    # members' SHAP adds their noise too, so raw importance would favour large clusters of weak twins.
+    c_excess = np.nanmean(per["cluster_importance"] - per["shadow_cluster_importance"], axis=0)
+    clusters["importance_excess"] = c_excess
+    c_order = sorted(range(len(labels)), key=lambda j: (-c_excess[j], labels[j]))
     clusters["rank"] = 0
     clusters.iloc[c_order, clusters.columns.get_loc("rank")] = np.arange(1, len(labels) + 1)
 

@@ -98,6 +98,13 @@ def test_every_summary_has_an_interval_around_its_mean(evidence):
     assert ind.loc["risky", "incremental_lo"] > 0
     assert abs(ind.loc["noise_b", "incremental"]) < ind.loc["risky", "incremental"]
     assert sorted(ind["rank"]) == list(range(1, len(ind) + 1))
+    # Ranked by importance above each column's own shadow, clusters likewise.
+    assert list(ind.sort_values("rank")["importance_excess"]) == sorted(ind["importance_excess"], reverse=True)
+    cl = evidence.clusters.sort_values("rank")
+    assert list(cl["importance_excess"]) == sorted(cl["importance_excess"], reverse=True)
+    per = evidence.per_refit
+    assert ind["importance_excess"].to_numpy() == pytest.approx(
+        (per["importance"] - per["shadow_importance"]).mean(axis=0))
     assert evidence.per_refit["importance"].shape == (FAST.refits, len(ind))
     assert len(evidence.resamples) == FAST.refits
     lo, mid, hi = evidence.shadow["indicator"]
