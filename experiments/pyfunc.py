@@ -1,4 +1,4 @@
-"""A points formula as an MLflow pyfunc model: the registered form of a formula (DESIGN §6).
+"""A points formula as an MLflow pyfunc model: the registered form of a formula (docs/architecture.md).
 
 The model holds nothing but the formula file (artifact ``formula``); ``predict`` is :meth:`Formula.score`.
 Loading it needs the innopoints packages importable (``features``, ``models``, ``experiments``): the model is
@@ -82,7 +82,7 @@ def quiet_mlflow() -> Iterator[None]:
     """Hide MLflow's generic advice (pickling notice, missing input example) and its download bar.
 
     The pickled object is our own class, referenced by module, and an input example would be a firm row,
-    which never goes into MLflow (DESIGN §6).
+    which never goes into MLflow (docs/architecture.md).
     """
     logger = logging.getLogger("mlflow.pyfunc")
     level, bar = logger.level, os.environ.get(PROGRESS_BAR)

@@ -1,6 +1,6 @@
 """Formulas as versions of one registered model, with aliases (``official``, ``candidate``, ``champion``).
 
-MLflow aliases, not the retired stages (FIELD.md "MLflow"). Every version carries the formula name and
+MLflow aliases, not the retired stages (docs/field.md). Every version carries the formula name and
 content hash as tags, and the formula it resolves to is checked against that hash.
 
 References understood by :func:`resolve_formula` and :func:`promote`: ``models:/NAME@ALIAS``,

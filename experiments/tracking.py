@@ -1,6 +1,6 @@
-"""MLflow tracking of a train run: one parent run per invocation, one nested run per formula (DESIGN §6).
+"""MLflow tracking of a train run: one parent run per invocation, one nested run per formula (docs/architecture.md).
 
-Fixed names (STYLE 9): metrics ``{split}_{metric}`` exactly as in the evaluation (``test_auc``,
+Fixed names: metrics ``{split}_{metric}`` exactly as in the evaluation (``test_auc``,
 ``validation_auc``, ``delta_auc_vs_baseline_low|mid|high``), params flat and lower_snake, artifacts in
 ``formula/``, ``explain/`` and ``report/``; each formula run also holds the formula as a pyfunc model
 (:mod:`innopoints.experiments.pyfunc`) ready for the registry (:mod:`innopoints.experiments.registry`).

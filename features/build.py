@@ -2,7 +2,7 @@
 
 The only door from `firm_years` into a feature is :func:`as_of_panel`, which looks up exact fiscal years
 ``as_of_year``, ``as_of_year − 1`` and ``as_of_year − 2``. A loan originated in year Y has
-``as_of_year = Y − 1``, so nothing from year Y on can reach its features (DESIGN §2, point in time).
+``as_of_year = Y − 1``, so nothing from year Y on can reach its features (point in time, docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The `innopoints` command line: one subcommand per MLproject entry point (DESIGN §5, STYLE 8).
+"""The `innopoints` command line: one subcommand per MLproject entry point.
 
 User mistakes (bad data, formula, config) print one line and exit 2; tracebacks are for bugs only.
 """
@@ -111,7 +111,7 @@ def validate(
     data: Annotated[Path, typer.Option(help="Folder with firms, firm_years, loans (.parquet or .csv).")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON here.")] = None,
 ) -> None:
-    """Check the data contract (DESIGN §2).
+    """Check the data contract (README, "The data contract").
 
     Reads DATA/{firms,firm_years,loans}.{parquet,csv}. Prints a report naming table, column, rule, count
     and example rows; writes it as JSON with --json. Exit 0 when clean (warnings allowed), 1 otherwise.

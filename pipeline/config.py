@@ -1,4 +1,4 @@
-"""One typed config object per run, loaded from YAML and validated once (STYLE 7)."""
+"""One typed config object per run, loaded from YAML and validated once."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class CohortConfig(BaseModel):
 
 
 class EvaluationConfig(BaseModel):
-    """How formulas are judged (DESIGN §7)."""
+    """How formulas are judged (docs/refinement.md)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -1,4 +1,4 @@
-"""The input data contract (DESIGN §2): tables, columns, vocabularies, and their validation.
+"""The input data contract (README, "The data contract"): tables, columns, vocabularies, and their validation.
 
 :func:`validate_tables` checks the three tables as read (raw dtypes) and returns a
 :class:`ValidationReport`; it never raises on bad data. :func:`require_valid` raises :class:`DataError`
@@ -660,7 +660,7 @@ def _cross_table(checked: dict[str, _Checked]) -> tuple[list[Finding], list[Find
 def validate_tables(
     tables: Mapping[str, pd.DataFrame], *, current_year: int | None = None
 ) -> ValidationReport:
-    """Check the three input tables against the data contract (DESIGN §2); never raises on bad data.
+    """Check the three input tables against the data contract (README, "The data contract"); never raises on bad data.
 
     Args:
         tables: ``firms``, ``firm_years`` and ``loans`` as read (raw dtypes, e.g. text from CSV).

@@ -48,7 +48,7 @@ from innopoints.pipeline.contract import PROVINCES
 from innopoints.pipeline.options import ExperimentOpt, MlflowOpt, QuietOpt
 from innopoints.pipeline.progress import Stages, console
 
-# Hebei: a CNY 147 m provincial compensation fund behind CNY 310.7 bn of loans (FIELD.md), in CNY 10k.
+# Hebei: a CNY 147 m provincial compensation fund behind CNY 310.7 bn of loans (docs/field.md), in CNY 10k.
 HEBEI_FUND = 14_700.0
 HEBEI_LOANS = 31_070_000.0
 GUARANTEED = "guarantee_fund"

@@ -1,4 +1,4 @@
-"""The order of the steps: which step feeds which. No maths here (STYLE 4)."""
+"""The order of the steps: which step feeds which. No maths here."""
 
 from __future__ import annotations
 

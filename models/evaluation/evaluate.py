@@ -1,8 +1,8 @@
-"""The evaluation a reviewer sees for every points formula or default model (DESIGN §7).
+"""The evaluation a reviewer sees for every points formula or default model (docs/refinement.md).
 
 Everything returned here is JSON-serialisable (plain floats, ints, strings, None, lists and dicts; tables
 as lists of records), so the experiments layer can log it to MLflow and render it without conversion.
-Keys that start with ``train_`` or ``test_`` are always scalar metrics (``{split}_{metric}``, DESIGN §6):
+Keys that start with ``train_`` or ``test_`` are always scalar metrics (``{split}_{metric}``, docs/architecture.md):
 ``{k: v for k, v in result.items() if k.startswith(("train_", "test_"))}`` is ready for ``log_metrics``.
 
 Only loans whose outcome is observed (``outcome_observed == True``) are ever evaluated; excluded loans are

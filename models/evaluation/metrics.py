@@ -1,6 +1,6 @@
 """Evaluation metrics for points formulas and default models: small pure functions on numpy arrays.
 
-Conventions (DESIGN §7):
+Conventions (docs/refinement.md):
 
 - ``y`` is the default flag (bool or 0/1) of loans whose outcome is observed.
 - ``risk`` is any score where *higher means riskier*: a model's default probability, or ``-points``.

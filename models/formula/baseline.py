@@ -1,6 +1,6 @@
 """The illustrative 1.0 / 2024 baseline formula: the official structure, with documented neutral numbers.
 
-The official weights and the raw-value-to-points rule are not public (FIELD.md "Scoring"). What is public:
+The official weights and the raw-value-to-points rule are not public (docs/field.md). What is public:
 18 core indicators in three groups (technology innovation 7, growth/operation 6, auxiliary 5; the 18th is
 not published), weights that differ by lifecycle stage, and a per-indicator "full-score reference value".
 This baseline fills the gaps with choices a reviewer can read and argue with:

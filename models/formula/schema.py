@@ -1,6 +1,6 @@
 """The points formula: a versioned, self-contained data file that turns indicator values into points.
 
-A formula is data, not code (DESIGN §4). This module holds its schema (a tree of frozen pydantic models
+A formula is data, not code (docs/architecture.md). This module holds its schema (a tree of frozen pydantic models
 with exact keys), its canonical JSON / YAML text, its content hash, its validation (every error names the
 field path, e.g. ``indicators[3].curve.edges``) and its vectorised scoring. Nothing here reads or writes a
 file: ``pipeline/`` passes text in and takes text out.

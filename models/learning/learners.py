@@ -1,6 +1,6 @@
 """Default-risk learners: a gradient-boosted model and a transparent logistic model.
 
-Both follow the scikit-learn contract (STYLE 5) and predict the probability of DEFAULT: column 1 of
+Both follow the scikit-learn contract and predict the probability of DEFAULT: column 1 of
 ``predict_proba`` is P(default), ``decision_function`` is the default log-odds. ``X`` is a DataFrame with
 one float column per indicator id; NaN means "not delivered" and is handled explicitly, never imputed
 silently (LightGBM learns a side for missing values; the logistic model adds a ``<id>__missing`` flag).

@@ -25,7 +25,7 @@ only if it borrowed; borrowing is independent of ``Z``), and the number of those
 guarantee is ``Binomial(defaults, guaranteed share)``. Draws are made per cell, in chunks of draws, so
 memory grows with draws × cells (a few hundred cells), never with draws × firms.
 
-No files, no printing (DESIGN §8): ``pipeline/policy.py`` reads the policy file and writes the results.
+No files, no printing (docs/architecture.md): ``pipeline/policy.py`` reads the policy file and writes the results.
 """
 
 from __future__ import annotations

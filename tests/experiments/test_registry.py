@@ -1,4 +1,4 @@
-"""Registry: formulas as versions of one model with aliases; references back to formulas (DESIGN §6)."""
+"""Registry: formulas as versions of one model with aliases; references back to formulas (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tracking: the store, fail-fast probing, and what a train run leaves in MLflow (DESIGN §6, STYLE 9)."""
+"""Tracking: the store, fail-fast probing, and what a train run leaves in MLflow (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The indicator catalog: its content (DESIGN §3), its queries and the registration checks."""
+"""The indicator catalog: its content (docs/field.md), its queries and the registration checks."""
 
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ PANEL_COLUMNS = (
 )
 # The module that holds each group's indicators (tests mirror it: tests/features/test_<module>.py).
 MODULE_OF_GROUP = {"input": "inputs", "output": "outputs", "growth": "growth", "financial": "financial"}
-# The 17 public indicators of the official 1.0 list (DESIGN §3), by official number.
+# The 17 public indicators of the official 1.0 list (docs/field.md), by official number.
 OFFICIAL_1_0 = [
     "rd_expense", "rd_expense_growth", "rd_intensity", "st_staff_share", "invention_patent_apps", "pct_apps",
     "tech_contract_turnover", "high_tech_revenue", "revenue", "revenue_growth", "postgrad_share",
     "rd_tax_deduction", "roe", "new_graduates_hired", "rd_platforms_2y", "st_awards_2y", "vc_raised",
 ]
-# Candidates DESIGN §3 names explicitly, so the data can judge them.
+# Candidates the catalog names explicitly, so the data can judge them.
 NAMED_CANDIDATES = {
     "invention_patents_granted", "patent_grant_ratio", "revenue_growth_2y", "rd_expense_growth_2y",
     "employment_growth", "leverage", "firm_age", "profit_margin", "utility_models", "software_copyrights",
@@ -93,7 +93,7 @@ def test_indicator_metadata_is_complete(ind: Indicator) -> None:
 
 @pytest.mark.parametrize("ind", list_indicators(), ids=lambda i: i.id)
 def test_every_indicator_has_its_own_test(ind: Indicator) -> None:
-    # STYLE 1: adding an indicator means adding one function *and one test*, in the mirrored test file.
+    # adding an indicator means adding one function *and one test*, in the mirrored test file.
     test_file = Path(__file__).with_name(f"test_{MODULE_OF_GROUP[ind.group]}.py")
     assert f"def test_{ind.id}(" in test_file.read_text(encoding="utf-8")
 

@@ -1,4 +1,4 @@
-"""Tests for pipeline/contract.py: the data contract (DESIGN §2) and its validation report."""
+"""Tests for pipeline/contract.py: the data contract (README, "The data contract") and its validation report."""
 
 from __future__ import annotations
 
