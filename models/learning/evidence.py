@@ -249,6 +249,30 @@ def _stable_direction(directions: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return mode, share, opposite, np.where((clear >= CLEAR) & (agree >= STABLE), mode, 0)
 
 
+def _summary(importance: np.ndarray, shadow: np.ndarray, best_shadow: np.ndarray, incremental: np.ndarray,
+             index: pd.Index) -> pd.DataFrame:
+    """Per column over refits: importance with interval and share, the share of refits beating the best
+    shadow and the link it gives, incremental value with interval, importance above the column's own shadow
+    (``importance_excess``) and the rank by it (ties by label)."""
+    imp, lo, hi = _interval(importance)
+    inc, inc_lo, inc_hi = _interval(incremental)
+    beats = (importance > best_shadow[:, None]).mean(axis=0)
+    excess = np.nanmean(importance - shadow, axis=0)
+    total = imp.sum()
+    frame = pd.DataFrame({
+        "importance": imp, "importance_lo": lo, "importance_hi": hi,
+        "importance_share": imp / total if total > 0 else np.zeros_like(imp),
+        "beats_noise": beats, "link": link_status(beats),
+        "incremental": inc, "incremental_lo": inc_lo, "incremental_hi": inc_hi,
+        "importance_excess": excess,
+    }, index=index)
+    order = sorted(range(len(index)), key=lambda j: (-excess[j], index[j]))
+    rank = np.zeros(len(index), dtype=np.int64)
+    rank[order] = np.arange(1, len(index) + 1)
+    frame["rank"] = rank
+    return frame
+
+
 def gather_evidence(X: pd.DataFrame, y: np.ndarray, firm_ids: Sequence, stage_codes: np.ndarray,
                     settings: EvidenceSettings, groups: dict[str, str] | None = None) -> Evidence:
     """Refit the default model ``settings.refits`` times and summarise (see the module docstring).
@@ -290,46 +314,21 @@ def gather_evidence(X: pd.DataFrame, y: np.ndarray, firm_ids: Sequence, stage_co
     per["best_shadow"] = best_shadow
     per["best_shadow_cluster"] = best_shadow_cluster
 
-    imp, imp_lo, imp_hi = _interval(per["importance"])
-    beats = (per["importance"] > best_shadow[:, None]).mean(axis=0)
+    # Indicators and clusters are summarised alike; both are ranked by importance above their own shadow:
+    # what chance alone gives a column like it (or the same members on the shadow block) is taken off, since
+    # a heavy-tailed column earns some |SHAP| from noise splits and summing twins adds their noise too.
+    indicators = _summary(per["importance"], per["shadow_importance"], best_shadow, per["incremental"],
+                          pd.Index(ids, name="id"))
     mode, share, opposite, stable = _stable_direction(per["direction"])
-    inc, inc_lo, inc_hi = _interval(per["incremental"])
-    total = imp.sum()
-    indicators = pd.DataFrame({
-        "cluster": [cluster_of[i] for i in ids],
-        "importance": imp, "importance_lo": imp_lo, "importance_hi": imp_hi,
-        "importance_share": imp / total if total > 0 else np.zeros_like(imp),
-        "beats_noise": beats, "link": link_status(beats),
-        "direction": stable.astype(np.int64), "direction_mode": mode.astype(np.int64), "direction_share": share,
-        "direction_opposite": opposite,
-        "incremental": inc, "incremental_lo": inc_lo, "incremental_hi": inc_hi,
-        "missing_share": X.isna().mean().to_numpy(),
-    }, index=pd.Index(ids, name="id"))
-    # Ranked by importance above the indicator's own shadow: what chance alone gives a column like it is
-    # taken off (a heavy-tailed column earns some |SHAP| from noise splits; its shadow does too).
-    excess = np.nanmean(per["importance"] - per["shadow_importance"], axis=0)
-    indicators["importance_excess"] = excess
-    order = sorted(range(len(ids)), key=lambda j: (-excess[j], ids[j]))
-    indicators["rank"] = 0
-    indicators.iloc[order, indicators.columns.get_loc("rank")] = np.arange(1, len(ids) + 1)
-
-    c_imp, c_lo, c_hi = _interval(per["cluster_importance"])
-    c_beats = (per["cluster_importance"] > best_shadow_cluster[:, None]).mean(axis=0)
-    c_inc, c_inc_lo, c_inc_hi = _interval(per["cluster_incremental"])
-    clusters = pd.DataFrame({
-        "members": [[ids[j] for j in m] for m in members],
-        "importance": c_imp, "importance_lo": c_lo, "importance_hi": c_hi,
-        "importance_share": c_imp / c_imp.sum() if c_imp.sum() > 0 else np.zeros_like(c_imp),
-        "beats_noise": c_beats, "link": link_status(c_beats),
-        "incremental": c_inc, "incremental_lo": c_inc_lo, "incremental_hi": c_inc_hi,
-    }, index=pd.Index(labels, name="cluster"))
-    # Ranked by importance above the cluster's own shadow (the same members on the shadow block): summing
-    # members' SHAP adds their noise too, so raw importance would favour large clusters of weak twins.
-    c_excess = np.nanmean(per["cluster_importance"] - per["shadow_cluster_importance"], axis=0)
-    clusters["importance_excess"] = c_excess
-    c_order = sorted(range(len(labels)), key=lambda j: (-c_excess[j], labels[j]))
-    clusters["rank"] = 0
-    clusters.iloc[c_order, clusters.columns.get_loc("rank")] = np.arange(1, len(labels) + 1)
+    indicators.insert(0, "cluster", [cluster_of[i] for i in ids])
+    indicators["direction"] = stable.astype(np.int64)
+    indicators["direction_mode"] = mode.astype(np.int64)
+    indicators["direction_share"] = share
+    indicators["direction_opposite"] = opposite
+    indicators["missing_share"] = X.isna().mean().to_numpy()
+    clusters = _summary(per["cluster_importance"], per["shadow_cluster_importance"], best_shadow_cluster,
+                        per["cluster_incremental"], pd.Index(labels, name="cluster"))
+    clusters.insert(0, "members", [[ids[j] for j in m] for m in members])
 
     g_imp, g_lo, g_hi = _interval(per["group_importance"])
     groups_frame = pd.DataFrame({
