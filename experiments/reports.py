@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from innopoints.experiments.formatting import interval as _interval
+from innopoints.experiments.formatting import number as _f
+from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
+
 REC_ORDER = ("drop", "reweight", "add", "keep", "leave out", "uncertain")
-STAGE_LABELS = {"startup": "start-up 初创期", "growth": "growth 成长期", "stable": "stable 稳定期"}
-
-
-def _f(value, spec: str = ".3f") -> str:
-    return "–" if value is None or (isinstance(value, float) and value != value) else format(value, spec)
-
-
-def _interval(values, spec: str = "+.3f") -> str:
-    if not values:
-        return "–"
-    lo, mid, hi = values
-    return f"{mid:{spec}} [{lo:{spec}}, {hi:{spec}}]"
 
 
 def _role(name: str, evaluation: dict) -> str:
@@ -122,7 +114,7 @@ def refinement_markdown(refinement: pd.DataFrame, evaluation: dict, frontier: li
         "## Formulas on the test year",
         "",
         "The qualified loans are those whose points reach the cut-off that qualifies the top "
-        f"{evaluation['formulas']['baseline'].get('policy_metrics', {}).get('share', 0.1374):.1%} of the test "
+        f"{evaluation['formulas']['baseline'].get('policy_metrics', {}).get('share', QUALIFIED_SHARE):.1%} of the test "
         "year's **firms** (the policy's rule), with a Wilson interval; capture is the share of test defaults "
         "among the 10% lowest-scored test loans, with a bootstrap interval.",
         "",

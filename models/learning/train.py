@@ -41,13 +41,25 @@ from threadpoolctl import threadpool_limits
 from innopoints.features.catalog import Indicator
 from innopoints.features.errors import EvaluationError, FormulaError
 from innopoints.features.stage import STAGES, StageRule
-from innopoints.models.evaluation.backtest import MIN_TEST_DEFAULTS, backtest, interval_note, rolling_origins
-from innopoints.models.evaluation.evaluate import evaluate_model_probs, evaluate_points, temporal_split
-from innopoints.models.evaluation.metrics import PointsCalibrator, auc, log_loss, paired_bootstrap
+from innopoints.models.evaluation.backtest import (
+    MIN_TEST_DEFAULTS,
+    backtest,
+    interval_note,
+    policy_metrics,
+    rolling_origins,
+)
+from innopoints.models.evaluation.evaluate import (
+    evaluate_model_probs,
+    evaluate_points,
+    jsonable_records,
+    temporal_split,
+)
+from innopoints.models.evaluation.metrics import QUALIFIED_SHARE, PointsCalibrator, auc, log_loss, paired_bootstrap
 from innopoints.models.formula.schema import Formula, Provenance, StagePoints, round_points_preserving_total
 from innopoints.models.formula.schema import stage_codes as _stage_codes
 from innopoints.models.learning.candidates import (
     FLAVOURS,
+    GROUP_BOUNDS,
     Curves,
     FitSettings,
     Spec,
@@ -87,13 +99,13 @@ class TrainSettings:
     """Everything the workflow needs besides the data (it all goes into provenance via the config hash)."""
 
     seed: int = 1
-    share: float = 0.1374
+    share: float = QUALIFIED_SHARE
     n_boot: int = 1000
     shap_rows: int = 5000  # rows of the reference LightGBM explained for the dependence plots
     curves: str = "risk_bins"  # innopoints.models.learning.candidates.CURVE_KINDS
     lgbm: dict = field(default_factory=dict)
     fit: FitSettings = FitSettings(
-        group_bounds={"input": (0.1, 0.5), "output": (0.1, 0.5), "growth": (0.1, 0.5), "financial": (0.0, 0.3)},
+        group_bounds=dict(GROUP_BOUNDS),
         max_points=25.0,
     )
     change_limits: tuple[float, ...] = (5.0, 10.0, 20.0, 30.0, 50.0)
@@ -593,8 +605,6 @@ def _evidence_summary(learned: Learned, settings: TrainSettings) -> dict:
 def _policy_metrics(results: dict, formulas: dict[str, Formula], test: pd.DataFrame,
                     population: pd.DataFrame | None, settings: TrainSettings) -> None:
     """Per formula on the test year: the qualified default rate at the population's cut-off, and capture."""
-    from innopoints.models.evaluation.backtest import policy_metrics
-
     if population is None or population.empty:
         return
     y = test["defaulted"].to_numpy().astype(np.int64)
@@ -695,17 +705,8 @@ def _backtest(loans: pd.DataFrame, best: str, formula: Formula, baseline: Formul
                    f"{settings.evidence.refits} for the last year), the indicator choice, curves and points "
                    "are learned again from the years before Y only; the qualification cut-off is the one that "
                    "qualifies the top share of Y's firms"),
-        "recommended": _records(rec), "baseline": _records(base),
+        "recommended": jsonable_records(rec), "baseline": jsonable_records(base),
     }
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    out = []
-    for rec in frame.to_dict(orient="records"):
-        out.append({k: (None if isinstance(v, float) and not np.isfinite(v) else
-                        (None if v is pd.NA else (v.item() if hasattr(v, "item") else v)))
-                    for k, v in rec.items()})
-    return out
 
 
 def _reference_explanation(model: LGBMDefaultModel, train: pd.DataFrame, ids: list[str],
