@@ -34,6 +34,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from innopoints.experiments.formatting import csv_text, readable_table
 from innopoints.experiments.pyfunc import MODEL_NAME, log_formula_model
 from innopoints.features.errors import TrackingError
 from innopoints.models.formula.schema import Formula, weights_table
@@ -411,7 +412,7 @@ def _log_formula_run(formula: Formula, name: str, entry: Mapping[str, Any], *, i
     path = folder / f"{name}.json"
     path.write_text(formula.to_text("json"), encoding="utf-8")
     weights = folder / f"{name}.weights.csv"
-    weights_table(formula).to_csv(weights, index=False)
+    weights.write_text(csv_text(readable_table(weights_table(formula))), encoding="utf-8")
     mlflow.log_artifact(str(path), "formula")
     mlflow.log_artifact(str(weights), "formula")
     mlflow.log_dict(dict(entry), "report/evaluation.json")  # this formula's aggregates only

@@ -262,29 +262,37 @@ def score(
 @user_errors
 def export(
     ref: Annotated[str, typer.Argument(help="Formula: a .json/.yaml file or builtin:NAME.")],
-    format: Annotated[str, typer.Option("--format", help="json, yaml, csv (the weights table) or points (the "
-                                        "points table, CSV).")] = "json",
+    format: Annotated[str, typer.Option("--format", help="json, yaml, csv (the weights table), points (the "
+                                        "points table, CSV) or xlsx (an Excel workbook of both and the "
+                                        "provenance).")] = "json",
     out: Annotated[Path, typer.Option(help="File to write.")] = Path("formula.json"),
 ) -> None:
     """Export a formula: JSON/YAML are the formula file itself; CSV is the weights table for people; points is
     the points table to apply by hand (per indicator and stage, the points of every band of its curve and of
-    a missing value; CSV).
+    a missing value; CSV); xlsx is a workbook with the sheets weights, points and provenance. CSV files are
+    UTF-8 with a byte-order mark (Excel reads the Chinese names); tables for people are rounded for reading,
+    the JSON/YAML file keeps full precision.
 
     Reads REF. Writes OUT.
     """
+    from innopoints.experiments.formatting import readable_table
     from innopoints.models.formula.schema import points_table, weights_table
-    from innopoints.pipeline.io import write_text_atomic
+    from innopoints.pipeline.io import write_bytes_atomic, write_csv_atomic, write_text_atomic
     from innopoints.pipeline.refs import load_formula
 
+    if format not in ("json", "yaml", "csv", "points", "xlsx"):
+        raise typer.BadParameter(f"--format must be json, yaml, csv, points or xlsx, got {format!r}")
     f = load_formula(ref)
     if format in ("json", "yaml"):
         write_text_atomic(out, f.to_text(format))
     elif format == "csv":
-        write_text_atomic(out, weights_table(f).to_csv(index=False))
+        write_csv_atomic(readable_table(weights_table(f)), out)
     elif format == "points":
-        write_text_atomic(out, points_table(f).to_csv(index=False))
+        write_csv_atomic(readable_table(points_table(f)), out)
     else:
-        raise typer.BadParameter(f"--format must be json, yaml, csv or points, got {format!r}")
+        from innopoints.pipeline.workbook import formula_workbook
+
+        write_bytes_atomic(out, formula_workbook(f))
     console.print(f"wrote {f.name} {f.version} as {format} to {out}")
 
 
@@ -535,8 +543,9 @@ def run(
     formula to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db) and registers them. Prints a summary and where
     everything is. With TIMINGS: the wall time of every stage, as JSON.
     """
+    from innopoints.experiments.formatting import readable_table
     from innopoints.models.formula.schema import points_table, weights_table
-    from innopoints.pipeline.io import write_frame_atomic, write_text_atomic
+    from innopoints.pipeline.io import write_csv_atomic, write_frame_atomic, write_text_atomic
     from innopoints.pipeline.refs import load_formula
 
     cfg = _config(config)
@@ -580,8 +589,8 @@ def run(
             write_frame_atomic(scored, out / "scores.parquet")
         with p.stage("export"):
             write_text_atomic(out / "recommended.json", best.to_text("json"))
-            write_text_atomic(out / "recommended.csv", weights_table(best).to_csv(index=False))
-            write_text_atomic(out / "recommended.points.csv", points_table(best).to_csv(index=False))
+            write_csv_atomic(readable_table(weights_table(best)), out / "recommended.csv")
+            write_csv_atomic(readable_table(points_table(best)), out / "recommended.points.csv")
     _write_timings(timings, record)
     _print_train_summary(result, out / "train")
     n_q = int(scored["qualified"].sum())

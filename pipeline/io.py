@@ -21,12 +21,13 @@ import pandas as pd
 import pyarrow
 import pyarrow.parquet as pq
 
+from innopoints.experiments.formatting import CSV_DATE_FORMAT, csv_text
 from innopoints.features.errors import ConfigError, DataError
 from innopoints.pipeline.contract import STRING_COLUMNS, TABLES
 
 FORMATS: tuple[str, ...] = ("parquet", "csv")
 CSV_ENCODING_IN = "utf-8-sig"  # reads UTF-8 with or without the BOM that Excel writes
-CSV_DATE_FORMAT = "%Y-%m-%d"
+CSV_ENCODING_OUT = "utf-8-sig"  # writes the BOM, so Excel on Chinese Windows reads the names as UTF-8
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -171,6 +172,19 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return path
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """Write bytes (a workbook) to ``path`` atomically."""
+    path = Path(path)
+    with _atomic_target(path) as tmp:
+        tmp.write_bytes(data)
+    return path
+
+
+def write_csv_atomic(df: pd.DataFrame, path: Path, *, index: bool = False) -> Path:
+    """Write a table for people (weights, points, SHAP tables) as CSV atomically: UTF-8 with BOM."""
+    return write_text_atomic(path, csv_text(df, index=index))
+
+
 def _check_format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise ConfigError(f"unknown table format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -196,4 +210,4 @@ def _write_frame(df: pd.DataFrame, path: Path, fmt: str) -> None:
         # No index, no timestamps in the file: identical frames give identical bytes.
         df.to_parquet(path, index=False)
     else:
-        df.to_csv(path, index=False, encoding="utf-8", date_format=CSV_DATE_FORMAT, lineterminator="\n")
+        df.to_csv(path, index=False, encoding=CSV_ENCODING_OUT, date_format=CSV_DATE_FORMAT, lineterminator="\n")

@@ -171,6 +171,7 @@ def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
     Everything is written to a scratch folder first and moved in at the end, so a failure leaves no
     partial output behind.
     """
+    from innopoints.experiments.formatting import csv_text, readable_table
     from innopoints.experiments.reports import refinement_markdown
     from innopoints.models.formula.schema import weights_table
     from innopoints.models.learning.explain import dependence_curve
@@ -183,7 +184,8 @@ def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
         (tmp / "explain").mkdir()
         for name, formula in result.formulas.items():
             (tmp / "formulas" / f"{name}.json").write_text(formula.to_text("json"), encoding="utf-8")
-            weights_table(formula).to_csv(tmp / "formulas" / f"{name}.weights.csv", index=False)
+            (tmp / "formulas" / f"{name}.weights.csv").write_text(csv_text(readable_table(weights_table(formula))),
+                                                                   encoding="utf-8")
         (tmp / "evaluation.json").write_text(dumps(result.evaluation), encoding="utf-8")
         refinement = result.refinement.to_dict(orient="records")
         (tmp / "refinement.json").write_text(dumps({
@@ -195,7 +197,7 @@ def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
             encoding="utf-8")
         ex = tmp / "explain"
         for name, table in result.explain.items():
-            table.to_csv(ex / f"{name}.csv")
+            (ex / f"{name}.csv").write_text(csv_text(table, index=True), encoding="utf-8")
         names = dict(zip(result.refinement["id"], result.refinement["name_en"], strict=True))
         imp = result.explain["importance"].copy()
         imp["name"] = [names.get(i, i) for i in imp.index]
