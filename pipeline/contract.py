@@ -7,8 +7,9 @@ with a one-line summary instead, and :func:`coerce_tables` gives canonical dtype
 Rules: required columns present (extra columns only warn: localities add their own); types; keys unique
 and non-null; no null anywhere in ``firms`` and ``loans`` (in ``firm_years`` only the key: missing is not
 zero); ``firm_id`` of ``firm_years`` and ``loans`` known in ``firms``; provinces and guarantees from
-their vocabularies; plausible ranges; no firm-year before the firm's founding. Warnings: columns more than
-30% missing, net assets off the balance-sheet identity, loans whose firm has no earlier firm-year, and
+their vocabularies (a province also in Chinese or another common spelling, mapped to the pinyin by
+:func:`canonical_province`); plausible ranges; no firm-year before the firm's founding. Warnings: columns
+more than 30% missing, net assets off the balance-sheet identity, loans whose firm has no earlier firm-year, and
 defaults reported while the outcome window is still open.
 
 Accepted spellings of a type (CSV gives text, other tools give floats for integers):
@@ -45,6 +46,53 @@ PROVINCES: tuple[str, ...] = (
     "Guangdong", "Guangxi", "Hainan", "Chongqing", "Sichuan", "Guizhou", "Yunnan", "Tibet", "Shaanxi",
     "Gansu", "Qinghai", "Ningxia", "Xinjiang",
 )
+
+# Their Chinese short names; the full name adds 省 (province), 市 (municipality) or the autonomous region's name.
+PROVINCE_NAMES_ZH: dict[str, str] = dict(zip(PROVINCES, (
+    "北京", "天津", "河北", "山西", "内蒙古", "辽宁", "吉林", "黑龙江", "上海", "江苏", "浙江", "安徽", "福建",
+    "江西", "山东", "河南", "湖北", "湖南", "广东", "广西", "海南", "重庆", "四川", "贵州", "云南", "西藏", "陕西",
+    "甘肃", "青海", "宁夏", "新疆"), strict=True))
+_REGION_SUFFIX = {"内蒙古": "自治区", "广西": "壮族自治区", "西藏": "自治区", "宁夏": "回族自治区",
+                  "新疆": "维吾尔自治区"}
+_MUNICIPALITIES = ("北京", "天津", "上海", "重庆")
+# Other pinyin spellings in use for two units.
+_PINYIN_VARIANTS = {"Nei Mongol": "Inner Mongolia", "Neimenggu": "Inner Mongolia", "Xizang": "Tibet"}
+_ENGLISH_SUFFIXES = (" province", " sheng", " municipality", " shi", " autonomous region", " zizhiqu")
+
+
+def _latin_key(text: str) -> str:
+    """Letter case, spaces, hyphens and a trailing "Province" / "Sheng" / ... do not matter."""
+    key = " ".join(text.lower().split())
+    for suffix in _ENGLISH_SUFFIXES:
+        key = key.removesuffix(suffix)
+    return "".join(ch for ch in key if ch not in " -_'’")
+
+
+def _province_spellings() -> dict[str, str]:
+    """Every accepted spelling (Chinese as written, pinyin by :func:`_latin_key`) → the contract's pinyin."""
+    out: dict[str, str] = {}
+    for pinyin, zh in PROVINCE_NAMES_ZH.items():
+        full = zh + (_REGION_SUFFIX.get(zh) or ("市" if zh in _MUNICIPALITIES else "省"))
+        for spelling in (zh, full, zh + "省", zh + "市", zh + "自治区"):
+            out[spelling] = pinyin
+        out[_latin_key(pinyin)] = pinyin
+    for variant, pinyin in _PINYIN_VARIANTS.items():
+        out[_latin_key(variant)] = pinyin
+    return out
+
+
+_PROVINCE_SPELLINGS = _province_spellings()
+PROVINCE_RULE = (
+    f"must be one of the {len(PROVINCES)} provincial units, in pinyin (any letter case) or Chinese (省/市/自治区 "
+    "optional): " + ", ".join(f"{p} {zh}" for p, zh in PROVINCE_NAMES_ZH.items())
+)
+
+
+def canonical_province(name: str) -> str | None:
+    """The contract's pinyin for a province as people write it (广东, 广东省, Guangdong, guangdong); None if unknown."""
+    text = str(name).strip()
+    return _PROVINCE_SPELLINGS.get(text) or _PROVINCE_SPELLINGS.get(_latin_key(text))
+
 
 GUARANTEES: tuple[str, ...] = ("credit", "guarantee_fund", "ip_pledge")
 
@@ -282,6 +330,7 @@ def _where(mask: pd.Series | np.ndarray) -> np.ndarray:
 
 TYPE_RULES: dict[str, str] = {
     "string": "must be a string",
+    "province": "must be a string",
     "integer": "must be an integer",
     "number": "must be a number",
     "boolean": "must be a boolean (true/false or 0/1)",
@@ -292,6 +341,8 @@ _BOOL_TOKENS = {"true": True, "false": False, "1": True, "0": False, "1.0": True
 
 
 def _kind(column: str) -> str:
+    if column == "province":
+        return "province"
     if column in STRING_COLUMNS:
         return "string"
     if column in INTEGER_COLUMNS:
@@ -323,6 +374,18 @@ def _parse_string(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     else:
         return pd.Series(np.nan, index=s.index, dtype="str"), s.notna().to_numpy()
     return text.where(text.str.strip() != ""), bad
+
+
+def _parse_province(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Text, with every accepted spelling of a province replaced by its pinyin; unknown names stay as written
+    (the vocabulary rule then reports them). One look-up per distinct name."""
+    text, bad = _parse_string(s)
+    codes, names = pd.factorize(text)
+    if not len(names):
+        return text, bad
+    mapped = np.array([canonical_province(n) or n for n in names], dtype=object)
+    values = np.where(codes >= 0, mapped[np.maximum(codes, 0)], None)
+    return pd.Series(values, index=s.index, dtype="str"), bad
 
 
 def _parse_number(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -374,6 +437,7 @@ def _parse_date(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
 _PARSERS = {
     "string": _parse_string,
+    "province": _parse_province,
     "integer": _parse_integer,
     "number": _parse_number,
     "boolean": _parse_boolean,
@@ -393,7 +457,7 @@ def _between(lo: int, hi: int) -> str:
 def _column_rules(column: str, current_year: int) -> list[tuple[pa.Check, str]]:
     """Value rules of one column as (pandera check, rule text); nulls are left to `nullable`."""
     if column == "province":
-        return [(pa.Check.isin(PROVINCES), f"must be one of the {len(PROVINCES)} provincial units")]
+        return [(pa.Check.isin(PROVINCES), PROVINCE_RULE)]
     if column == "guarantee":
         return [(pa.Check.isin(GUARANTEES), "must be one of " + ", ".join(GUARANTEES))]
     if column == "founded_year":
@@ -697,7 +761,8 @@ def require_valid(tables: Mapping[str, pd.DataFrame], *, current_year: int | Non
 
 
 _CANONICAL = {
-    "string": "str", "integer": "int64", "number": "float64", "boolean": "bool", "date": "datetime64[us]",
+    "string": "str", "province": "str", "integer": "int64", "number": "float64", "boolean": "bool",
+    "date": "datetime64[us]",
 }
 
 

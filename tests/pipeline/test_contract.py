@@ -11,9 +11,12 @@ import pytest
 from innopoints.features.errors import DataError
 from innopoints.pipeline.contract import (
     COLUMNS,
+    PROVINCE_RULE,
+    PROVINCES,
     TABLES,
     Finding,
     ValidationReport,
+    canonical_province,
     coerce_tables,
     require_valid,
     validate_tables,
@@ -190,9 +193,8 @@ BREAKAGES = [
     ),
     (
         "unknown province", lambda t: _set(t, "firms", 2, "province", "Atlantis"), "firms", "province",
-        "must be one of the 31 provincial units",
-        "firms.province: must be one of the 31 provincial units — 1 row, "
-        "e.g. {firm_id: F0000003, province: Atlantis}",
+        PROVINCE_RULE,
+        f"firms.province: {PROVINCE_RULE} — 1 row, e.g. {{firm_id: F0000003, province: Atlantis}}",
     ),
     (
         "unknown guarantee", lambda t: _set(t, "loans", 1, "guarantee", "mortgage"), "loans", "guarantee",
@@ -480,3 +482,42 @@ def test_coerce_refuses_null_in_a_flag(valid_tables):
     _set(valid_tables, "firms", 2, "is_sme", None)
     with pytest.raises(DataError, match=r"firms\.is_sme: must not be null"):
         coerce_tables(valid_tables)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Province names as officials write them
+# ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", ["广东", "广东省", "Guangdong", "guangdong", " GUANGDONG ", "Guangdong Province"])
+def test_province_spellings_map_to_the_pinyin(spelling):
+    assert canonical_province(spelling) == "Guangdong"
+
+
+def test_every_unit_is_known_by_its_chinese_full_name_and_variants():
+    assert [canonical_province(p) for p in PROVINCES] == list(PROVINCES)
+    assert {n: canonical_province(n) for n in ("内蒙古自治区", "Nei Mongol", "西藏", "Xizang", "北京市",
+                                               "广西壮族自治区", "新疆维吾尔自治区", "陕西省", "山西省")} == {
+        "内蒙古自治区": "Inner Mongolia", "Nei Mongol": "Inner Mongolia", "西藏": "Tibet", "Xizang": "Tibet",
+        "北京市": "Beijing", "广西壮族自治区": "Guangxi", "新疆维吾尔自治区": "Xinjiang", "陕西省": "Shaanxi",
+        "山西省": "Shanxi"}
+    assert canonical_province("Atlantis") is None and canonical_province("广东州") is None
+
+
+def test_chinese_province_names_validate_and_coerce_to_pinyin(valid_tables):
+    firms = valid_tables["firms"]
+    firms["province"] = ["广东省", "hubei", "北京", "Zhejiang"][: len(firms)]
+
+    assert validate_tables(valid_tables, current_year=YEAR).ok
+    assert coerce_tables(valid_tables)["firms"]["province"].tolist() == ["Guangdong", "Hubei", "Beijing", "Zhejiang"]
+
+
+def test_unknown_province_is_refused_in_one_line_listing_the_spellings(valid_tables):
+    _set(valid_tables, "firms", 0, "province", "广东州")
+
+    with pytest.raises(DataError) as err:
+        require_valid(valid_tables, current_year=YEAR)
+
+    message = str(err.value)
+    assert "\n" not in message and "广东州" in message
+    assert "Guangdong 广东" in message and "Xinjiang 新疆" in message and "pinyin" in message
