@@ -1,0 +1,331 @@
+"""The reports in English or Chinese (``--lang en|zh``): one table of texts keyed by id, and the names of
+indicators, stages, groups and verdicts from the catalog.
+
+A report asks ``t = Texts(lang)`` for ``t("key", **values)``: the template of that key in the language,
+filled with :meth:`str.format`. Indicator names come from the catalog (``name_zh`` / ``name_en``), so a
+report never spells an indicator name itself. Figures in ``models/`` take their labels as arguments;
+:func:`plot_labels` gives them in the language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from innopoints.features.catalog import list_indicators
+from innopoints.features.errors import ConfigError
+from innopoints.features.stage import STAGE_NAMES_ZH
+
+LANGS: tuple[str, ...] = ("en", "zh")
+HTML_LANG = {"en": "en", "zh": "zh-CN"}
+
+# Words that appear as values in the results (stages, groups, verdicts, slice columns): English → Chinese.
+TERMS_ZH: dict[str, str] = {
+    **STAGE_NAMES_ZH,
+    "all": "全部",
+    "input": "投入", "output": "产出", "growth_group": "成长", "financial": "财务",
+    "development": "发展", "impact": "影响",
+    "official": "官方", "candidate": "候选", "local": "地方",
+    "keep": "保留", "reweight": "调整分值", "add": "新增", "drop": "删除", "leave out": "不计分",
+    "uncertain": "不确定",
+    "measurable": "可测", "none": "无", "entering": "新入选", "leaving": "退出", "staying": "保持入选",
+    "province": "省份", "stage": "阶段", "is_sme": "中小企业", "True": "是", "False": "否",
+    "as policy": "与政策一致", "REVERSED: against policy": "反向:与政策相反",
+    "policy": "政策方向", "data": "数据方向", "formula": "公式", "model": "模型",
+}
+
+# key: (English, Chinese). Values are filled with str.format; keep the {names} identical in both.
+TEXTS: dict[str, tuple[str, str]] = {
+    # ---------------------------------------------------------------- reviewer report (experiments/html.py)
+    "html.title": ("Compare {b} vs {a}", "公式对比:{b} 对比 {a}"),
+    "html.h1": ("Points formula comparison: {b} vs {a}", "积分公式对比:{b} 对比 {a}"),
+    "role.baseline": ("baseline", "基准"),
+    "role.candidate": ("candidate", "候选"),
+    "html.facts": ("Test year {test_year}: {test_n} loans with observed outcomes, {test_defaults} defaults (trained "
+                   "on {train_years}). {population}: {population_n} firms. Qualified share {share}. Every "
+                   "difference is B − A.",
+                   "测试年份 {test_year}:{test_n} 笔已观察到结果的贷款,其中违约 {test_defaults} 笔(训练年份 "
+                   "{train_years})。{population}:{population_n} 家企业。入选比例 {share}。所有差异均为 B − A。"),
+    "population": ("Population", "企业总体"),
+    "population.of": ("Population of {year}", "{year} 年企业总体"),
+    "verdict.identical": ("Identical ranking of the test loans.", "两个公式对测试贷款的排序完全相同。"),
+    "verdict.better": ("B ranks defaults better than A: the 95% interval is above 0.",
+                       "B 对违约的排序优于 A:95% 区间高于 0。"),
+    "verdict.worse": ("B ranks defaults worse than A: the 95% interval is below 0.",
+                      "B 对违约的排序差于 A:95% 区间低于 0。"),
+    "verdict.unclear": ("No clear difference: the 95% interval includes 0.", "无明显差异:95% 区间包含 0。"),
+    "qualified.count": ("{defaults} defaults in {n} loans", "{n} 笔贷款中违约 {defaults} 笔"),
+    "folded": ("{title} ({n} rows)", "{title}({n} 行)"),
+    "sec.what_changes": ("What changes", "变化概览"),
+    "card.delta_auc": ("ΔAUC on the test loans (95% bootstrap)", "测试贷款的 ΔAUC(95% 自助法区间)"),
+    "card.auc_sub": ("AUC A {a} → B {b}; DeLong p = {p}", "AUC A {a} → B {b};DeLong p = {p}"),
+    "card.qualified": ("Default rate of qualified test loans (cut-off on the firms, top {share})",
+                       "入选测试贷款的违约率(分数线取企业前 {share})"),
+    "card.qualified_sub": ("A {a}; B {b}; 95% Wilson intervals; {n} test defaults in all",
+                           "A {a};B {b};95% Wilson 区间;测试违约共 {n} 笔"),
+    "card.entering": ("Firms entering the qualified set{year}", "新入选企业{year}"),
+    "card.leaving": ("Firms leaving the qualified set{year}", "退出入选的企业{year}"),
+    "card.year": (" ({year})", "({year} 年)"),
+    "card.entering_sub": ("qualified A {qa} → B {qb} of {n} firms", "入选企业 A {qa} → B {qb}(共 {n} 家)"),
+    "card.entering_loans": ("test loans entering: {n}, default rate {rate}", "新入选的测试贷款 {n} 笔,违约率 {rate}"),
+    "card.staying": ("{n} firms stay qualified", "{n} 家企业保持入选"),
+    "card.leaving_loans": ("test loans leaving: {n}, default rate {rate}", "退出的测试贷款 {n} 笔,违约率 {rate}"),
+    "card.moved": ("Points moved per stage", "各阶段分值变动"),
+    "card.moved_sub": ("start-up / growth / stable; {n} item(s) changed", "初创期 / 成长期 / 稳定期;{n} 项变动"),
+    "card.moved_sub2": ("sign conflicts: {n}; PSI B vs A {psi}", "方向冲突 {n} 项;PSI(B 对 A){psi}"),
+    "no_change": ("No item's points change in any stage.", "各阶段均无指标分值变动。"),
+    "biggest": ("The {n} biggest point changes", "分值变动最大的 {n} 项"),
+    "col.indicator": ("indicator", "指标"),
+    "col.name": ("name", "名称"),
+    "col.stage": ("stage", "阶段"),
+    "col.change": ("change", "变动"),
+    "col.direction": ("direction", "方向"),
+    "col.item": ("item", "项目"),
+    "col.curve": ("curve {k}", "曲线 {k}"),
+    "col.formula": ("formula", "公式"),
+    "col.source": ("source", "来源"),
+    "col.policy": ("policy", "政策方向"),
+    "col.firms": ("firms", "企业数"),
+    "col.loans": ("loans", "贷款数"),
+    "col.defaults": ("defaults", "违约数"),
+    "col.qualified": ("qualified {k}", "入选 {k}"),
+    "col.band": ("band", "档"),
+    "col.points": ("points", "积分"),
+    "col.default_rate": ("default rate", "违约率"),
+    "col.fitted_pd": ("fitted PD", "拟合违约概率"),
+    "bonus_item": ("bonus {id}", "加分项 {id}"),
+    "same": ("same", "相同"),
+    "absent": ("(absent)", "(无)"),
+    "sec.metrics": ("Metrics side by side", "指标对比"),
+    "metric.test_auc": ("AUC", "AUC"),
+    "metric.test_gini": ("Gini", "Gini 系数"),
+    "metric.test_ks": ("KS", "KS"),
+    "metric.test_brier": ("Brier score", "Brier 分数"),
+    "metric.test_log_loss": ("log loss", "对数损失"),
+    "metric.test_top_default_rate": ("top-share default rate", "入选比例内违约率"),
+    "metric.test_top_capture": ("defaults captured in the top share", "入选比例内的违约占比"),
+    "metric.test_top_good_capture": ("non-defaults in the top share", "入选比例内的非违约占比"),
+    "metric.train_auc": ("AUC on the training years", "训练年份 AUC"),
+    "metric.cutoff": ("points cut-off of the top share", "入选比例的积分分数线"),
+    "col.metric": ("metric (test loans)", "指标(测试贷款)"),
+    "col.difference": ("difference B − A", "差异 B − A"),
+    "col.estimate": ("estimate [95% interval]", "估计值 [95% 区间]"),
+    "delta.bootstrap": ("ΔAUC, paired bootstrap ({n} resamples, seed {seed})",
+                        "ΔAUC,配对自助法({n} 次重抽样,种子 {seed})"),
+    "delta.delong": ("ΔAUC, DeLong", "ΔAUC,DeLong 检验"),
+    "delta.delong_zp": ("DeLong z / p-value", "DeLong z / p 值"),
+    "delta.top_rate": ("Δ top-share default rate, paired bootstrap", "Δ 入选比例内违约率,配对自助法"),
+    "col.auc": ("AUC {k}", "AUC {k}"),
+    "col.top_rate": ("top rate {k}", "入选违约率 {k}"),
+    "loans_by": ("Test loans by {col}", "测试贷款(按{col})"),
+    "firms_by": ("Firms by {col}", "企业(按{col})"),
+    "note.metrics": ("Slices with too few loans or defaults show no AUC or top rate (coverage rule of the "
+                     "evaluation). Brier score and log loss use a points-to-PD calibration fitted on the training "
+                     "years only.",
+                     "贷款或违约过少的分组不显示 AUC 和入选违约率(评估的覆盖规则)。Brier 分数和对数损失使用仅在训练"
+                     "年份拟合的积分-违约概率校准。"),
+    "sec.points": ("Points per indicator and stage", "各指标各阶段分值"),
+    "note.points": ("Max points per lifecycle stage; an item a formula does not have counts as 0. Highlighted: "
+                    "points that change, and curves whose type or reference values differ.",
+                    "各生命周期阶段的分值上限;公式中没有的项目记为 0。高亮:分值有变动的项目,以及曲线类型或参考值"
+                    "不同的项目。"),
+    "sec.importance": ("SHAP importance side by side", "SHAP 重要性对比"),
+    "imp.importance": ("mean |SHAP|", "平均 |SHAP|"),
+    "imp.lo": ("lo", "下限"),
+    "imp.hi": ("hi", "上限"),
+    "imp.rank": ("rank", "排名"),
+    "imp.direction": ("direction", "方向"),
+    "note.importance": ("Mean |SHAP| on the default log-odds of each formula's model, with its 95% bootstrap "
+                        "interval; direction +1 = a higher value goes with lower default risk.",
+                        "各公式模型在违约对数几率上的平均 |SHAP|,附 95% 自助法区间;方向 +1 表示数值越高违约风险越低。"),
+    "sec.conflicts": ("Sign conflicts", "方向冲突"),
+    "note.conflicts": ("A sign conflict is an indicator scored (or learned by a model) in the opposite direction "
+                       "of its policy direction (+1 = a higher value earns more points).",
+                       "方向冲突指某指标的计分方向(或模型学到的方向)与其政策方向相反(+1 表示数值越高得分越多)。"),
+    "none_found": ("None found.", "未发现。"),
+    "sec.qualified": ("Qualified-set changes by province, stage and SME", "按省份、阶段和中小企业划分的入选变化"),
+    "note.qualified": ("{population}: each formula qualifies its top {share} (cut-off A {ta}, B {tb} points). No "
+                       "outcome is known yet for these firms.",
+                       "{population}:每个公式取前 {share} 入选(分数线 A {ta} 分,B {tb} 分)。这些企业尚无贷款结果。"),
+    "note.qualified_loans": ("Test loans ({n} with observed outcomes): each loan qualified at origination by each "
+                             "formula's top {share}; cells show loans (default rate).",
+                             "测试贷款({n} 笔已观察到结果):按各公式前 {share} 的规则在放款时判断是否入选;单元格为"
+                             "贷款笔数(违约率)。"),
+    "test_loans": ("test loans", "测试贷款"),
+    "sec.calibration": ("Calibration", "校准"),
+    "alt.calibration": ("Calibration curves of A and B", "A 与 B 的校准曲线"),
+    "note.calibration": ("Quantile bands of each formula's points on the test loans; fitted PD is the points-to-PD "
+                         "calibration from the training years.",
+                         "各公式在测试贷款上的积分分位档;拟合违约概率为训练年份得出的积分-违约概率校准。"),
+    "sec.psi": ("Population stability (PSI)", "群体稳定性(PSI)"),
+    "col.loan_years": ("loan years", "贷款年份"),
+    "col.loans_from": ("loans from", "起始年贷款数"),
+    "col.loans_to": ("loans to", "终止年贷款数"),
+    "col.psi": ("PSI {k}", "PSI {k}"),
+    "col.b_vs_a": ("B against A", "B 对 A"),
+    "psi.population": ("population points", "企业总体积分"),
+    "psi.test_loans": ("test-loan points", "测试贷款积分"),
+    "alt.distribution": ("Points distribution of the population, A and B", "A 与 B 的企业总体积分分布"),
+    "note.psi": ("Population stability index of points between consecutive origination years (earlier year = "
+                 "expected, 10 quantile bins). Below {watch} stable, {watch}–{act} worth watching, above {act} a "
+                 "real shift (highlighted).",
+                 "相邻放款年份之间积分的群体稳定性指数(前一年为期望分布,10 个分位箱)。低于 {watch} 为稳定,"
+                 "{watch}–{act} 需关注,高于 {act} 为明显偏移(高亮)。"),
+    "sec.policy": ("Lending and losses under the policy", "政策下的放贷与损失"),
+    "pol.qualified_firms": ("qualified firms", "入选企业"),
+    "pol.expected_volume": ("expected volume", "预期放贷额"),
+    "pol.default_rate": ("default rate", "违约率"),
+    "pol.expected_loss": ("expected loss", "预期损失"),
+    "pol.split": ("bank / guarantee / funds", "银行 / 担保 / 风险补偿资金"),
+    "pol.p99": ("99th pct loss", "99% 分位损失"),
+    "pol.exhausted": ("a fund exhausted", "资金池耗尽概率"),
+    "pol.headline": ("At A's expected loss ({loss}), B qualifies {firms} firms (cut-off {cutoff} points) and lends "
+                     "{volume}: {diff} more than A ({ratio}).",
+                     "在 A 的预期损失({loss})下,B 使 {firms} 家企业入选(分数线 {cutoff} 分),放贷 {volume}:"
+                     "比 A 多 {diff}({ratio})。"),
+    "pol.note": ("Simulated for the scoring year {year} under the default policy (docs/policy.md: take-up, loan "
+                 "size and default probability per points band from the observed loans, losses split between bank, "
+                 "guarantee fund and provincial risk-compensation funds, {draws} one-factor Monte Carlo draws). "
+                 "Money in CNY 10k. The full simulation is in policy/ beside this report.",
+                 "按默认政策对评分年份 {year} 的模拟(docs/policy.md:各积分档的贷款使用率、贷款规模和违约概率取自"
+                 "已观察贷款,损失在银行、担保基金和省级风险补偿资金之间分担,{draws} 次单因子蒙特卡洛抽样)。金额单位"
+                 "为万元。完整模拟见本报告旁的 policy/ 文件夹。"),
+    "sec.provenance": ("Provenance", "来源"),
+    "prov.method": ("method", "方法"),
+    "prov.data_fingerprint": ("data fingerprint", "数据指纹"),
+    "prov.config_hash": ("config hash", "配置哈希"),
+    "prov.seed": ("seed", "随机种子"),
+    "prov.content_hash": ("content hash", "内容哈希"),
+    "prov.illustrative": ("illustrative", "示意(非官方权重)"),
+    "prov.points": ("base / bonus points", "基础分 / 加分上限"),
+    "prov.items": ("indicators / bonus items", "指标数 / 加分项数"),
+    "prov.not_given": ("not given", "未提供"),
+    "prov.run": ("Fingerprint of the compared data: {fingerprint}. Qualified share {share}; paired bootstrap {n_boot} "
+                 "resamples, seed {seed}; test year {test_year}; loans excluded as still open: {excluded}. Aggregates "
+                 "only: no firm or loan identifier appears in this report.",
+                 "对比数据的指纹:{fingerprint}。入选比例 {share};配对自助法 {n_boot} 次重抽样,种子 {seed};测试年份 "
+                 "{test_year};因观察期未满而排除的贷款:{excluded}。仅含汇总数据:本报告不出现任何企业或贷款标识。"),
+    "made_by": ("Made by innopoints compare.", "由 innopoints compare 生成。"),
+    # ----------------------------------------------------------------------- Markdown summary of the comparison
+    "md.title": ("Formula comparison: `{b}` vs `{a}`", "公式对比:`{b}` 对比 `{a}`"),
+    "md.a": ("**A (baseline):** `{label}` — {title}", "**A(基准):** `{label}` — {title}"),
+    "md.b": ("**B (candidate):** `{label}` — {title}", "**B(候选):** `{label}` — {title}"),
+    "md.facts": ("Test year {test_year}: {test_n} loans, {test_defaults} defaults; {population}: {population_n} "
+                 "firms; qualified share {share}. Differences are B − A.",
+                 "测试年份 {test_year}:{test_n} 笔贷款,违约 {test_defaults} 笔;{population}:{population_n} 家企业;"
+                 "入选比例 {share}。差异均为 B − A。"),
+    "md.what_changes": ("**What changes**", "**变化概览**"),
+    "md.auc": ("ΔAUC {delta} (95% paired bootstrap); AUC A {a} → B {b}; DeLong p = {p}. {verdict}",
+               "ΔAUC {delta}(95% 配对自助法);AUC A {a} → B {b};DeLong p = {p}。{verdict}"),
+    "md.qualified": ("Default rate of the test loans whose points reach the cut-off that qualifies the top {share} "
+                     "of the firms: A {ra} ({ca}) → B {rb} ({cb}); 95% Wilson intervals; {n} test defaults in all.",
+                     "积分达到企业前 {share} 入选分数线的测试贷款违约率:A {ra}({ca})→ B {rb}({cb});95% Wilson "
+                     "区间;测试违约共 {n} 笔。"),
+    "md.set": ("Qualified set: {entering} firms enter, {leaving} leave, {staying} stay (qualified A {qa} → B {qb}). "
+               "On the test loans: entering {le} (default rate {re}), leaving {ll} ({rl}), staying {ls} ({rs}).",
+               "入选名单:新入选 {entering} 家,退出 {leaving} 家,保持 {staying} 家(入选 A {qa} → B {qb})。测试贷款:"
+               "新入选 {le} 笔(违约率 {re}),退出 {ll} 笔({rl}),保持 {ls} 笔({rs})。"),
+    "md.moved": ("Points moved (start-up / growth / stable): {moved} in {n} item(s); sign conflicts: {conflicts}; "
+                 "PSI B vs A (population) {psi}.",
+                 "分值变动(初创期 / 成长期 / 稳定期):{moved},涉及 {n} 项;方向冲突 {conflicts} 项;PSI(B 对 A,"
+                 "企业总体){psi}。"),
+    "md.no_change": ("No item's points change.", "无指标分值变动。"),
+    "md.head": ("| indicator | stage | A | B | change | direction |", "| 指标 | 阶段 | A | B | 变动 | 方向 |"),
+    "md.conflicts": ("**Sign conflicts:** ", "**方向冲突:** "),
+    "md.conflict": ("{formula} {source} `{id}` ({direction} vs policy {policy})",
+                    "{formula} {source} `{id}`({direction},政策方向 {policy})"),
+    "md.policy": ("**Policy (simulated):** at A's expected loss, B lends {volume} ({diff} more than A, CNY 10k) to "
+                  "{firms} qualified firms.",
+                  "**政策(模拟):** 在 A 的预期损失下,B 向 {firms} 家入选企业放贷 {volume}(比 A 多 {diff},万元)。"),
+    "md.full": ("Full report (metrics, slices, policy, calibration, PSI, provenance): the HTML file of this "
+                "comparison.", "完整报告(指标、分组、政策、校准、PSI、来源)见本次对比的 HTML 文件。"),
+    # --------------------------------------------------------------------- figures of the reviewer report
+    "fig.no_move": ("No points moved between A and B", "A 与 B 之间没有分值变动"),
+    "fig.change_x": ("max points, B − A", "分值上限,B − A"),
+    "fig.change_title": ("Points moved per indicator and stage", "各指标各阶段的分值变动"),
+    "fig.observed": ("{label} observed", "{label} 实际"),
+    "fig.fitted": ("{label} fitted", "{label} 拟合"),
+    "fig.cal_x": ("points band on the test loans (1 = lowest points)", "测试贷款的积分档(1 = 最低分)"),
+    "fig.cal_y": ("default rate", "违约率"),
+    "fig.cal_title": ("Calibration: default rate by points band", "校准:各积分档的违约率"),
+    "fig.cutoff": ("{name} qualifying cut-off", "{name} 入选分数线"),
+    "fig.dist_x": ("points", "积分"),
+    "fig.dist_y": ("firms", "企业数"),
+    "fig.dist_title": ("Points distribution of the population", "企业总体的积分分布"),
+}
+
+# Labels of the figures in models/plots.py (keys as there), in Chinese.
+PLOT_LABELS_ZH: dict[str, str] = {
+    "shap_axis": "平均 |SHAP|(违约对数几率)",
+    "group": "类别",
+    "importance_title": "指标重要性(各次重拟合的平均 |SHAP|,95% 区间)",
+    "group_title": "各类别重要性",
+    "value_bins": "数值分箱",
+    "missing": "缺失(n={n})",
+    "bin_mean": "{name}(箱内均值)",
+    "mean_shap": "平均 SHAP(违约对数几率)",
+    "effect": "{name} 对违约风险的影响",
+    "frontier_title": "准确度与相对基准的改动",
+    "frontier_x": "每阶段最多变动的分值(基础分内)",
+    "frontier_y": "训练集 AUC",
+}
+PLOT_LABELS_EN: dict[str, str] = {
+    "importance_title": "Indicator importance (mean |SHAP| over refits, 95% interval)",
+    "group_title": "Importance by group",
+}
+
+
+def check_lang(lang: str) -> str:
+    """``lang`` if it is one of :data:`LANGS`, else a :class:`ConfigError` naming the accepted values."""
+    if lang not in LANGS:
+        raise ConfigError(f"--lang: {lang!r} is not a report language; use one of {', '.join(LANGS)}, e.g. --lang zh")
+    return lang
+
+
+class Texts:
+    """The texts of one language: ``t(key, **values)``, indicator names, and the words of the results."""
+
+    def __init__(self, lang: str = "en") -> None:
+        self.lang = check_lang(lang)
+        self._i = LANGS.index(lang)
+        self._names = {ind.id: (ind.name_en, ind.name_zh) for ind in list_indicators()}
+
+    def __call__(self, key: str, **values) -> str:
+        return TEXTS[key][self._i].format(**values)
+
+    @property
+    def zh(self) -> bool:
+        return self.lang == "zh"
+
+    @property
+    def html_lang(self) -> str:
+        return HTML_LANG[self.lang]
+
+    def term(self, word) -> str:
+        """A word of the results (stage, group, verdict, slice column, ...) in the language."""
+        text = str(word)
+        if not self.zh:
+            return text
+        return TERMS_ZH.get(text, text)
+
+    def stage(self, stage: str) -> str:
+        """A lifecycle stage: ``startup 初创期`` in English reports (both), ``初创期`` in Chinese ones."""
+        zh = STAGE_NAMES_ZH.get(stage, "")
+        return (zh or stage) if self.zh else f"{stage} {zh}".strip()
+
+    def group(self, group: str) -> str:
+        """An indicator group (input, output, growth, financial, ...)."""
+        return TERMS_ZH.get("growth_group" if group == "growth" else group, group) if self.zh else group
+
+    def indicator(self, indicator_id: str, name_en: str | None = None, name_zh: str | None = None) -> str:
+        """An indicator's name in the language: the catalog's, else the names given, else its id."""
+        en, zh = self._names.get(indicator_id, (name_en, name_zh))
+        en, zh = name_en or en, name_zh or zh
+        return (zh or en or indicator_id) if self.zh else (en or zh or indicator_id)
+
+    def plot_labels(self) -> Mapping[str, str]:
+        return plot_labels(self.lang)
+
+
+def plot_labels(lang: str) -> dict[str, str]:
+    """Labels for the figures of :mod:`innopoints.models.plots` in ``lang`` (English: their own defaults)."""
+    return dict(PLOT_LABELS_ZH) if check_lang(lang) == "zh" else dict(PLOT_LABELS_EN)
