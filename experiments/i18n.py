@@ -27,7 +27,7 @@ TERMS_ZH: dict[str, str] = {
     "official": "官方", "candidate": "候选", "local": "地方",
     "keep": "保留", "reweight": "调整分值", "add": "新增", "drop": "删除", "leave out": "不计分",
     "uncertain": "不确定",
-    "measurable": "可测", "none": "无", "entering": "新入选", "leaving": "退出", "staying": "保持入选",
+    "other": "其他", "measurable": "可测", "none": "无", "entering": "新入选", "leaving": "退出", "staying": "保持入选",
     "province": "省份", "stage": "阶段", "is_sme": "中小企业", "True": "是", "False": "否",
     "as policy": "与政策一致", "REVERSED: against policy": "反向:与政策相反",
     "policy": "政策方向", "data": "数据方向", "formula": "公式", "model": "模型",
@@ -238,6 +238,108 @@ TEXTS: dict[str, tuple[str, str]] = {
                   "**政策(模拟):** 在 A 的预期损失下,B 向 {firms} 家入选企业放贷 {volume}(比 A 多 {diff},万元)。"),
     "md.full": ("Full report (metrics, slices, policy, calibration, PSI, provenance): the HTML file of this "
                 "comparison.", "完整报告(指标、分组、政策、校准、PSI、来源)见本次对比的 HTML 文件。"),
+    # ------------------------------------------------------------ refinement report (experiments/reports.py)
+    "ref.title": ("# Indicator refinement report 指标优化报告", "# 指标优化报告 Indicator refinement report"),
+    "ref.role_recommended": (" **(recommended)**", " **(推荐)**"),
+    "ref.role_best_data": (" (best data-driven)", "(最佳数据方向公式)"),
+    "ref.role_best_policy": (" (best policy-consistent)", "(最佳政策一致公式)"),
+    "ref.formulas_head": ("| formula | validation log loss | validation AUC | test AUC | KS | Brier "
+                          "| default rate of qualified test loans [95%] | defaults in lowest 10% | ΔAUC vs baseline "
+                          "(95%) |",
+                          "| 公式 | 验证集对数损失 | 验证集 AUC | 测试集 AUC | KS | Brier | 入选测试贷款违约率 [95%] "
+                          "| 最低 10% 中的违约占比 | 相对基准的 ΔAUC(95%) |"),
+    "ref.of": ("({k} of {n})", "({n} 笔中 {k} 笔)"),
+    "ref.reversed": ("reversed", "反向"),
+    "ref.not_run": ("Not run.", "未运行。"),
+    "ref.not_run_because": ("Not run: {note}.", "未运行:{note}。"),
+    "ref.backtest_head": ("| test year | loans | defaults | AUC recommended [95%] | AUC baseline | ΔAUC [95%] | "
+                          "default rate of qualified loans, recommended [95%] | baseline | defaults in lowest 10%, "
+                          "recommended | note |",
+                          "| 测试年份 | 贷款数 | 违约数 | 推荐公式 AUC [95%] | 基准 AUC | ΔAUC [95%] "
+                          "| 推荐公式入选贷款违约率 [95%] | 基准 | 推荐公式最低 10% 中的违约占比 | 备注 |"),
+    "ref.recommended": ("**Recommended formula: `{best}`**, the lowest validation log loss among the {among} "
+                        "(`train.recommend: {recommend}`). Every point shown below is this formula's.",
+                        "**推荐公式:`{best}`**,在{among}中验证集对数损失最低(`train.recommend: {recommend}`)。"
+                        "下文所有分值均为该公式的分值。"),
+    "ref.among_policy": ("policy-consistent candidates (no indicator scored against its policy direction)",
+                         "政策一致的候选公式(没有指标按与政策相反的方向计分)"),
+    "ref.among_data": ("data-driven candidates (indicators may be scored against policy)",
+                       "数据方向的候选公式(指标可能按与政策相反的方向计分)"),
+    "ref.split": ("Loans with observed outcomes: training years {train_years} ({train_n} loans, {train_defaults} "
+                  "defaults), choice among candidates on {validation_year}, test year {test_year} ({test_n} loans, "
+                  "**{test_defaults} defaults**). Excluded: {excluded} loans whose 12-month window is still open.",
+                  "已观察到结果的贷款:训练年份 {train_years}({train_n} 笔贷款,{train_defaults} 笔违约),在 "
+                  "{validation_year} 年选择候选公式,测试年份 {test_year}({test_n} 笔贷款,**{test_defaults} 笔违约**)。"
+                  "排除:{excluded} 笔 12 个月观察期未满的贷款。"),
+    "ref.sec_cost": ("## What policy consistency costs", "## 政策一致性的代价"),
+    "ref.cost": ("Best policy-consistent candidate `{policy}` against the best data-driven one `{data}` on the test "
+                 "year: ΔAUC {mid}, 95% interval [{low}, {high}] (paired bootstrap of the test loans, {defaults} "
+                 "defaults).",
+                 "测试年份上最佳政策一致候选 `{policy}` 对比最佳数据方向候选 `{data}`:ΔAUC {mid},95% 区间 "
+                 "[{low}, {high}](测试贷款配对自助法,{defaults} 笔违约)。"),
+    "ref.cost_zero": (" The interval includes zero: on this evidence consistency costs no measurable accuracy.",
+                      "区间包含 0:就现有证据而言,政策一致性没有可测的准确度损失。"),
+    "ref.sec_formulas": ("## Formulas on the test year", "## 测试年份上的各公式"),
+    "ref.formulas_note": ("The qualified loans are those whose points reach the cut-off that qualifies the top {share} "
+                          "of the test year's **firms** (the policy's rule), with a Wilson interval; capture is the "
+                          "share of test defaults among the 10% lowest-scored test loans, with a bootstrap interval.",
+                          "入选贷款指积分达到测试年份前 {share} **企业**入选分数线的贷款(政策规则),附 Wilson 区间;"
+                          "违约占比为得分最低 10% 测试贷款中的违约占全部测试违约的比例,附自助法区间。"),
+    "ref.test_auc": ("test AUC", "测试集 AUC"),
+    "ref.models": ("Reference models (LightGBM with its capacity tuned on the validation year, the same with monotone "
+                   "constraints in the policy directions, a logistic regression): {models}.",
+                   "参照模型(在验证年份调参的 LightGBM、按政策方向加单调约束的同一模型、逻辑回归):{models}。"),
+    "ref.models_beaten": (" The recommended formula scores at least as high as {beaten}: these are references, not "
+                          "a ceiling.", "推荐公式的得分不低于 {beaten}:这些是参照,不是上限。"),
+    "ref.sec_backtest": ("## Rolling-origin backtest", "## 滚动起点回测"),
+    "ref.sec_evidence": ("## How the evidence was gathered", "## 证据如何得出"),
+    "ref.evidence": ("{refits} refits of a LightGBM default model on bootstrap resamples of firms (all loans of a firm "
+                     "together; at most {rows} loans each), each beside a shadow copy of every indicator (the "
+                     "indicator block with its rows permuted: same joint distribution, no link to default). "
+                     "Importance is mean |SHAP| on the default log-odds; intervals are the 2.5 and 97.5 percentiles "
+                     "over the refits. An indicator (or a cluster of twins) has a **measurable link** when its "
+                     "importance beats the best shadow's in at least 80% of the refits, **none** at 20% or less, and "
+                     "is **uncertain** in between; a direction is learned when at least half of the refits show one "
+                     "and 80% of those agree. ",
+                     "在按企业自助重抽样的样本上重拟合 LightGBM 违约模型 {refits} 次(同一企业的贷款一起抽取;每次最多 "
+                     "{rows} 笔贷款),每次都加入每个指标的影子副本(行被打乱的指标块:联合分布相同,与违约无关)。重要性为"
+                     "违约对数几率上的平均 |SHAP|;区间为各次重拟合的 2.5 与 97.5 百分位。某指标(或孪生指标簇)的重要性"
+                     "在至少 80% 的重拟合中超过最佳影子时为**可测关联**,不超过 20% 时为**无**,介于两者之间为**不确定**;"
+                     "至少一半的重拟合显示某方向且其中 80% 一致时,视为学到了方向。"),
+    "ref.shadow": ("Best shadow importance: {mid} [{low}, {high}]. ", "最佳影子重要性:{mid} [{low}, {high}]。"),
+    "ref.twins": ("Twins: |Spearman| ≥ {corr} (average linkage). An indicator missing for at least {share} of a "
+                  "stage's loans gets no points in that stage.",
+                  "孪生指标:|Spearman| ≥ {corr}(平均连接)。某阶段贷款中缺失比例至少 {share} 的指标在该阶段不计分。"),
+    "ref.sec_clusters": ("## Clusters of indicators, ranked", "## 指标簇排名"),
+    "ref.clusters_note": ("Ranked by importance above the cluster's own shadow (the same members on the permuted "
+                          "block).", "按高出该簇自身影子(打乱后的同一组成员)的重要性排序。"),
+    "ref.clusters_head": ("| rank | cluster | importance [95%] | beats the best shadow | link | carried by "
+                          "| verdicts |",
+                          "| 排名 | 指标簇 | 重要性 [95%] | 超过最佳影子 | 关联 | 代表指标 | 结论 |"),
+    "ref.of_refits": ("{share} of refits", "{share} 的重拟合"),
+    "ref.sec_conflicts": ("## Sign conflicts", "## 方向冲突"),
+    "ref.conflict": ("- **{id}** ({name_zh}, {name_en}): policy direction {policy}, learned {learned} in {share} of "
+                     "refits; in `{best}`: {verdict}.",
+                     "- **{id}**({name_zh},{name_en}):政策方向 {policy},{share} 的重拟合学到 {learned};在 `{best}` "
+                     "中:{verdict}。"),
+    "ref.conflict_reversed": ("scored **against policy** (reversed)", "**按与政策相反的方向**计分(反向)"),
+    "ref.conflict_zero": ("no points", "不计分"),
+    "ref.sec_recommendations": ("## Recommendations", "## 建议"),
+    "ref.sec_every": ("## Every indicator", "## 全部指标"),
+    "ref.every_note": ("Points: `{best}`'s max points for start-up / growth / stable firms, with the 95% interval from "
+                       "refitting its points on the refits' resamples.",
+                       "分值:`{best}` 对初创期 / 成长期 / 稳定期企业的分值上限,"
+                       "附在各次重抽样上重新拟合分值得到的 95% 区间。"),
+    "ref.every_head": ("| cluster | indicator | 指标 | group | status | importance [95%] | beats shadow | learned / "
+                       "policy | AUC lost when permuted [95%] | missing | baseline pts | points (start-up / growth / "
+                       "stable) | recommendation | reason |",
+                       "| 簇 | 指标代码 | 指标 | 类别 | 状态 | 重要性 [95%] | 超过影子 | 学到 / 政策方向 "
+                       "| 打乱后损失的 AUC [95%] | 缺失 | 基准分值 | 分值(初创期 / 成长期 / 稳定期) | 建议 | 理由 |"),
+    "ref.sec_frontier": ("## Smallest-change recalibration frontier", "## 最小改动再校准前沿"),
+    "ref.frontier_head": ("| max points moved per stage | moved (start-up / growth / stable) | training log loss | "
+                          "training AUC |",
+                          "| 每阶段最多变动分值 | 实际变动(初创期 / 成长期 / 稳定期) | 训练集对数损失 | 训练集 AUC |"),
+    "ref.sec_notes": ("## Notes", "## 附注"),
     # --------------------------------------------------------------------- figures of the reviewer report
     "fig.no_move": ("No points moved between A and B", "A 与 B 之间没有分值变动"),
     "fig.change_x": ("max points, B − A", "分值上限,B − A"),

@@ -1,4 +1,8 @@
-"""Human-readable reports (Markdown) built from the training results: aggregates only, never firm rows."""
+"""Human-readable reports (Markdown) built from the training results: aggregates only, never firm rows.
+
+In English or Chinese (``lang``): headings, table headers and sentences from :mod:`innopoints.experiments.i18n`,
+indicator names from the catalog. The per-indicator reasons are the refinement's own words (English).
+"""
 
 from __future__ import annotations
 
@@ -6,42 +10,43 @@ import pandas as pd
 
 from innopoints.experiments.formatting import interval as _interval
 from innopoints.experiments.formatting import number as _f
+from innopoints.experiments.i18n import Texts
 from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
 
 REC_ORDER = ("drop", "reweight", "add", "keep", "leave out", "uncertain")
 
 
-def _role(name: str, evaluation: dict) -> str:
+def _role(name: str, evaluation: dict, t: Texts) -> str:
     if name == evaluation.get("best"):
-        return " **(recommended)**"
+        return t("ref.role_recommended")
     if name == evaluation.get("best_data") and evaluation.get("recommend") == "policy":
-        return " (best data-driven)"
+        return t("ref.role_best_data")
     if name == evaluation.get("best_policy") and evaluation.get("recommend") == "data":
-        return " (best policy-consistent)"
+        return t("ref.role_best_policy")
     return ""
 
 
-def formulas_table(evaluation: dict) -> str:
+def formulas_table(evaluation: dict, lang: str = "en") -> str:
     """Markdown table of every formula's test metrics; the recommended one is marked."""
-    rows = ["| formula | validation log loss | validation AUC | test AUC | KS | Brier "
-            "| default rate of qualified test loans [95%] | defaults in lowest 10% | ΔAUC vs baseline (95%) |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    t = Texts(lang)
+    rows = [t("ref.formulas_head"), "|---|---|---|---|---|---|---|---|---|"]
     for name, r in evaluation["formulas"].items():
         pm = r.get("policy_metrics") or {}
         qualified = (f"{pm['qualified_default_rate']:.2%} [{pm['qualified_default_rate_low']:.2%}, "
-                     f"{pm['qualified_default_rate_high']:.2%}] ({pm['qualified_defaults']} of {pm['qualified_n']})"
-                     if pm else "–")
+                     f"{pm['qualified_default_rate_high']:.2%}] "
+                     + t("ref.of", k=pm["qualified_defaults"], n=pm["qualified_n"]) if pm else "–")
         capture = (f"{pm['capture_bottom10']:.0%} [{pm['capture_bottom10_low']:.0%}, {pm['capture_bottom10_high']:.0%}]"
                    if pm else "–")
-        rows.append(f"| `{name}`{_role(name, evaluation)} | {_f(r.get('validation_log_loss'), '.4f')} | "
+        rows.append(f"| `{name}`{_role(name, evaluation, t)} | {_f(r.get('validation_log_loss'), '.4f')} | "
                     f"{_f(r.get('validation_auc'))} | {_f(r.get('test_auc'))} | {_f(r.get('test_ks'))} | "
                     f"{_f(r.get('test_brier'), '.4f')} | {qualified} | {capture} | "
                     f"{_interval(r.get('delta_auc_vs_baseline'))} |")
     return "\n".join(rows)
 
 
-def _points_cell(r) -> str:
+def _points_cell(r, t: Texts | None = None) -> str:
     """Points per stage in the recommended formula, with the refits' interval; a reversed direction said."""
+    t = t or Texts()
     pts, iv = r["points"], r.get("points_interval")
     if not any(v >= 0.005 for v in pts.values()):
         return "0"
@@ -52,16 +57,13 @@ def _points_cell(r) -> str:
             cell += f" [{iv[s][0]:.1f}, {iv[s][1]:.1f}]"
         cells.append(cell)
     text = " / ".join(cells)
-    return f"{text} ⚠ reversed" if r.get("reversed") else text
+    return f"{text} ⚠ {t('ref.reversed')}" if r.get("reversed") else text
 
 
-def _backtest_lines(back: dict) -> list[str]:
+def _backtest_lines(back: dict, t: Texts) -> list[str]:
     if not back or not back.get("recommended"):
-        return [f"Not run: {back.get('note', 'no test years')}." if back else "Not run.", ""]
-    lines = [back["method"] + ".", "",
-             "| test year | loans | defaults | AUC recommended [95%] | AUC baseline | ΔAUC [95%] | default rate of "
-             "qualified loans, recommended [95%] | baseline | defaults in lowest 10%, recommended | note |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+        return [t("ref.not_run_because", note=back.get("note", "no test years")) if back else t("ref.not_run"), ""]
+    lines = [back["method"] + ".", "", t("ref.backtest_head"), "|---|---|---|---|---|---|---|---|---|---|"]
     for rec, base in zip(back["recommended"], back["baseline"], strict=True):
         lines.append(
             f"| {rec['test_year']} | {rec['n_loans']} | {rec['n_defaults']} | "
@@ -74,139 +76,115 @@ def _backtest_lines(back: dict) -> list[str]:
 
 
 def refinement_markdown(refinement: pd.DataFrame, evaluation: dict, frontier: list[dict],
-                        notes: list[str] | None = None) -> str:
-    """The indicator refinement report: which formula is recommended, what to keep, reweight, drop or add, and
-    how sure the evidence is. Every number of points in it is the recommended formula's."""
+                        notes: list[str] | None = None, lang: str = "en") -> str:
+    """The indicator refinement report, in ``lang`` (en or zh): which formula is recommended, what to keep,
+    reweight, drop or add, and how sure the evidence is. Every number of points in it is the recommended
+    formula's."""
+    t = Texts(lang)
     split = evaluation.get("split", {})
     best = evaluation.get("best")
     recommend = evaluation.get("recommend", "policy")
     ev = evaluation.get("evidence", {})
     cost = evaluation.get("policy_cost") or {}
+    warning = f" ⚠ {split['test_warning']}." if split.get("test_warning") else ""
     lines = [
-        "# Indicator refinement report 指标优化报告",
+        t("ref.title"),
         "",
-        f"**Recommended formula: `{best}`**, the lowest validation log loss among the "
-        + ("policy-consistent candidates (no indicator scored against its policy direction)"
-           if recommend == "policy" else "data-driven candidates (indicators may be scored against policy)")
-        + f" (`train.recommend: {recommend}`). Every point shown below is this formula's.",
+        t("ref.recommended", best=best, among=t("ref.among_policy" if recommend == "policy" else "ref.among_data"),
+          recommend=recommend),
         "",
-        f"Loans with observed outcomes: training years {split.get('train_years')} "
-        f"({split.get('train_n')} loans, {split.get('train_defaults')} defaults), choice among candidates on "
-        f"{split.get('validation_year')}, test year {split.get('test_year')} ({split.get('test_n')} loans, "
-        f"**{split.get('test_defaults')} defaults**). Excluded: {split.get('unobserved_excluded')} loans whose "
-        "12-month window is still open." + (f" ⚠ {split['test_warning']}." if split.get("test_warning") else ""),
+        t("ref.split", train_years=split.get("train_years"), train_n=split.get("train_n"),
+          train_defaults=split.get("train_defaults"), validation_year=split.get("validation_year"),
+          test_year=split.get("test_year"), test_n=split.get("test_n"), test_defaults=split.get("test_defaults"),
+          excluded=split.get("unobserved_excluded")) + warning,
         "",
     ]
     if cost:
         d = cost["delta_auc"]
         lines += [
-            "## What policy consistency costs",
+            t("ref.sec_cost"),
             "",
-            f"Best policy-consistent candidate `{cost['policy']}` against the best data-driven one `{cost['data']}` "
-            f"on the test year: ΔAUC {d[1]:+.3f}, 95% interval [{d[0]:+.3f}, {d[2]:+.3f}] (paired bootstrap of the "
-            f"test loans, {cost['test_defaults']} defaults)."
-            + (" The interval includes zero: on this evidence consistency costs no measurable accuracy."
-               if d[0] <= 0 <= d[2] else "")
+            t("ref.cost", policy=cost["policy"], data=cost["data"], mid=f"{d[1]:+.3f}", low=f"{d[0]:+.3f}",
+              high=f"{d[2]:+.3f}", defaults=cost["test_defaults"])
+            + (t("ref.cost_zero") if d[0] <= 0 <= d[2] else "")
             + (f" ⚠ {cost['warning']}." if cost.get("warning") else ""),
             "",
         ]
-    lines += [
-        "## Formulas on the test year",
-        "",
-        "The qualified loans are those whose points reach the cut-off that qualifies the top "
-        f"{evaluation['formulas']['baseline'].get('policy_metrics', {}).get('share', QUALIFIED_SHARE):.1%} of the test "
-        "year's **firms** (the policy's rule), with a Wilson interval; capture is the share of test defaults "
-        "among the 10% lowest-scored test loans, with a bootstrap interval.",
-        "",
-        formulas_table(evaluation),
-        "",
-    ]
+    share = evaluation["formulas"]["baseline"].get("policy_metrics", {}).get("share", QUALIFIED_SHARE)
+    lines += [t("ref.sec_formulas"), "", t("ref.formulas_note", share=f"{share:.1%}"), "",
+              formulas_table(evaluation, lang), ""]
     models = evaluation.get("models") or {}
     if models:
         best_auc = evaluation["formulas"][best].get("test_auc")
         ref = {k: v.get("test_auc") for k, v in models.items()}
         beaten = [k for k, v in ref.items() if v is not None and best_auc is not None and best_auc >= v]
-        lines += ["Reference models (LightGBM with its capacity tuned on the validation year, the same with "
-                  "monotone constraints in the policy directions, a logistic regression): "
-                  + ", ".join(f"{k} test AUC {_f(v)}" for k, v in ref.items()) + "."
-                  + (f" The recommended formula scores at least as high as {', '.join(beaten)}: these are "
-                     "references, not a ceiling." if beaten else ""), ""]
-    lines += ["## Rolling-origin backtest", ""] + _backtest_lines(evaluation.get("backtest") or {})
-    refits = ev.get("refits", "–")
+        lines += [t("ref.models", models=", ".join(f"{k} {t('ref.test_auc')} {_f(v)}" for k, v in ref.items()))
+                  + (t("ref.models_beaten", beaten=", ".join(beaten)) if beaten else ""), ""]
+    lines += [t("ref.sec_backtest"), ""] + _backtest_lines(evaluation.get("backtest") or {}, t)
     shadow = ev.get("best_shadow_importance", {}).get("indicator")
     lines += [
-        "## How the evidence was gathered",
+        t("ref.sec_evidence"),
         "",
-        f"{refits} refits of a LightGBM default model on bootstrap resamples of firms (all loans of a firm "
-        f"together; at most {ev.get('rows_per_refit_at_most', '–')} loans each), each beside a shadow copy "
-        "of every indicator (the indicator block with its rows permuted: same joint distribution, no link to "
-        "default). Importance is mean |SHAP| on the default log-odds; intervals are the 2.5 and 97.5 percentiles "
-        "over the refits. An indicator (or a cluster of twins) has a **measurable link** when its importance "
-        "beats the best shadow's in at least 80% of the refits, **none** at 20% or less, and is **uncertain** "
-        "in between; a direction is learned when at least half of the refits show one and 80% of those agree. "
-        + (f"Best shadow importance: {shadow[1]:.3f} [{shadow[0]:.3f}, {shadow[2]:.3f}]. " if shadow else "")
-        + f"Twins: |Spearman| ≥ {ev.get('cluster_corr', 0.8)} (average linkage). An indicator missing for at "
-        f"least {ev.get('unavailable_share', 0.95):.0%} of a stage's loans gets no points in that stage.",
+        t("ref.evidence", refits=ev.get("refits", "–"), rows=ev.get("rows_per_refit_at_most", "–"))
+        + (t("ref.shadow", mid=f"{shadow[1]:.3f}", low=f"{shadow[0]:.3f}", high=f"{shadow[2]:.3f}") if shadow else "")
+        + t("ref.twins", corr=ev.get("cluster_corr", 0.8), share=f"{ev.get('unavailable_share', 0.95):.0%}"),
         "",
-        "## Clusters of indicators, ranked",
+        t("ref.sec_clusters"),
         "",
-        "Ranked by importance above the cluster's own shadow (the same members on the permuted block).",
+        t("ref.clusters_note"),
         "",
-        "| rank | cluster | importance [95%] | beats the best shadow | link | carried by | verdicts |",
+        t("ref.clusters_head"),
         "|---|---|---|---|---|---|---|",
     ]
     for rank, group in refinement.groupby("cluster_rank", sort=True):
         r = group.iloc[0]
         lo, hi = r["cluster_importance_interval"]
-        verdicts = ", ".join(f"`{i}` {v}" for i, v in zip(group["id"], group["recommendation"], strict=True))
-        lines.append(f"| {rank} | {', '.join(r['cluster_members'])} | {r['cluster_importance']:.3f} "
-                     f"[{lo:.3f}, {hi:.3f}] | {r['cluster_beats_noise']:.0%} of refits | {r['cluster_link']} | "
-                     f"`{r['carrier']}` | {verdicts} |")
+        verdicts = ", ".join(f"`{i}` {t.term(v)}" for i, v in zip(group["id"], group["recommendation"], strict=True))
+        members = ", ".join(r["cluster_members"]) if not t.zh else ", ".join(
+            f"{m} {t.indicator(m)}" for m in r["cluster_members"])
+        lines.append(f"| {rank} | {members} | {r['cluster_importance']:.3f} "
+                     f"[{lo:.3f}, {hi:.3f}] | {t('ref.of_refits', share=f'{r.cluster_beats_noise:.0%}')} | "
+                     f"{t.term(r['cluster_link'])} | `{r['carrier']}` | {verdicts} |")
     lines.append("")
     conflicts = refinement[refinement["sign_conflict"]]
-    lines += ["## Sign conflicts", ""]
+    lines += [t("ref.sec_conflicts"), ""]
     if conflicts.empty:
-        lines += ["None found.", ""]
+        lines += [t("none_found"), ""]
     else:
         for _, r in conflicts.iterrows():
-            lines.append(f"- **{r['id']}** ({r['name_zh']}, {r['name_en']}): policy direction "
-                         f"{r['policy_direction']:+d}, learned {r['learned_direction']:+d} in "
-                         f"{r['direction_share']:.0%} of refits; in `{best}`: "
-                         + ("scored **against policy** (reversed)" if r["reversed"] else "no points") + ".")
+            verdict = t("ref.conflict_reversed") if r["reversed"] else t("ref.conflict_zero")
+            lines.append(t("ref.conflict", id=r["id"], name_zh=r["name_zh"], name_en=r["name_en"],
+                           policy=f"{r['policy_direction']:+d}", learned=f"{r['learned_direction']:+d}",
+                           share=f"{r['direction_share']:.0%}", best=best, verdict=verdict))
         lines.append("")
-    lines += ["## Recommendations", ""]
+    lines += [t("ref.sec_recommendations"), ""]
     for rec in REC_ORDER:
         sub = refinement[refinement["recommendation"] == rec]
         if sub.empty:
             continue
-        lines.append(f"**{rec}** ({len(sub)}): " + ", ".join(f"`{i}`" for i in sub["id"]))
+        lines.append(f"**{t.term(rec)}** ({len(sub)}): " + ", ".join(f"`{i}`" for i in sub["id"]))
         lines.append("")
     lines += [
-        "## Every indicator",
+        t("ref.sec_every"),
         "",
-        f"Points: `{best}`'s max points for start-up / growth / stable firms, with the 95% interval from refitting "
-        "its points on the refits' resamples.",
+        t("ref.every_note", best=best),
         "",
-        "| cluster | indicator | 指标 | group | status | importance [95%] | beats shadow | learned / policy | "
-        "AUC lost when permuted [95%] | missing | baseline pts | points (start-up / growth / stable) | "
-        "recommendation | reason |",
+        t("ref.every_head"),
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in refinement.iterrows():
         lo, hi = r["importance_interval"]
         ilo, ihi = r["incremental_auc_interval"]
         lines.append(
-            f"| {r['cluster_rank']} | `{r['id']}` | {r['name_zh']} | {r['group']} | {r['status']} | "
+            f"| {r['cluster_rank']} | `{r['id']}` | {r['name_zh']} | {t.group(r['group'])} | {t.term(r['status'])} | "
             f"{r['importance']:.3f} [{lo:.3f}, {hi:.3f}] | {r['beats_noise']:.0%} | "
             f"{r['learned_direction']:+d} / {r['policy_direction']:+d}{' ⚠' if r['sign_conflict'] else ''} | "
             f"{r['incremental_auc']:+.4f} [{ilo:+.4f}, {ihi:+.4f}] | {r['missing_share']:.1%} | "
-            f"{r['baseline_points']:.1f} | {_points_cell(r)} | {r['recommendation']} | {r['reason']} |")
-    lines += ["", "## Smallest-change recalibration frontier", "",
-              "| max points moved per stage | moved (start-up / growth / stable) | training log loss | training AUC |",
-              "|---|---|---|---|"]
+            f"{r['baseline_points']:.1f} | {_points_cell(r, t)} | {t.term(r['recommendation'])} | {r['reason']} |")
+    lines += ["", t("ref.sec_frontier"), "", t("ref.frontier_head"), "|---|---|---|---|"]
     for row in frontier:
         moved = " / ".join(f"{v:.1f}" for v in row["points_moved"])
         lines.append(f"| {row['max_change']:g} | {moved} | {row['train_log_loss']:.5f} | {row['train_auc']:.3f} |")
     if notes:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+        lines += ["", t("ref.sec_notes"), ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"

@@ -22,7 +22,7 @@ from innopoints.features.errors import InnopointsError
 from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
 from innopoints.pipeline import steps
 from innopoints.pipeline.config import RunConfig, load_config
-from innopoints.pipeline.options import ConfigOpt, ExperimentOpt, MlflowOpt, QuietOpt, TimingsOpt
+from innopoints.pipeline.options import ConfigOpt, ExperimentOpt, LangOpt, MlflowOpt, QuietOpt, TimingsOpt
 from innopoints.pipeline.progress import Stages, console
 
 app = typer.Typer(
@@ -309,6 +309,7 @@ def train(
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     timings: TimingsOpt = None,
+    lang: LangOpt = "en",
 ) -> None:
     """Learn which indicators predict repayment, with evidence from refits, and recommend a points formula.
 
@@ -327,11 +328,12 @@ def train(
     """
     from innopoints.pipeline.refs import load_formula
 
+    _check_lang(lang)
     cfg = _config(config)
     uri = _tracking_ready() if mlflow else None
     base = load_formula(baseline, uri=uri)
     record: list[dict] = []
-    result, _, _ = _train_stages(data, cfg, base, out, quiet, record)
+    result, _, _ = _train_stages(data, cfg, base, out, quiet, record, lang=lang)
     logged = _log_to_mlflow(result, out, cfg, experiment, uri, record) if uri else None
     _write_timings(timings, record)
     _print_train_summary(result, out)
@@ -345,7 +347,15 @@ def _train_stage_names() -> list[str]:
     return ["read and validate", steps.INDICATOR_STEP, *TRAIN_STEPS, "write"]
 
 
-def _train_stages(data: Path, cfg: RunConfig, base, out: Path, quiet: bool, record: list[dict] | None = None):
+def _check_lang(lang: str) -> None:
+    """Refuse an unknown --lang before any heavy work."""
+    from innopoints.experiments.i18n import check_lang
+
+    check_lang(lang)
+
+
+def _train_stages(data: Path, cfg: RunConfig, base, out: Path, quiet: bool, record: list[dict] | None = None,
+                  lang: str = "en"):
     """Read, train and write; returns the result, the tables and the rows built (for later steps of `run`)."""
     with Stages(_train_stage_names(), enabled=not quiet, record=record) as p:
         with p.stage("read and validate"):
@@ -353,7 +363,7 @@ def _train_stages(data: Path, cfg: RunConfig, base, out: Path, quiet: bool, reco
         rows = steps.Rows(tables)
         result = steps.train(tables, cfg, base, progress=p.mark, rows=rows)
         with p.stage("write"):
-            steps.write_train_outputs(result, out)
+            steps.write_train_outputs(result, out, lang)
     return result, tables, rows
 
 
@@ -450,6 +460,7 @@ def compare(
                                                "a policy YAML, or 'default' (docs/policy.md).")] = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
+    lang: LangOpt = "en",
 ) -> None:
     """Reviewer report: what changes from formula A to formula B, differences first.
 
@@ -462,6 +473,7 @@ def compare(
     from innopoints.pipeline.policy import assess_and_write, load_policy, report_summary
     from innopoints.pipeline.refs import is_mlflow_ref, load_formula
 
+    _check_lang(lang)
     cfg = _config(config)
     pol = None if policy is None else load_policy(None if policy == "default" else Path(policy))
     uri = _tracking_ready() if is_mlflow_ref(a) or is_mlflow_ref(b) else None
@@ -474,10 +486,10 @@ def compare(
             comparison = steps.compare(fa, fb, tables, cfg)
         if pol is not None:
             with p.stage("policy simulation"):
-                results, _ = assess_and_write([fa, fb], tables, pol, cfg, out.parent / "policy")
+                results, _ = assess_and_write([fa, fb], tables, pol, cfg, out.parent / "policy", lang=lang)
                 comparison = dataclasses.replace(comparison, policy=report_summary(results))
         with p.stage("write"):
-            paths = steps.write_comparison(comparison, out)
+            paths = steps.write_comparison(comparison, out, lang)
     _print_comparison(comparison, paths)
 
 
@@ -530,6 +542,7 @@ def run(
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     timings: TimingsOpt = None,
+    lang: LangOpt = "en",
 ) -> None:
     """The main job, end to end: cohort → validate → indicators → models and SHAP → candidate formulas →
     evaluation → MLflow → reviewer report → scores → export.
@@ -548,6 +561,7 @@ def run(
     from innopoints.pipeline.io import write_csv_atomic, write_frame_atomic, write_text_atomic
     from innopoints.pipeline.refs import load_formula
 
+    _check_lang(lang)
     cfg = _config(config)
     if seed != cfg.seed:
         cfg = cfg.model_copy(update={"seed": seed})
@@ -560,7 +574,7 @@ def run(
             _simulate_to(data, firms, seed, (cfg.cohort.first_year, cfg.cohort.last_year), "parquet", quiet,
                          record)
     base = load_formula(baseline, uri=uri)
-    result, tables, rows = _train_stages(data, cfg, base, out / "train", quiet, record)
+    result, tables, rows = _train_stages(data, cfg, base, out / "train", quiet, record, lang=lang)
     logged = _log_to_mlflow(result, out / "train", cfg, experiment, uri, record) if uri else None
     best = result.formulas[result.evaluation["best"]]
     with Stages(["compare", "policy simulation", "reviewer report", "score population", "export"],
@@ -573,10 +587,10 @@ def run(
             from innopoints.pipeline.policy import assess_and_write, report_summary, run_policy
 
             policy, policy_files = assess_and_write([result.formulas["baseline"], best], tables, run_policy(cfg), cfg,
-                                                    out / "policy")
+                                                    out / "policy", lang=lang)
             comparison = dataclasses.replace(comparison, policy=report_summary(policy))
         with p.stage("reviewer report"):
-            report = steps.write_comparison(comparison, out / "report.html")
+            report = steps.write_comparison(comparison, out / "report.html", lang)
             if logged:
                 from innopoints.experiments.tracking import log_files
 

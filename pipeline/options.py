@@ -13,5 +13,7 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
 ExperimentOpt = Annotated[str, typer.Option(help="MLflow experiment name.")]
 TimingsOpt = Annotated[Path | None, typer.Option(help="Also write the wall time of every stage (JSON list of "
                                                  "{stage, seconds}) to this file.")]
+LangOpt = Annotated[str, typer.Option("--lang", help="Language of the reports (HTML, Markdown) and plot labels: en "
+                                      "or zh (Chinese headings, labels and the catalog's Chinese indicator names).")]
 MlflowOpt = Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log to MLflow (MLFLOW_TRACKING_URI, else "
                                          "./mlflow.db); train and run also register the formulas.")]

@@ -45,7 +45,7 @@ from innopoints.models.policy.loss import (
 from innopoints.pipeline import steps
 from innopoints.pipeline.config import RunConfig, load_config, read_yaml_model
 from innopoints.pipeline.contract import PROVINCES
-from innopoints.pipeline.options import ExperimentOpt, MlflowOpt, QuietOpt
+from innopoints.pipeline.options import ExperimentOpt, LangOpt, MlflowOpt, QuietOpt
 from innopoints.pipeline.progress import Stages, console
 
 # Hebei: a CNY 147 m provincial compensation fund behind CNY 310.7 bn of loans (docs/field.md), in CNY 10k.
@@ -410,8 +410,9 @@ def policy_results(runs: list[FormulaRun], sim: dict, policy: PolicyFile, terms:
     }
 
 
-def write_policy_outputs(results: dict, runs: list[FormulaRun], out: Path) -> list[Path]:
-    """Write OUT/policy.json, OUT/policy.md and the PNG plots, all at once (nothing partial on failure)."""
+def write_policy_outputs(results: dict, runs: list[FormulaRun], out: Path, lang: str = "en") -> list[Path]:
+    """Write OUT/policy.json, OUT/policy.md and the PNG plots (in ``lang``), all at once (nothing partial on
+    failure)."""
     from innopoints.experiments.policy_report import (
         exhaustion_plot,
         frontier_plot,
@@ -419,18 +420,19 @@ def write_policy_outputs(results: dict, runs: list[FormulaRun], out: Path) -> li
         loss_split_plot,
         policy_markdown,
     )
+    from innopoints.models.plots import fonts_for
     from innopoints.pipeline.outputs import dumps, staged_dir
 
     losses = {r.label: r.assessment.distribution.total for r in runs}
-    figures = {
-        "frontier.png": frontier_plot(results),
-        "loss_distribution.png": loss_distribution_plot(losses, results),
-        "loss_split.png": loss_split_plot(results),
-        "fund_exhaustion.png": exhaustion_plot(results),
-    }
-    with staged_dir(out) as tmp:
+    with fonts_for(lang), staged_dir(out) as tmp:
+        figures = {
+            "frontier.png": frontier_plot(results, lang),
+            "loss_distribution.png": loss_distribution_plot(losses, results, lang),
+            "loss_split.png": loss_split_plot(results, lang),
+            "fund_exhaustion.png": exhaustion_plot(results, lang),
+        }
         (tmp / "policy.json").write_text(dumps(results), encoding="utf-8")
-        (tmp / "policy.md").write_text(policy_markdown(results, plots=list(figures)), encoding="utf-8")
+        (tmp / "policy.md").write_text(policy_markdown(results, plots=list(figures), lang=lang), encoding="utf-8")
         for name, fig in figures.items():
             fig.savefig(tmp / name, dpi=100)
     return [out / "policy.json", out / "policy.md", *(out / n for n in figures)]
@@ -457,6 +459,7 @@ def policy_command(
     experiment: ExperimentOpt = "innopoints",
     mlflow: MlflowOpt = True,
     quiet: QuietOpt = False,
+    lang: LangOpt = "en",
 ) -> None:
     """Policy simulation: lending unlocked, defaults, and who carries the loss, for each formula.
 
@@ -470,8 +473,10 @@ def policy_command(
     default): one run `policy` in EXPERIMENT (MLFLOW_TRACKING_URI, else ./mlflow.db) with the policy as
     params, each formula's totals and the matched-loss headline as metrics, and OUT's files as artifacts.
     """
+    from innopoints.experiments.i18n import check_lang
     from innopoints.pipeline.refs import is_mlflow_ref, load_formula
 
+    check_lang(lang)
     pol = load_policy(policy)
     cfg = load_config(config)
     uri = None
@@ -488,7 +493,7 @@ def policy_command(
         with p.stage("read and validate"):
             tables = steps.load_tables(data)
         p.mark("score and calibrate")
-        results, paths = assess_and_write(formulas, tables, pol, cfg, out, year=year, progress=p.mark)
+        results, paths = assess_and_write(formulas, tables, pol, cfg, out, year=year, progress=p.mark, lang=lang)
     _print_summary(results)
     console.print(f"wrote {', '.join(str(x) for x in paths[:2])} and {len(paths) - 2} plots")
     if mlflow:
@@ -500,7 +505,7 @@ def policy_command(
 
 def assess_and_write(formulas: list[Formula], tables: dict[str, pd.DataFrame], policy: PolicyFile,
                      config: RunConfig, out: Path, *, year: int | None = None,
-                     progress=None) -> tuple[dict, list[Path]]:
+                     progress=None, lang: str = "en") -> tuple[dict, list[Path]]:
     """Score and calibrate, simulate every formula, write OUT (policy.json, policy.md, plots): the policy
     step as `policy` and `run` do it. ``progress`` hears "simulate <formula>" and "write"."""
     runs, info = prepare(formulas, tables, policy, config, year)
@@ -509,7 +514,7 @@ def assess_and_write(formulas: list[Formula], tables: dict[str, pd.DataFrame], p
     if progress:
         progress("write")
     results = policy_results(runs, sim, policy, terms, info)
-    return results, write_policy_outputs(results, runs, out)
+    return results, write_policy_outputs(results, runs, out, lang)
 
 
 def report_summary(results: dict) -> dict:

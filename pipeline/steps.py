@@ -165,21 +165,25 @@ def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula,
                             progress=progress)
 
 
-def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
-    """Write formulas/, evaluation.json, refinement.json, refinement.md and explain/ into ``out_dir``.
+def write_train_outputs(result, out_dir: Path, lang: str = "en") -> dict[str, Path]:
+    """Write formulas/, evaluation.json, refinement.json, refinement.md and explain/ into ``out_dir``; the
+    report and the plots in ``lang`` (en or zh).
 
     Everything is written to a scratch folder first and moved in at the end, so a failure leaves no
     partial output behind.
     """
     from innopoints.experiments.formatting import csv_text, readable_table
+    from innopoints.experiments.i18n import Texts
     from innopoints.experiments.reports import refinement_markdown
     from innopoints.models.formula.schema import weights_table
     from innopoints.models.learning.explain import dependence_curve
-    from innopoints.models.plots import dependence_plot, frontier_plot, group_bar, importance_bar
+    from innopoints.models.plots import dependence_plot, fonts_for, frontier_plot, group_bar, importance_bar
     from innopoints.pipeline.outputs import dumps, staged_dir
 
     out_dir = Path(out_dir)
-    with staged_dir(out_dir) as tmp:
+    t = Texts(lang)
+    labels = t.plot_labels()
+    with fonts_for(lang), staged_dir(out_dir) as tmp:
         (tmp / "formulas").mkdir()
         (tmp / "explain").mkdir()
         for name, formula in result.formulas.items():
@@ -193,22 +197,27 @@ def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
             "evidence": result.evaluation["evidence"], "indicators": refinement}), encoding="utf-8")
         (tmp / "frontier.json").write_text(dumps(result.frontier), encoding="utf-8")
         (tmp / "refinement.md").write_text(
-            refinement_markdown(result.refinement, result.evaluation, result.frontier, result.notes),
+            refinement_markdown(result.refinement, result.evaluation, result.frontier, result.notes, lang=lang),
             encoding="utf-8")
         ex = tmp / "explain"
         for name, table in result.explain.items():
             (ex / f"{name}.csv").write_text(csv_text(table, index=True), encoding="utf-8")
-        names = dict(zip(result.refinement["id"], result.refinement["name_en"], strict=True))
+        ref = result.refinement
+        names = {i: t.indicator(i, en or None, zh or None)
+                 for i, en, zh in zip(ref["id"], ref["name_en"], ref["name_zh"], strict=True)}
         imp = result.explain["importance"].copy()
         imp["name"] = [names.get(i, i) for i in imp.index]
-        _save(importance_bar(imp, "Indicator importance (mean |SHAP| over refits, 95% interval)"),
-              ex / "importance.png")
-        _save(group_bar(result.explain["group_importance"], "Importance by group"), ex / "groups.png")
-        _save(frontier_plot(result.frontier), ex / "frontier.png")
+        if "group" in imp.columns:
+            imp["group"] = [t.group(str(g)) for g in imp["group"]]
+        _save(importance_bar(imp, labels=labels), ex / "importance.png")
+        groups = result.explain["group_importance"].copy()
+        groups["name"] = [t.group(str(g)) for g in (groups["name"] if "name" in groups.columns else groups.index)]
+        _save(group_bar(groups, labels=labels), ex / "groups.png")
+        _save(frontier_plot(result.frontier, labels=labels), ex / "frontier.png")
         for ind_id in list(imp.index[:6]):
             # Binned means of SHAP by value: an aggregate, no firm's row is drawn.
             curve = dependence_curve(result.plots["contrib"], result.plots["values"], ind_id)
-            _save(dependence_plot(curve, ind_id, names.get(ind_id)), ex / f"dependence_{ind_id}.png")
+            _save(dependence_plot(curve, ind_id, names.get(ind_id), labels=labels), ex / f"dependence_{ind_id}.png")
     return {"formulas": out_dir / "formulas", "evaluation": out_dir / "evaluation.json",
             "refinement": out_dir / "refinement.json", "report": out_dir / "refinement.md",
             "explain": out_dir / "explain"}
@@ -237,13 +246,13 @@ def compare(a: Formula, b: Formula, tables: dict[str, pd.DataFrame], config: Run
                             importance_b=importance_b, data_fingerprint=data_fingerprint(tables))
 
 
-def write_comparison(comparison, out: Path) -> list[Path]:
-    """The self-contained HTML report and its Markdown summary beside it (``.md``)."""
+def write_comparison(comparison, out: Path, lang: str = "en") -> list[Path]:
+    """The self-contained HTML report and its Markdown summary beside it (``.md``), in ``lang``."""
     from innopoints.experiments.html import render_html, render_markdown
     from innopoints.pipeline.io import write_text_atomic
 
     out = Path(out)
     md = out.with_suffix(".md")
-    write_text_atomic(out, render_html(comparison))
-    write_text_atomic(md, render_markdown(comparison))
+    write_text_atomic(out, render_html(comparison, lang))
+    write_text_atomic(md, render_markdown(comparison, lang))
     return [out, md]
