@@ -340,6 +340,89 @@ TEXTS: dict[str, tuple[str, str]] = {
                           "training AUC |",
                           "| 每阶段最多变动分值 | 实际变动(初创期 / 成长期 / 稳定期) | 训练集对数损失 | 训练集 AUC |"),
     "ref.sec_notes": ("## Notes", "## 附注"),
+    # ------------------------------------------------------------- policy report (experiments/policy_report.py)
+    "pr.title": ("# Policy simulation", "# 政策模拟"),
+    "pr.data": ("Scoring year {year}: {firms} firms scored. Default probabilities are calibrated per points band on "
+                "{loans} loans with an observed outcome ({defaults} defaults); take-up is estimated from borrowing "
+                "in {estimate_year}. Money in CNY 10k.",
+                "评分年份 {year}:共评分 {firms} 家企业。违约概率按积分档在 {loans} 笔已观察到结果的贷款上校准"
+                "({defaults} 笔违约);贷款使用率由 {estimate_year} 年的借款估计。金额单位为万元。"),
+    "pr.sec_headline": ("## Headline: lending unlocked at the same expected loss", "## 要点:同等预期损失下释放的放贷"),
+    "pr.one_formula": ("- Only one formula: nothing to compare.", "- 只有一个公式:无可比较。"),
+    "pr.cannot": ("- `{formula}` cannot keep the expected loss of `{reference}` ({loss}) with any cut-off.",
+                  "- `{formula}` 在任何分数线下都无法保持 `{reference}` 的预期损失({loss})。"),
+    "pr.headline": ("- At the expected loss of `{reference}` ({loss}), `{formula}` qualifies everyone at or above "
+                    "**{cutoff} points** ({firms} firms) and lends **{volume}** against {ref_volume}: "
+                    "**{diff}**{ratio}.",
+                    "- 在 `{reference}` 的预期损失({loss})下,`{formula}` 使 **{cutoff} 分**及以上的企业入选"
+                    "({firms} 家),放贷 **{volume}**,对比 {ref_volume}:**{diff}**{ratio}。"),
+    "pr.cutoff_note": ("The cut-off is the lowest national points threshold at which the formula's expected loss "
+                       "stays within the reference's (binary search over the cumulative expected loss of the ranked "
+                       "firms).",
+                       "分数线为使该公式预期损失不超过参照公式的最低全国积分门槛(对排序企业的累计预期损失二分查找)。"),
+    "pr.sec_formula": ("## Per formula", "## 各公式"),
+    "pr.rule_cutoff": ("points cut-off {cutoff}", "积分分数线 {cutoff}"),
+    "pr.rule_top": ("top {share} of firms", "企业前 {share}"),
+    "pr.rule_province": (" within each province", "(各省分别计算)"),
+    "pr.formula_note": ("Qualification: {rule}. Default-rate and loss intervals apply every band's 95% Wilson bound at "
+                        "once (a conservative envelope). p99 loss and fund exhaustion come from {draws} one-factor "
+                        "draws (correlation {correlation}, seed {seed}).",
+                        "入选规则:{rule}。违约率和损失区间同时采用每个积分档的 95% Wilson 界(保守包络)。99% 分位损失"
+                        "和资金池耗尽概率来自 {draws} 次单因子抽样(相关系数 {correlation},种子 {seed})。"),
+    "pr.summary_head": ("| formula | qualified firms | expected loans | expected volume | default rate [interval] | "
+                        "expected loss [interval] | banks | guarantee system | provincial funds | p99 loss | "
+                        "any fund exhausted |",
+                        "| 公式 | 入选企业 | 预期贷款笔数 | 预期放贷额 | 违约率 [区间] | 预期损失 [区间] | 银行 "
+                        "| 担保体系 | 省级风险补偿资金 | 99% 分位损失 | 任一资金池耗尽 |"),
+    "pr.bands_head": ("| band | points from | observed loans | defaults | observed rate | PD (monotone) [95%] | "
+                      "firms (estimate year) | borrowers | take-up | mean yearly amount |",
+                      "| 档 | 起始积分 | 已观察贷款 | 违约数 | 实际违约率 | 违约概率(单调)[95%] | 企业数(估计年份) "
+                      "| 借款企业 | 使用率 | 年均贷款额 |"),
+    "pr.province_head": ("| province | qualified | volume | expected loss | banks | guarantee | funds | fund size | "
+                         "p99 loss | fund exhausted |",
+                         "| 省份 | 入选 | 放贷额 | 预期损失 | 银行 | 担保 | 补偿资金 | 资金池规模 | 99% 分位损失 "
+                         "| 资金池耗尽 |"),
+    "pr.sec_assumptions": ("## Assumptions", "## 假设"),
+    "pr.lgd": ("- Loss given default {lgd}, tenor {tenor} months.", "- 违约损失率 {lgd},期限 {tenor} 个月。"),
+    "pr.guarantee": ("- Guarantee system: {share} of the loss on guaranteed loans (banks keep {keep}), guaranteed "
+                     "principal capped at {cap} per firm; {guaranteed} of the volume is guaranteed.",
+                     "- 担保体系:承担担保贷款损失的 {share}(银行保留 {keep}),每家企业担保本金上限 {cap};"
+                     "{guaranteed} 的放贷额有担保。"),
+    "pr.funds": ("- Provincial funds pay {coverage} of the banks' remaining loss",
+                 "- 省级风险补偿资金承担银行剩余损失的 {coverage}"),
+    "pr.funds_cap": (" (at most {cap} per loan)", "(每笔贷款最多 {cap})"),
+    "pr.funds_size": ("; each fund is {ratio} of the reference formula's expected volume in its province (Hebei: "
+                      "CNY 147 m behind CNY 310.7 bn) unless sized explicitly. Claims a fund cannot pay stay with the "
+                      "banks.",
+                      ";除非另行指定,各资金池规模为参照公式在该省预期放贷额的 {ratio}(河北:1.47 亿元对应 3107 亿元"
+                      "贷款)。资金池无力支付的部分由银行承担。"),
+    "pr.refinance": ("- Refinancing: {share} of the volume at a {advantage} rate advantage.",
+                     "- 再贷款:{share} 的放贷额享有 {advantage} 的利率优惠。"),
+    "pr.take_up": ("- Take-up per band is what firms in that band did under the formula in force; a formula that "
+                   "qualifies firms banks did not see may be under-credited. Override it with `take_up.rate` to "
+                   "compare on equal terms.",
+                   "- 各档使用率取自现行公式下该档企业的实际行为;使银行未曾接触的企业入选的公式可能被低估。可用 "
+                   "`take_up.rate` 覆盖,以在同等条件下比较。"),
+    "pr.sec_plots": ("## Plots", "## 图表"),
+    "pr.refinancing": ("Refinancing: {volume} eligible, saving {saving} of interest over the tenor.",
+                       "再贷款:符合条件 {volume},期限内节省利息 {saving}。"),
+    "pr.sec_bands": ("### Points bands", "### 积分档"),
+    "pr.sec_province": ("### By province", "### 分省"),
+    "pr.banks": ("banks", "银行"),
+    "pr.guarantee_system": ("guarantee system", "担保体系"),
+    "pr.funds_name": ("provincial funds", "省级补偿资金"),
+    "pr.fig_loss_x": ("expected loss (CNY 10k)", "预期损失(万元)"),
+    "pr.fig_volume_y": ("expected lending volume (CNY 10k)", "预期放贷额(万元)"),
+    "pr.fig_frontier": ("Lending against expected loss as the cut-off falls\n"
+                        "(● policy rule, ★ at the reference's loss)",
+                        "分数线下降时的放贷额与预期损失\n(● 政策规则,★ 参照公式的损失水平)"),
+    "pr.fig_total_x": ("total loss (CNY 10k, to the 99.9th pct.); solid = expected, dashed = 99th pct.",
+                       "总损失(万元,截至 99.9% 分位);实线 = 预期,虚线 = 99% 分位"),
+    "pr.fig_density": ("density", "密度"),
+    "pr.fig_distribution": ("Loss distribution (one-factor Gaussian copula)", "损失分布(单因子高斯 copula)"),
+    "pr.fig_split": ("Who carries the expected loss", "预期损失由谁承担"),
+    "pr.fig_exhausted_y": ("P(fund exhausted)", "资金池耗尽概率"),
+    "pr.fig_exhaustion": ("Provincial compensation funds: probability of exhaustion", "省级风险补偿资金:耗尽概率"),
     # --------------------------------------------------------------------- figures of the reviewer report
     "fig.no_move": ("No points moved between A and B", "A 与 B 之间没有分值变动"),
     "fig.change_x": ("max points, B − A", "分值上限,B − A"),

@@ -1,7 +1,8 @@
 """The policy simulation for people: a Markdown report and PNG plots, built from ``policy.json`` results.
 
 Every function takes the JSON-ready results of :func:`innopoints.pipeline.policy.policy_results` (aggregates only) and
-touches no file; plots are :class:`matplotlib.figure.Figure` objects built without pyplot.
+touches no file; plots are :class:`matplotlib.figure.Figure` objects built without pyplot. Headings, table
+headers and plot labels come in ``lang`` (en or zh) from :mod:`innopoints.experiments.i18n`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from innopoints.experiments.formatting import interval, money, percent
+from innopoints.experiments.i18n import Texts
 
 DPI = 100
 _PALETTE = matplotlib.colormaps["tab10"]
-_SPLIT = (("loss_bank", "banks"), ("loss_guarantee", "guarantee system"), ("loss_funds", "provincial funds"))
+_SPLIT = (("loss_bank", "pr.banks"), ("loss_guarantee", "pr.guarantee_system"), ("loss_funds", "pr.funds_name"))
 
 
 def _bounds(r: dict, key: str) -> list:
@@ -25,29 +27,26 @@ def _bounds(r: dict, key: str) -> list:
 # --------------------------------------------------------------------------------------------- Markdown
 
 
-def headline_lines(results: dict) -> list[str]:
+def headline_lines(results: dict, lang: str = "en") -> list[str]:
     """One sentence per compared formula: how much more lending it unlocks at the reference's expected loss."""
+    t = Texts(lang)
     lines = []
     for h in results["headline"]:
         if h["cutoff"] is None:
-            lines.append(f"- `{h['formula']}` cannot keep the expected loss of `{h['reference']}` "
-                         f"({money(h['target_expected_loss'])}) with any cut-off.")
+            lines.append(t("pr.cannot", formula=h["formula"], reference=h["reference"],
+                           loss=money(h["target_expected_loss"])))
             continue
         ratio = f" ({h['volume_ratio'] - 1:+.1%})" if h["volume_ratio"] is not None else ""
-        lines.append(
-            f"- At the expected loss of `{h['reference']}` ({money(h['target_expected_loss'])}), `{h['formula']}` "
-            f"qualifies everyone at or above **{h['cutoff']:.2f} points** ({h['qualified_firms']:,} firms) and "
-            f"lends **{money(h['expected_volume'])}** against {money(h['reference_expected_volume'])}: "
-            f"**{h['volume_difference']:+,.0f}**{ratio}.")
+        lines.append(t("pr.headline", reference=h["reference"], loss=money(h["target_expected_loss"]),
+                       formula=h["formula"], cutoff=f"{h['cutoff']:.2f}", firms=f"{h['qualified_firms']:,}",
+                       volume=money(h["expected_volume"]), ref_volume=money(h["reference_expected_volume"]),
+                       diff=f"{h['volume_difference']:+,.0f}", ratio=ratio))
     return lines
 
 
-def summary_table(results: dict) -> str:
+def summary_table(results: dict, lang: str = "en") -> str:
     """Markdown table: one row per formula, the figures of policy.json."""
-    rows = ["| formula | qualified firms | expected loans | expected volume | default rate [interval] | "
-            "expected loss [interval] | banks | guarantee system | provincial funds | p99 loss | "
-            "any fund exhausted |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [Texts(lang)("pr.summary_head"), "|---|---|---|---|---|---|---|---|---|---|---|"]
     for label, r in results["formulas"].items():
         rows.append(
             f"| `{label}` | {r['qualified_firms']:,.0f} | {r['expected_loans']:,.0f} | "
@@ -58,11 +57,9 @@ def summary_table(results: dict) -> str:
     return "\n".join(rows)
 
 
-def bands_table(bands: list[dict]) -> str:
+def bands_table(bands: list[dict], lang: str = "en") -> str:
     """Markdown table of a formula's bands: observed defaults, calibrated PD, take-up and loan size."""
-    rows = ["| band | points from | observed loans | defaults | observed rate | PD (monotone) [95%] | "
-            "firms (estimate year) | borrowers | take-up | mean yearly amount |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [Texts(lang)("pr.bands_head"), "|---|---|---|---|---|---|---|---|---|---|"]
     for b in bands:
         lower = "–" if b["lower"] is None else f"{b['lower']:.2f}"
         rows.append(f"| {b['band']} | {lower} | {b['n']:,} | {b['defaults']:,} | {b['default_rate']:.2%} | "
@@ -71,11 +68,9 @@ def bands_table(bands: list[dict]) -> str:
     return "\n".join(rows)
 
 
-def province_table(by_province: dict) -> str:
+def province_table(by_province: dict, lang: str = "en") -> str:
     """Markdown table per province, largest expected loss first."""
-    rows = ["| province | qualified | volume | expected loss | banks | guarantee | funds | fund size | "
-            "p99 loss | fund exhausted |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [Texts(lang)("pr.province_head"), "|---|---|---|---|---|---|---|---|---|---|"]
     order = sorted(by_province.items(), key=lambda kv: -(kv[1]["expected_loss"] or 0.0))
     for prov, r in order:
         rows.append(f"| {prov} | {r['qualified_firms']:,.0f} | {money(r['expected_volume'])} | "
@@ -85,70 +80,62 @@ def province_table(by_province: dict) -> str:
     return "\n".join(rows)
 
 
-def policy_markdown(results: dict, plots: list[str] | None = None) -> str:
-    """The whole report: headline, totals, assumptions, then bands and provinces per formula."""
+def policy_markdown(results: dict, plots: list[str] | None = None, lang: str = "en") -> str:
+    """The whole report in ``lang``: headline, totals, assumptions, then bands and provinces per formula."""
+    t = Texts(lang)
     d, p = results["data"], results["policy"]
     mc, loss, rs, funds = p["monte_carlo"], p["loss"], p["risk_sharing"], p["funds"]
     q = p["qualification"]
-    rule = (f"points cut-off {q['cutoff']}" if q["rule"] == "cutoff" else
-            f"top {q['share']:.1%} of firms" + (" within each province" if q["by_province"] else ""))
+    rule = (t("pr.rule_cutoff", cutoff=q["cutoff"]) if q["rule"] == "cutoff" else
+            t("pr.rule_top", share=f"{q['share']:.1%}") + (t("pr.rule_province") if q["by_province"] else ""))
     lines = [
-        "# Policy simulation",
+        t("pr.title"),
         "",
-        f"Scoring year {d['scoring_year']}: {d['firms_scored']:,} firms scored. Default probabilities are "
-        f"calibrated per points band on {d['observed_loans']:,} loans with an observed outcome "
-        f"({d['observed_defaults']:,} defaults); take-up is estimated from borrowing in {d['estimate_year']}. "
-        "Money in CNY 10k.",
+        t("pr.data", year=d["scoring_year"], firms=f"{d['firms_scored']:,}", loans=f"{d['observed_loans']:,}",
+          defaults=f"{d['observed_defaults']:,}", estimate_year=d["estimate_year"]),
         "",
-        "## Headline: lending unlocked at the same expected loss",
+        t("pr.sec_headline"),
         "",
-        *(headline_lines(results) or ["- Only one formula: nothing to compare."]),
+        *(headline_lines(results, lang) or [t("pr.one_formula")]),
         "",
-        "The cut-off is the lowest national points threshold at which the formula's expected loss stays within "
-        "the reference's (binary search over the cumulative expected loss of the ranked firms).",
+        t("pr.cutoff_note"),
         "",
-        "## Per formula",
+        t("pr.sec_formula"),
         "",
-        f"Qualification: {rule}. Default-rate and loss intervals apply every band's 95% Wilson bound at once "
-        "(a conservative envelope). p99 loss and fund exhaustion come from "
-        f"{mc['draws']:,} one-factor draws (correlation {loss['correlation']}, seed {mc['seed']}).",
+        t("pr.formula_note", rule=rule, draws=f"{mc['draws']:,}", correlation=loss["correlation"], seed=mc["seed"]),
         "",
-        summary_table(results),
+        summary_table(results, lang),
         "",
-        "## Assumptions",
+        t("pr.sec_assumptions"),
         "",
-        f"- Loss given default {loss['lgd']:.0%}, tenor {loss['tenor_months']:g} months.",
-        f"- Guarantee system: {rs['guarantee_share_of_loss']:.0%} of the loss on guaranteed loans (banks keep "
-        f"{1 - rs['guarantee_share_of_loss']:.0%}), guaranteed principal capped at {money(rs['guarantee_cap'])} "
-        f"per firm; {rs['guaranteed_share']:.1%} of the volume is guaranteed.",
-        f"- Provincial funds pay {funds['coverage']:.0%} of the banks' remaining loss"
-        + (f" (at most {money(funds['cap_per_loan'])} per loan)" if funds["cap_per_loan"] is not None else "")
-        + f"; each fund is {funds['size_ratio']:.5%} of the reference formula's expected volume in its province "
-        "(Hebei: CNY 147 m behind CNY 310.7 bn) unless sized explicitly. Claims a fund cannot pay stay with the "
-        "banks.",
-        f"- Refinancing: {p['refinancing']['eligible_share']:.0%} of the volume at a "
-        f"{p['refinancing']['rate_advantage']:.2%} rate advantage.",
-        "- Take-up per band is what firms in that band did under the formula in force; a formula that qualifies "
-        "firms banks did not see may be under-credited. Override it with `take_up.rate` to compare on equal "
-        "terms.",
+        t("pr.lgd", lgd=f"{loss['lgd']:.0%}", tenor=f"{loss['tenor_months']:g}"),
+        t("pr.guarantee", share=f"{rs['guarantee_share_of_loss']:.0%}", keep=f"{1 - rs['guarantee_share_of_loss']:.0%}",
+          cap=money(rs["guarantee_cap"]), guaranteed=f"{rs['guaranteed_share']:.1%}"),
+        t("pr.funds", coverage=f"{funds['coverage']:.0%}")
+        + (t("pr.funds_cap", cap=money(funds["cap_per_loan"])) if funds["cap_per_loan"] is not None else "")
+        + t("pr.funds_size", ratio=f"{funds['size_ratio']:.5%}"),
+        t("pr.refinance", share=f"{p['refinancing']['eligible_share']:.0%}",
+          advantage=f"{p['refinancing']['rate_advantage']:.2%}"),
+        t("pr.take_up"),
         "",
     ]
     if plots:
-        lines += ["## Plots", "", *(f"![{name}]({name})" for name in plots), ""]
+        lines += [t("pr.sec_plots"), "", *(f"![{name}]({name})" for name in plots), ""]
     for label, r in results["formulas"].items():
         lines += [f"## `{label}`", "",
-                  f"Refinancing: {money(r['refinancing_volume'])} eligible, saving "
-                  f"{money(r['refinancing_interest_saving'])} of interest over the tenor.", "",
-                  "### Points bands", "", bands_table(r["bands"]), "",
-                  "### By province", "", province_table(r["by_province"]), ""]
+                  t("pr.refinancing", volume=money(r["refinancing_volume"]),
+                    saving=money(r["refinancing_interest_saving"])), "",
+                  t("pr.sec_bands"), "", bands_table(r["bands"], lang), "",
+                  t("pr.sec_province"), "", province_table(r["by_province"], lang), ""]
     return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------------ plots
 
 
-def frontier_plot(results: dict) -> Figure:
+def frontier_plot(results: dict, lang: str = "en") -> Figure:
     """Expected volume against expected loss as each formula's cut-off falls; the policy and matched points."""
+    t = Texts(lang)
     fig = Figure(figsize=(7, 4.5), dpi=DPI)
     ax = fig.subplots()
     for i, (label, r) in enumerate(results["formulas"].items()):
@@ -162,18 +149,18 @@ def frontier_plot(results: dict) -> Figure:
             ax.plot([h["expected_loss"]], [h["expected_volume"]], "*", ms=12, color=_PALETTE(names.index(h["formula"])))
     if results["headline"]:
         ax.axvline(results["headline"][0]["target_expected_loss"], color="0.5", ls="--", lw=1)
-    ax.set_xlabel("expected loss (CNY 10k)")
-    ax.set_ylabel("expected lending volume (CNY 10k)")
-    ax.set_title("Lending against expected loss as the cut-off falls\n(● policy rule, ★ at the reference's loss)",
-                 fontsize="medium")
+    ax.set_xlabel(t("pr.fig_loss_x"))
+    ax.set_ylabel(t("pr.fig_volume_y"))
+    ax.set_title(t("pr.fig_frontier"), fontsize="medium")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
 
 
-def loss_distribution_plot(losses: dict[str, np.ndarray], results: dict) -> Figure:
+def loss_distribution_plot(losses: dict[str, np.ndarray], results: dict, lang: str = "en") -> Figure:
     """Histogram of the simulated total loss per formula, with its expected loss and 99th percentile."""
+    t = Texts(lang)
     fig = Figure(figsize=(7, 4.5), dpi=DPI)
     ax = fig.subplots()
     # The far tail would squeeze the body into a few bins: show up to the largest 99.9th percentile.
@@ -184,16 +171,17 @@ def loss_distribution_plot(losses: dict[str, np.ndarray], results: dict) -> Figu
         r = results["formulas"][label]
         ax.axvline(r["expected_loss"], color=_PALETTE(i), lw=1)
         ax.axvline(r["loss_p99"], color=_PALETTE(i), lw=1, ls="--")
-    ax.set_xlabel("total loss (CNY 10k, to the 99.9th pct.); solid = expected, dashed = 99th pct.")
-    ax.set_ylabel("density")
-    ax.set_title("Loss distribution (one-factor Gaussian copula)")
+    ax.set_xlabel(t("pr.fig_total_x"))
+    ax.set_ylabel(t("pr.fig_density"))
+    ax.set_title(t("pr.fig_distribution"))
     ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
 
 
-def loss_split_plot(results: dict) -> Figure:
+def loss_split_plot(results: dict, lang: str = "en") -> Figure:
     """Stacked bars: who carries each formula's expected loss."""
+    t = Texts(lang)
     fig = Figure(figsize=(7, 1.8 + 0.6 * len(results["formulas"])), dpi=DPI)
     ax = fig.subplots()
     labels = list(results["formulas"])
@@ -201,18 +189,19 @@ def loss_split_plot(results: dict) -> Figure:
     left = np.zeros(len(labels))
     for i, (key, name) in enumerate(_SPLIT):
         values = np.array([results["formulas"][k][key] for k in labels], dtype="float64")
-        ax.barh(y, values, left=left, color=_PALETTE(i), label=name)
+        ax.barh(y, values, left=left, color=_PALETTE(i), label=t(name))
         left += values
     ax.set_yticks(y, labels)
-    ax.set_xlabel("expected loss (CNY 10k)")
-    ax.set_title("Who carries the expected loss")
+    ax.set_xlabel(t("pr.fig_loss_x"))
+    ax.set_title(t("pr.fig_split"))
     ax.legend(fontsize="small", loc="lower right")
     fig.tight_layout()
     return fig
 
 
-def exhaustion_plot(results: dict) -> Figure:
+def exhaustion_plot(results: dict, lang: str = "en") -> Figure:
     """Probability that each province's fund is exhausted, per formula (provinces by reference volume)."""
+    t = Texts(lang)
     ref = results["formulas"][results["reference"]]["by_province"]
     provinces = sorted(ref, key=lambda p: -(ref[p]["expected_volume"] or 0.0))
     fig = Figure(figsize=(9, 4.5), dpi=DPI)
@@ -224,9 +213,9 @@ def exhaustion_plot(results: dict) -> Figure:
         probs = [r["by_province"].get(p, {}).get("fund_exhaustion_probability") or 0.0 for p in provinces]
         ax.bar(x + i * width, probs, width=width, color=_PALETTE(i), label=label)
     ax.set_xticks(x + width * (n - 1) / 2, provinces, rotation=90, fontsize="small")
-    ax.set_ylabel("P(fund exhausted)")
+    ax.set_ylabel(t("pr.fig_exhausted_y"))
     ax.set_ylim(0, 1.05)
-    ax.set_title("Provincial compensation funds: probability of exhaustion")
+    ax.set_title(t("pr.fig_exhaustion"))
     ax.legend(fontsize="small")
     fig.tight_layout()
     return fig

@@ -60,7 +60,8 @@ def _points_cell(r, t: Texts | None = None) -> str:
     return f"{text} ⚠ {t('ref.reversed')}" if r.get("reversed") else text
 
 
-def _backtest_lines(back: dict, t: Texts) -> list[str]:
+def _backtest_lines(back: dict, t: Texts | None = None) -> list[str]:
+    t = t or Texts()
     if not back or not back.get("recommended"):
         return [t("ref.not_run_because", note=back.get("note", "no test years")) if back else t("ref.not_run"), ""]
     lines = [back["method"] + ".", "", t("ref.backtest_head"), "|---|---|---|---|---|---|---|---|---|---|"]
