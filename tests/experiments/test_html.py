@@ -151,3 +151,39 @@ def test_distribution_plot_marks_each_cutoff_given(thresholds, cutoff_lines):
     ax = distribution_plot(dist, *thresholds, "a", "b").axes[0]
     assert len(ax.patches) == 2  # one histogram outline per formula
     assert [line.get_xdata()[0] for line in ax.lines] == [t for t in thresholds if t is not None][:cutoff_lines]
+
+
+# ------------------------------------------------------------------------------------------- in Chinese
+
+
+@pytest.fixture(scope="module")
+def report_zh(comparison) -> str:
+    return render_html(comparison, "zh")
+
+
+def test_chinese_report_has_chinese_headings_and_the_catalogs_indicator_names(comparison, report_zh):
+    assert '<html lang="zh-CN">' in report_zh
+    for heading in ("变化概览", "指标对比", "各指标各阶段分值", "方向冲突", "校准", "群体稳定性(PSI)", "来源"):
+        assert f"<h2>{heading}</h2>" in report_zh
+    # The moved indicators by their Chinese catalog names, in the biggest-changes table.
+    assert "<td class=\"t\">研发费用金额</td>" in report_zh
+    assert "与主营业务相关的发明专利申请量" in report_zh
+    assert "初创期 A" in report_zh and "What changes" not in report_zh
+    assert report_zh.count("data:image/png;base64,") == render_html(comparison).count("data:image/png;base64,")
+
+
+def test_chinese_markdown_summary(comparison):
+    md = render_markdown(comparison, "zh")
+    assert md.startswith("### 公式对比:") and "**变化概览**" in md
+    assert "| 指标 | 阶段 | A | B | 变动 | 方向 |" in md and "研发费用金额" in md and "与政策一致" in md
+
+
+def test_chinese_plot_labels(comparison):
+    from innopoints.experiments.i18n import Texts
+    from innopoints.models.plots import fonts_for
+
+    with fonts_for("zh"):  # labels are laid out (tight_layout) as the figure is built: the CJK font is needed then
+        ax = change_plot(comparison.points, Texts("zh")).axes[0]
+    assert ax.get_title() == "各指标各阶段的分值变动"
+    assert "研发费用金额" in [t.get_text() for t in ax.get_yticklabels()]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["初创期", "成长期", "稳定期"]

@@ -124,6 +124,18 @@ def test_markdown_with_one_formula_says_there_is_nothing_to_compare(simulated):
     assert "- Only one formula: nothing to compare." in policy_markdown(alone)
 
 
+def test_chinese_markdown_has_the_same_tables_under_chinese_headings(simulated):
+    results, _ = simulated
+    en, zh = policy_markdown(results, plots=["frontier.png"]), policy_markdown(results, plots=["frontier.png"],
+                                                                               lang="zh")
+    assert zh.startswith("# 政策模拟\n")
+    for heading in ("## 要点:同等预期损失下释放的放贷", "## 各公式", "## 假设", "## 图表", "### 积分档", "### 分省"):
+        assert f"\n{heading}\n" in zh
+    assert "| 公式 | 入选企业 |" in zh and "| 省份 | 入选 |" in zh
+    assert zh.count("\n| ") == en.count("\n| ")  # the same rows, only the words differ
+    assert "Policy simulation" not in zh
+
+
 # ------------------------------------------------------------------------------------------- the plots
 
 
@@ -167,3 +179,15 @@ def test_exhaustion_plot_orders_provinces_by_the_reference_volume(simulated):
     assert [t.get_text() for t in ax.get_xticklabels()] == order
     heights = [bar.get_height() for bar in ax.patches[:len(order)]]
     assert heights == [ref[p]["fund_exhaustion_probability"] or 0.0 for p in order]
+
+
+def test_plots_in_chinese(simulated):
+    from innopoints.models.plots import fonts_for
+
+    results, runs = simulated
+    with fonts_for("zh"):
+        split = loss_split_plot(results, "zh").axes[0]
+        exhaustion = exhaustion_plot(results, "zh").axes[0]
+    assert split.get_title() == "预期损失由谁承担"
+    assert [t.get_text() for t in split.get_legend().get_texts()] == ["银行", "担保体系", "省级补偿资金"]
+    assert exhaustion.get_ylabel() == "资金池耗尽概率"

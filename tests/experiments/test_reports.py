@@ -170,3 +170,22 @@ def test_sign_conflicts_say_what_the_recommended_formula_does(small_train):
     assert conflicts.strip().splitlines() == [
         f"- **{row['id']}** ({row['name_zh']}, {row['name_en']}): policy direction {row['policy_direction']:+d}, "
         f"learned {-row['policy_direction']:+d} in 90% of refits; in `{r.evaluation['best']}`: no points."]
+
+
+def test_chinese_report_has_chinese_headings_tables_and_names(small_train):
+    r = small_train
+    zh = refinement_markdown(r.refinement, r.evaluation, r.frontier, r.notes, lang="zh")
+    assert zh.startswith("# 指标优化报告 Indicator refinement report\n")
+    titles = ["政策一致性的代价", "测试年份上的各公式", "滚动起点回测", "证据如何得出", "指标簇排名", "方向冲突",
+              "建议", "全部指标", "最小改动再校准前沿"]
+    positions = [zh.index(f"\n## {t}\n") for t in titles]
+    assert positions == sorted(positions)
+    assert f"**推荐公式:`{r.evaluation['best']}`**" in zh
+    assert "| 簇 | 指标代码 | 指标 | 类别 |" in zh
+    # Every indicator's row carries its Chinese name and its verdict in Chinese.
+    every = zh.split("\n## 全部指标\n", 1)[1].split("\n## ", 1)[0]
+    verdicts = {"keep": "保留", "reweight": "调整分值", "add": "新增", "drop": "删除", "leave out": "不计分",
+                "uncertain": "不确定"}
+    for _, row in r.refinement.iterrows():
+        line = next(x for x in every.splitlines() if x.startswith(f"| {row['cluster_rank']} | `{row['id']}` |"))
+        assert f"| {row['name_zh']} |" in line and f"| {verdicts[row['recommendation']]} |" in line

@@ -80,3 +80,41 @@ def test_frontier_plot_draws_training_auc_against_the_change_limit():
                 {"max_change": 30.0, "train_auc": 0.64}]
     (line,) = plots.frontier_plot(frontier, "Frontier").axes[0].get_lines()
     assert list(line.get_xdata()) == [5.0, 10.0, 30.0] and list(line.get_ydata()) == [0.61, 0.63, 0.64]
+
+
+def test_labels_given_replace_the_english_words():
+    labels = {"shap_axis": "平均 |SHAP|", "importance_title": "指标重要性", "group": "类别"}
+    with plots.fonts_for("zh"):
+        ax = plots.importance_bar(IMPORTANCE, labels=labels).axes[0]
+    assert (ax.get_title(), ax.get_xlabel(), ax.get_legend().get_title().get_text()) == (
+        "指标重要性", "平均 |SHAP|", "类别")
+    assert plots.importance_bar(IMPORTANCE).axes[0].get_title() == plots.LABELS["importance_title"]
+
+
+def test_chinese_text_without_a_cjk_font_warns_once_and_still_draws(monkeypatch, tmp_path):
+    import warnings
+
+    monkeypatch.setattr(plots, "cjk_fonts", lambda: ())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with plots.fonts_for("zh"):
+            fig = plots.importance_bar(IMPORTANCE.assign(name=["营业收入增长率", "研发费用金额", "从业人员增长率"]))
+            fig.savefig(tmp_path / "zh.png")
+    assert (tmp_path / "zh.png").stat().st_size > 0
+    assert [str(w.message) for w in caught] == [
+        "no CJK font found (e.g. Debian's fonts-noto-cjk): Chinese labels in the plots show as boxes"]
+
+
+def test_a_cjk_font_leads_the_stack_for_chinese_only():
+    import matplotlib
+
+    if not plots.cjk_fonts():
+        import pytest
+
+        pytest.skip("no CJK font installed (Debian: fonts-noto-cjk)")
+    before = list(matplotlib.rcParams["font.sans-serif"])
+    with plots.fonts_for("zh"):
+        assert matplotlib.rcParams["font.sans-serif"][0] in plots.CJK_FONTS
+    with plots.fonts_for("en"):
+        assert list(matplotlib.rcParams["font.sans-serif"]) == before
+    assert list(matplotlib.rcParams["font.sans-serif"]) == before
