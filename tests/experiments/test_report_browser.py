@@ -10,6 +10,10 @@ host name unresolvable, and Chromium's network log must show no request started 
 browser's own background calls carry the initiator ``not an origin`` and are not the report's doing).
 A canary page with an external image proves the log check can fail.
 
+A ``--lang zh`` report is checked for its Chinese headings and the catalog's Chinese indicator names in the
+DOM Chromium builds, and for glyphs on screen: a heading in the report's font stack must not look like as many
+characters that no font has (the boxes a browser draws without a CJK font).
+
 Without Chromium the tests skip, except under CI (``CI`` set), where a missing browser is a failure.
 """
 
@@ -74,15 +78,24 @@ def _page_requests(netlog: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def report_file(tmp_path_factory) -> Path:
+def comparison():
     cohort = simulate(3000, 1, default_rate=0.08)
     loans = loan_features(cohort.firms, cohort.firm_years, cohort.loans)
     population, _ = population_features(cohort.firms, cohort.firm_years, 2025)
     a = official_2024()
-    b = a.model_copy(update={"name": "candidate", "title": "<b>not bold</b>"}).with_hash()
-    html = render_html(compare_formulas(a, b, loans, population, n_boot=50))
+    # B moves 2 points per stage from R&D expense to invention-patent applications, so both show as changed.
+    moved = {"rd_expense": -2.0, "invention_patent_apps": 2.0}
+    items = [i.model_copy(update={"points": i.points.model_copy(update={
+        s: getattr(i.points, s) + moved[i.id] for s in ("startup", "growth", "stable")})}) if i.id in moved else i
+        for i in a.indicators]
+    b = a.model_copy(update={"name": "candidate", "title": "<b>not bold</b>", "indicators": items}).with_hash()
+    return compare_formulas(a, b, loans, population, n_boot=50)
+
+
+@pytest.fixture(scope="module")
+def report_file(comparison, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("report") / "report.html"
-    path.write_text(html, encoding="utf-8")
+    path.write_text(render_html(comparison), encoding="utf-8")
     return path
 
 
@@ -114,3 +127,40 @@ def test_network_log_check_catches_an_external_image(tmp_path):
 
     assert 'data-imgs="0/1"' in dom
     assert requests == ["http://example.invalid/x.png"]
+
+
+def _screenshot(page: Path, work: Path) -> bytes:
+    shot = work / f"{page.stem}.png"
+    # A fresh profile goes in through XDG_CONFIG_HOME: with --user-data-dir this Chromium saves a blank screenshot.
+    profile = work / f"{page.stem}-config"
+    done = subprocess.run(
+        [_chromium(), *FLAGS, "--window-size=400,90", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "XDG_CONFIG_HOME": str(profile)},
+    )
+    assert done.returncode == 0 and shot.is_file(), f"chromium failed ({done.returncode}): {done.stderr[-2000:]}"
+    return shot.read_bytes()
+
+
+@pytest.mark.slow  # three browser runs, about 12 s
+def test_chinese_report_shows_chinese_headings_and_indicator_names(comparison, tmp_path):
+    page = tmp_path / "report_zh.html"
+    html = render_html(comparison, "zh")
+    page.write_text(html, encoding="utf-8")
+
+    dom, requests = _open(page, tmp_path)
+
+    assert requests == [] and '<html lang="zh-CN">' in dom
+    for heading in ("变化概览", "指标对比", "各指标各阶段分值", "按省份、阶段和中小企业划分的入选变化", "校准"):
+        assert f"<h2>{heading}</h2>" in dom
+    assert "研发费用金额" in dom and "与主营业务相关的发明专利申请量" in dom  # the two moved indicators
+
+    # Glyphs, not boxes: the heading in the report's own font stack differs from four characters no font has.
+    stack = re.search(r"body \{ font-family: ([^;]+);", html)[1]
+    shots = []
+    for name, text in (("cjk", "变化概览"), ("boxes", "\ue000\ue001\ue002\ue003")):
+        probe = tmp_path / f"glyphs_{name}.html"
+        probe.write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8"><style>body {{ margin: 0; '
+                         f"font-size: 48px; font-family: {stack}; }}</style></head><body>{text}</body></html>",
+                         encoding="utf-8")
+        shots.append(_screenshot(probe, tmp_path))
+    assert shots[0] != shots[1], "Chinese text renders as boxes: install a CJK font (Debian: fonts-noto-cjk)"
