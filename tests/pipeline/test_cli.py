@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -145,6 +146,35 @@ def test_score_and_export_round_trip(cohort, tmp_path):
     assert weights.groupby("stage")["max_points"].sum().round(6).eq(100).all()
 
 
+def test_export_for_excel_csv_with_bom_rounded_points_and_a_workbook(tmp_path):
+    for fmt in ("csv", "points"):
+        result = invoke("export", "builtin:official-2024", "--format", fmt, "--out", tmp_path / f"{fmt}.csv")
+        assert result.exit_code == 0, result.output
+        data = (tmp_path / f"{fmt}.csv").read_bytes()
+        assert data.startswith(b"\xef\xbb\xbf") and "研发费用金额".encode() in data
+        # Rounded for reading: no number with more than 6 significant digits (band edges, fractions, points).
+        assert not re.search(rb"\d\.\d{7,}", data)
+    result = invoke("export", "builtin:official-2024", "--format", "xlsx", "--out", tmp_path / "f.xlsx")
+    assert result.exit_code == 0, result.output
+    sheets = pd.read_excel(tmp_path / "f.xlsx", sheet_name=None)
+    assert list(sheets) == ["weights", "points", "provenance"]
+    pd.testing.assert_frame_equal(sheets["points"], pd.read_csv(tmp_path / "points.csv"), check_dtype=False)
+    result = invoke("export", "builtin:official-2024", "--format", "xls", "--out", tmp_path / "f.xls")
+    assert result.exit_code == 2 and "json, yaml, csv, points or xlsx" in result.output
+
+
+@pytest.mark.parametrize("command", ["run", "train", "compare", "policy"])
+def test_an_unknown_report_language_is_refused_before_any_work(command, tmp_path):
+    args = {"run": ["run", "--no-mlflow", "--cohort-dir", tmp_path],
+            "train": ["train", "--data", tmp_path, "--no-mlflow"],
+            "compare": ["compare", "builtin:official-2024", "builtin:official-2024", "--data", tmp_path],
+            "policy": ["policy", "--formula", "builtin:official-2024", "--data", tmp_path, "--no-mlflow"]}[command]
+    result = invoke(*args, "--lang", "fr")
+    assert result.exit_code == 2
+    assert "--lang: 'fr' is not a report language; use one of en, zh" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_tampered_formula_is_refused(tmp_path):
     invoke("export", "builtin:official-2024", "--out", tmp_path / "f.json")
     text = (tmp_path / "f.json").read_text(encoding="utf-8").replace('"full_at": 1000.0', '"full_at": 999.0', 1)
@@ -228,6 +258,9 @@ def test_run_does_the_whole_job_in_an_empty_folder(pipeline_run):
     headline = policy["headline"][0]
     assert f"{headline['expected_volume']:,.0f}" in html and f"{headline['volume_difference']:,.0f}" in html
     assert "**Policy (simulated):**" in (root / "innopoints-out/report.md").read_text(encoding="utf-8")
+    # Every CSV the run wrote opens in Excel with its Chinese names: UTF-8 with a BOM.
+    csvs = sorted((root / "innopoints-out").rglob("*.csv"))
+    assert len(csvs) >= 5 and all(p.read_bytes().startswith(b"\xef\xbb\xbf") for p in csvs)
 
 
 def test_a_local_indicator_declared_in_yaml_appears_in_the_features(cohort, tmp_path):

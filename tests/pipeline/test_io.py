@@ -9,7 +9,14 @@ import pytest
 
 from innopoints.features.errors import ConfigError, DataError
 from innopoints.pipeline.contract import TABLES, coerce_tables, validate_tables
-from innopoints.pipeline.io import read_tables, write_frame_atomic, write_tables, write_text_atomic
+from innopoints.pipeline.io import (
+    read_tables,
+    write_bytes_atomic,
+    write_csv_atomic,
+    write_frame_atomic,
+    write_tables,
+    write_text_atomic,
+)
 
 YEAR = 2025
 
@@ -215,3 +222,30 @@ def test_write_text_atomic(tmp_path):
     write_text_atomic(path, '{"b": "北京"}\n')  # overwrite in place
     assert path.read_bytes() == '{"b": "北京"}\n'.encode()
     assert _leftovers(tmp_path) == []
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+def test_every_csv_written_starts_with_the_utf8_bom_and_reads_back(valid_tables, tmp_path):
+    """Excel on Chinese Windows reads UTF-8 only with the BOM; without it the Chinese names are garbled."""
+    write_tables(valid_tables, tmp_path / "tables", fmt="csv")
+    write_frame_atomic(valid_tables["firms"], tmp_path / "frame.csv")
+    names = pd.DataFrame({"id": ["rd_expense"], "name_zh": ["研发费用金额"], "max_points": [7.15]})
+    write_csv_atomic(names, tmp_path / "names.csv")
+    written = [*(tmp_path / "tables").glob("*.csv"), tmp_path / "frame.csv", tmp_path / "names.csv"]
+    assert len(written) == 5
+    for path in written:
+        data = path.read_bytes()
+        assert data.startswith(BOM) and not data.startswith(BOM * 2), path.name
+    expected = "id,name_zh,max_points\nrd_expense,研发费用金额,7.15\n"
+    assert (tmp_path / "names.csv").read_bytes() == BOM + expected.encode()
+    back = read_tables(tmp_path / "tables")
+    assert back["firms"].columns[0] == "firm_id"
+    assert validate_tables(back, current_year=YEAR).ok
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "names.csv", encoding="utf-8-sig"), names)
+
+
+def test_write_bytes_atomic(tmp_path):
+    path = write_bytes_atomic(tmp_path / "sub" / "x.bin", b"\x00\x01")
+    assert path.read_bytes() == b"\x00\x01" and list(path.parent.iterdir()) == [path]
