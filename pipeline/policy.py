@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import numpy as np
 import pandas as pd
 import typer
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from rich.table import Table
 
 from innopoints.features.build import loan_features
@@ -44,7 +44,7 @@ from innopoints.models.policy.loss import (
 )
 from innopoints.pipeline import steps
 from innopoints.pipeline.config import RunConfig, load_config, read_yaml_model
-from innopoints.pipeline.contract import PROVINCES
+from innopoints.pipeline.contract import PROVINCE_RULE, PROVINCES, canonical_province
 from innopoints.pipeline.options import ExperimentOpt, LangOpt, MlflowOpt, QuietOpt
 from innopoints.pipeline.progress import Stages, console
 
@@ -61,8 +61,12 @@ CURVE_POINTS = 200  # rows of each volume-vs-loss curve kept for the JSON and th
 def _check_provinces(mapping: dict[str, float]) -> None:
     unknown = [p for p in mapping if p not in PROVINCES]
     if unknown:
-        raise ValueError(f"unknown province {unknown[0]!r}; use one of the 31 provincial units, e.g. "
-                         f"{', '.join(PROVINCES[:3])}")
+        raise ValueError(f"unknown province {unknown[0]!r}: a province key {PROVINCE_RULE}")
+
+
+# A province key as people write it (广东, 广东省, guangdong): the contract's pinyin; an unknown one is kept for
+# _check_provinces to name.
+Province = Annotated[str, BeforeValidator(lambda v: canonical_province(v) or v if isinstance(v, str) else v)]
 
 
 class _Section(BaseModel):
@@ -76,7 +80,7 @@ class QualificationPolicy(_Section):
     share: float = Field(default=QUALIFIED_SHARE, gt=0, le=1)  # as `score`, evaluation
     cutoff: float | None = None
     by_province: bool = False
-    province_cutoffs: dict[str, float] = Field(default_factory=dict)
+    province_cutoffs: dict[Province, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> QualificationPolicy:
@@ -135,7 +139,7 @@ class FundsPolicy(_Section):
     coverage: float = Field(default=0.3, ge=0, le=1)
     cap_per_loan: float | None = Field(default=None, ge=0)
     size_ratio: float = Field(default=HEBEI_FUND / HEBEI_LOANS, ge=0)
-    sizes: dict[str, float] = Field(default_factory=dict)
+    sizes: dict[Province, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> FundsPolicy:

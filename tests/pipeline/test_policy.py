@@ -87,6 +87,15 @@ def test_a_bad_policy_file_is_refused_naming_the_field(tmp_path, text, message):
         load_policy(path)
 
 
+def test_province_keys_may_be_written_in_chinese_or_any_letter_case(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text("qualification:\n  province_cutoffs: {广东省: 50, hubei: 40}\nfunds:\n  sizes: {北京: 10}\n",
+                    encoding="utf-8")
+    p = load_policy(path)
+    assert p.qualification.province_cutoffs == {"Guangdong": 50.0, "Hubei": 40.0}
+    assert p.funds.sizes == {"Beijing": 10.0}
+
+
 def test_the_policy_of_a_run_is_the_default_one_seeded_by_the_run():
     assert run_policy(RunConfig(seed=5)) == PolicyFile(monte_carlo={"seed": 5})
     assert run_policy(RunConfig()) == PolicyFile()  # the default run seed is the policy file's default seed
