@@ -200,9 +200,13 @@ def write_train_outputs(result, out_dir: Path, lang: str = "en") -> dict[str, Pa
             refinement_markdown(result.refinement, result.evaluation, result.frontier, result.notes, lang=lang),
             encoding="utf-8")
         ex = tmp / "explain"
-        for name, table in result.explain.items():
-            (ex / f"{name}.csv").write_text(csv_text(table, index=True), encoding="utf-8")
         ref = result.refinement
+        name_zh = dict(zip(ref["id"], ref["name_zh"], strict=True))
+        for name, table in result.explain.items():
+            if table.index.name == "feature":  # one row per indicator: its Chinese name beside the id
+                table = table.copy()
+                table.insert(0, "name_zh", [name_zh.get(i, "") for i in table.index])
+            (ex / f"{name}.csv").write_text(csv_text(table, index=True), encoding="utf-8")
         names = {i: t.indicator(i, en or None, zh or None)
                  for i, en, zh in zip(ref["id"], ref["name_en"], ref["name_zh"], strict=True)}
         imp = result.explain["importance"].copy()

@@ -145,6 +145,17 @@ def test_write_train_outputs_writes_every_file(small_train, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["train"]  # no scratch folder left
 
 
+def test_write_train_outputs_in_chinese_with_csv_for_excel(small_train, tmp_path):
+    out = tmp_path / "train"
+    steps.write_train_outputs(small_train, out, "zh")
+    assert (out / "refinement.md").read_text(encoding="utf-8").startswith("# 指标优化报告")
+    csvs = sorted(out.rglob("*.csv"))
+    assert len(csvs) >= len(small_train.formulas) + len(small_train.explain)
+    assert all(p.read_bytes().startswith(b"\xef\xbb\xbf") for p in csvs)
+    importance = pd.read_csv(out / "explain" / "importance.csv", encoding="utf-8-sig", index_col=0)
+    assert importance.loc["rd_expense", "name_zh"] == "研发费用金额"
+
+
 def test_write_train_outputs_leaves_nothing_when_a_step_fails(small_train, tmp_path):
     broken = SimpleNamespace(**{**vars(small_train), "explain": {}})  # no importance table to plot
     with pytest.raises(KeyError, match="importance"):
