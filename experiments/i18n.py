@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from innopoints.features.catalog import list_indicators
 from innopoints.features.errors import ConfigError
+from innopoints.features.provinces import PROVINCE_NAMES_ZH
 from innopoints.features.stage import STAGE_NAMES_ZH
 
 LANGS: tuple[str, ...] = ("en", "zh")
@@ -496,6 +497,10 @@ class Texts:
         """A lifecycle stage: ``startup 初创期`` in English reports (both), ``初创期`` in Chinese ones."""
         zh = STAGE_NAMES_ZH.get(stage, "")
         return (zh or stage) if self.zh else f"{stage} {zh}".strip()
+
+    def province(self, province: str) -> str:
+        """A province: its Chinese name in Chinese reports, the contract's pinyin in English ones."""
+        return PROVINCE_NAMES_ZH.get(province, province) if self.zh else province
 
     def group(self, group: str) -> str:
         """An indicator group (input, output, growth, financial, ...)."""

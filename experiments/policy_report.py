@@ -70,10 +70,11 @@ def bands_table(bands: list[dict], lang: str = "en") -> str:
 
 def province_table(by_province: dict, lang: str = "en") -> str:
     """Markdown table per province, largest expected loss first."""
-    rows = [Texts(lang)("pr.province_head"), "|---|---|---|---|---|---|---|---|---|---|"]
+    t = Texts(lang)
+    rows = [t("pr.province_head"), "|---|---|---|---|---|---|---|---|---|---|"]
     order = sorted(by_province.items(), key=lambda kv: -(kv[1]["expected_loss"] or 0.0))
     for prov, r in order:
-        rows.append(f"| {prov} | {r['qualified_firms']:,.0f} | {money(r['expected_volume'])} | "
+        rows.append(f"| {t.province(prov)} | {r['qualified_firms']:,.0f} | {money(r['expected_volume'])} | "
                     f"{money(r['expected_loss'])} | {money(r['loss_bank'])} | {money(r['loss_guarantee'])} | "
                     f"{money(r['loss_funds'])} | {money(r['fund_size'])} | {money(r['loss_p99'])} | "
                     f"{percent(r['fund_exhaustion_probability'], 1)} |")
@@ -212,7 +213,7 @@ def exhaustion_plot(results: dict, lang: str = "en") -> Figure:
     for i, (label, r) in enumerate(results["formulas"].items()):
         probs = [r["by_province"].get(p, {}).get("fund_exhaustion_probability") or 0.0 for p in provinces]
         ax.bar(x + i * width, probs, width=width, color=_PALETTE(i), label=label)
-    ax.set_xticks(x + width * (n - 1) / 2, provinces, rotation=90, fontsize="small")
+    ax.set_xticks(x + width * (n - 1) / 2, [t.province(p) for p in provinces], rotation=90, fontsize="small")
     ax.set_ylabel(t("pr.fig_exhausted_y"))
     ax.set_ylim(0, 1.05)
     ax.set_title(t("pr.fig_exhaustion"))

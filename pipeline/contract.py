@@ -38,20 +38,10 @@ import pyarrow as pa_arrow
 import pyarrow.compute as pa_compute
 
 from innopoints.features.errors import DataError
+from innopoints.features.provinces import PROVINCE_NAMES_ZH
 
 # The 31 provincial-level units of mainland China (pinyin), the only allowed `firms.province` values.
-PROVINCES: tuple[str, ...] = (
-    "Beijing", "Tianjin", "Hebei", "Shanxi", "Inner Mongolia", "Liaoning", "Jilin", "Heilongjiang",
-    "Shanghai", "Jiangsu", "Zhejiang", "Anhui", "Fujian", "Jiangxi", "Shandong", "Henan", "Hubei", "Hunan",
-    "Guangdong", "Guangxi", "Hainan", "Chongqing", "Sichuan", "Guizhou", "Yunnan", "Tibet", "Shaanxi",
-    "Gansu", "Qinghai", "Ningxia", "Xinjiang",
-)
-
-# Their Chinese short names; the full name adds 省 (province), 市 (municipality) or the autonomous region's name.
-PROVINCE_NAMES_ZH: dict[str, str] = dict(zip(PROVINCES, (
-    "北京", "天津", "河北", "山西", "内蒙古", "辽宁", "吉林", "黑龙江", "上海", "江苏", "浙江", "安徽", "福建",
-    "江西", "山东", "河南", "湖北", "湖南", "广东", "广西", "海南", "重庆", "四川", "贵州", "云南", "西藏", "陕西",
-    "甘肃", "青海", "宁夏", "新疆"), strict=True))
+PROVINCES: tuple[str, ...] = tuple(PROVINCE_NAMES_ZH)
 _REGION_SUFFIX = {"内蒙古": "自治区", "广西": "壮族自治区", "西藏": "自治区", "宁夏": "回族自治区",
                   "新疆": "维吾尔自治区"}
 _MUNICIPALITIES = ("北京", "天津", "上海", "重庆")

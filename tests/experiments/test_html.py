@@ -169,6 +169,7 @@ def test_chinese_report_has_chinese_headings_and_the_catalogs_indicator_names(co
     assert "<td class=\"t\">研发费用金额</td>" in report_zh
     assert "与主营业务相关的发明专利申请量" in report_zh
     assert "初创期 A" in report_zh and "What changes" not in report_zh
+    assert '<td class="t">广东</td>' in report_zh and '<td class="t">Guangdong</td>' not in report_zh
     assert report_zh.count("data:image/png;base64,") == render_html(comparison).count("data:image/png;base64,")
 
 

@@ -55,6 +55,8 @@ def test_stages_groups_and_verdicts_in_both_languages():
     assert en.stage("startup") == "startup 初创期"
     assert [zh.group(g) for g in ("input", "output", "growth", "financial")] == ["投入", "产出", "成长", "财务"]
     assert zh.term("drop") == "删除" and en.term("drop") == "drop" and zh.term("no such word") == "no such word"
+    assert (zh.province("Guangdong"), en.province("Guangdong"), zh.province("Atlantis")) == (
+        "广东", "Guangdong", "Atlantis")
 
 
 @pytest.mark.parametrize("lang", ["fr", "ZH", ""])

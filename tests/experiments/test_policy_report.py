@@ -21,6 +21,7 @@ from innopoints.experiments.policy_report import (
     province_table,
     summary_table,
 )
+from innopoints.features.provinces import PROVINCE_NAMES_ZH
 from innopoints.features.stage import STAGES
 from innopoints.models.formula.baseline import official_2024
 from innopoints.models.formula.schema import StagePoints
@@ -132,6 +133,8 @@ def test_chinese_markdown_has_the_same_tables_under_chinese_headings(simulated):
     for heading in ("## 要点:同等预期损失下释放的放贷", "## 各公式", "## 假设", "## 图表", "### 积分档", "### 分省"):
         assert f"\n{heading}\n" in zh
     assert "| 公式 | 入选企业 |" in zh and "| 省份 | 入选 |" in zh
+    province = next(iter(results["formulas"]["official-2024"]["by_province"]))
+    assert f"\n| {PROVINCE_NAMES_ZH[province]} | " in zh
     assert zh.count("\n| ") == en.count("\n| ")  # the same rows, only the words differ
     assert "Policy simulation" not in zh
 
