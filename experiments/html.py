@@ -387,7 +387,7 @@ def _metrics(c: Comparison, t: Texts) -> str:
 def _slice_value(col: str, value, t: Texts) -> str:
     """A slice's value for people: stages, provinces and yes/no flags in the language."""
     if col == "stage":
-        return t.stage(str(value))
+        return t.stage(str(value)) if t.zh else str(value)
     if col == "province":
         return t.province(str(value))
     return t.term(value) if col == "is_sme" else str(value)
