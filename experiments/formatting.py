@@ -48,6 +48,8 @@ def pp(values: Sequence | None) -> str:
 CSV_BOM = "\ufeff"
 """Every CSV starts with the UTF-8 byte-order mark: without it Excel on Chinese Windows reads the file in the
 local code page (GBK) and garbles the Chinese names. Readers take CSV with or without it (``utf-8-sig``)."""
+CSV_ENCODING = "utf-8-sig"
+"""The same as a codec name, for writers that stream a large table to a file (pandas writes the BOM first)."""
 CSV_DATE_FORMAT = "%Y-%m-%d"
 
 

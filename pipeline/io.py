@@ -21,13 +21,12 @@ import pandas as pd
 import pyarrow
 import pyarrow.parquet as pq
 
-from innopoints.experiments.formatting import CSV_DATE_FORMAT, csv_text
+from innopoints.experiments.formatting import CSV_DATE_FORMAT, CSV_ENCODING, csv_text
 from innopoints.features.errors import ConfigError, DataError
 from innopoints.pipeline.contract import STRING_COLUMNS, TABLES
 
 FORMATS: tuple[str, ...] = ("parquet", "csv")
 CSV_ENCODING_IN = "utf-8-sig"  # reads UTF-8 with or without the BOM that Excel writes
-CSV_ENCODING_OUT = "utf-8-sig"  # writes the BOM, so Excel on Chinese Windows reads the names as UTF-8
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -210,4 +209,4 @@ def _write_frame(df: pd.DataFrame, path: Path, fmt: str) -> None:
         # No index, no timestamps in the file: identical frames give identical bytes.
         df.to_parquet(path, index=False)
     else:
-        df.to_csv(path, index=False, encoding=CSV_ENCODING_OUT, date_format=CSV_DATE_FORMAT, lineterminator="\n")
+        df.to_csv(path, index=False, encoding=CSV_ENCODING, date_format=CSV_DATE_FORMAT, lineterminator="\n")
