@@ -145,6 +145,7 @@ def test_write_train_outputs_writes_every_file(small_train, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["train"]  # no scratch folder left
 
 
+@pytest.mark.slow  # about 3 s: every plot drawn with the CJK font
 def test_write_train_outputs_in_chinese_with_csv_for_excel(small_train, tmp_path):
     out = tmp_path / "train"
     steps.write_train_outputs(small_train, out, "zh")
