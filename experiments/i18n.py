@@ -32,6 +32,7 @@ TERMS_ZH: dict[str, str] = {
     "province": "省份", "stage": "阶段", "is_sme": "中小企业", "True": "是", "False": "否",
     "as policy": "与政策一致", "REVERSED: against policy": "反向:与政策相反",
     "policy": "政策方向", "data": "数据方向", "formula": "公式", "model": "模型",
+    "scored": "公式计分", "learned": "模型学到", "yes": "有", "no": "无",
 }
 
 # key: (English, Chinese). Values are filled with str.format; keep the {names} identical in both.
