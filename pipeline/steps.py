@@ -149,11 +149,13 @@ def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula,
         progress(INDICATOR_STEP)
     rows = rows or Rows(tables)
     indicators = indicator_set(config, list(baseline.local_indicators))
-    loans = rows.loans(indicators, config.stage_rule)
+    loans = _with_stages_of(baseline, rows.loans(indicators, config.stage_rule),
+                            lambda: rows.loans(indicators, baseline.stage_rule))
     observed_years = sorted(int(y) for y in loans.loc[loans["outcome_observed"], "year"].unique())
     settings = train_settings(config)
     # The firms of the last test years: the policy qualifies the top share of them, not of the loans.
-    populations = {year: rows.population(year, indicators, config.stage_rule)[0]
+    populations = {year: _with_stages_of(baseline, rows.population(year, indicators, config.stage_rule)[0],
+                                         lambda year=year: rows.population(year, indicators, baseline.stage_rule)[0])
                    for year in observed_years[-settings.backtest_years:]}
     fingerprint = data_fingerprint(tables)
     provenance = {"data_fingerprint": fingerprint, "config_hash": config.config_hash(),
@@ -163,6 +165,18 @@ def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula,
                             stage_rule=config.stage_rule, provenance=provenance,
                             local_indicators=list({d["id"]: d for d in local}.values()), populations=populations,
                             progress=progress)
+
+
+def _with_stages_of(formula: Formula, frame: pd.DataFrame, built_with_its_rule) -> pd.DataFrame:
+    """``frame`` (built with the run's stage rule) plus the stage of every row under ``formula``'s own rule,
+    when that differs, in the column :func:`~innopoints.features.stage.stage_view` reads: candidates are fitted
+    with the run's rule, the baseline and its recalibrations are scored with their own."""
+    own = built_with_its_rule()
+    if own is frame or own["stage"].equals(frame["stage"]):
+        return frame
+    if not own["firm_id"].equals(frame["firm_id"]):  # the builders keep one row order for any rule
+        raise AssertionError("rows built with two stage rules are not aligned")
+    return frame.assign(**{formula.stage_rule.column: own["stage"].to_numpy()})
 
 
 def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:

@@ -40,7 +40,7 @@ from threadpoolctl import threadpool_limits
 
 from innopoints.features.catalog import Indicator
 from innopoints.features.errors import EvaluationError, FormulaError
-from innopoints.features.stage import STAGES, StageRule
+from innopoints.features.stage import STAGES, StageRule, stage_view
 from innopoints.models.evaluation.backtest import (
     MIN_TEST_DEFAULTS,
     backtest,
@@ -245,8 +245,9 @@ def _baseline_active(baseline: Formula, indicators: Sequence[Indicator], policy:
     return np.column_stack([policy.active[:, col[i]] if i in col else np.ones(len(STAGES), bool) for i in b_ids])
 
 
-def _fractions(formula_or_curves, data: pd.DataFrame, ids: list[str]) -> np.ndarray:
-    return formula_or_curves.fractions(data[ids + ["stage"]])[ids].to_numpy(dtype="float64")
+def _fractions(formula: Formula, data: pd.DataFrame, ids: list[str]) -> np.ndarray:
+    """(n, k) curve fractions of ``formula``'s indicators, each row in its stage under the formula's rule."""
+    return formula.fractions(stage_view(data, formula.stage_rule)[ids + ["stage"]])[ids].to_numpy(dtype="float64")
 
 
 def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: Formula, settings: TrainSettings,
@@ -299,7 +300,9 @@ def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: 
 
     say("recalibration frontier")
     active = _baseline_active(baseline, indicators, learned.specs["policy"])
-    frontier, recal = _frontier(data, y, codes, baseline, active, settings)
+    # Recalibrations keep the baseline's stage rule, so they are fitted on its stages.
+    frontier, recal = _frontier(data, y, _stage_codes(stage_view(data, baseline.stage_rule)), baseline, active,
+                                settings)
     b_ids, _ = _baseline_points(baseline)
     for limit, pts in recal.items():
         formulas[f"recal-{int(limit)}"] = _reweighted(
@@ -402,7 +405,9 @@ def _validation_log_loss(points_fit: np.ndarray, y_fit: np.ndarray, points_valid
 
 
 def _score(formula: Formula, frame: pd.DataFrame) -> np.ndarray:
-    return formula.score(frame[formula.required_columns + ["stage"]])["points"].to_numpy()
+    """Points of every row, each row in its stage under the formula's own rule (:func:`stage_view`)."""
+    rows = stage_view(frame, formula.stage_rule)
+    return formula.score(rows[formula.required_columns + ["stage"]])["points"].to_numpy()
 
 
 def flavour_of(name: str) -> str | None:
@@ -624,6 +629,7 @@ def _recipe_points(name: str, data: pd.DataFrame, indicators: Sequence[Indicator
     y = data["defaulted"].to_numpy(dtype="float64")
     codes = _stage_codes(data)
     if name.startswith("recal-"):
+        codes = _stage_codes(stage_view(data, baseline.stage_rule))
         limit = float(name.split("-", 1)[1])
         b_ids, w0 = _baseline_points(baseline)
         active = _baseline_active(baseline, indicators, learned.specs["policy"])
