@@ -20,7 +20,7 @@ from rich.text import Text
 from innopoints.features.build import coverage
 from innopoints.features.errors import InnopointsError
 from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
-from innopoints.pipeline import steps
+from innopoints.pipeline import flow, steps
 from innopoints.pipeline.config import RunConfig, load_config
 from innopoints.pipeline.options import ConfigOpt, ExperimentOpt, MlflowOpt, QuietOpt, TimingsOpt
 from innopoints.pipeline.progress import Stages, console
@@ -36,7 +36,7 @@ app = typer.Typer(
 
 EXIT_USER_ERROR = 2
 
-MODEL_NAME = "innopoints-formula"
+MODEL_NAME = flow.MODEL_NAME
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,21 +88,11 @@ def _parse_years(years: str) -> tuple[int, int]:
     return first, last
 
 
-def _simulate_to(out: Path, firms: int, seed: int, years: tuple[int, int], fmt: str, quiet: bool,
-                 record: list[dict] | None = None) -> None:
-    from innopoints.pipeline.io import write_tables, write_text_atomic
-    from innopoints.pipeline.simulate import simulate as make_cohort
-
+def _simulate_to(out: Path, firms: int, seed: int, years: tuple[int, int], fmt: str, quiet: bool) -> None:
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter(f"--format must be parquet or csv, got {fmt!r}")
-    with Stages(["simulate", "write cohort"], enabled=not quiet, record=record) as progress:
-        with progress.stage("simulate"):
-            cohort = make_cohort(firms, seed, years)
-        with progress.stage("write cohort"):
-            tables = {"firms": cohort.firms, "firm_years": cohort.firm_years, "loans": cohort.loans}
-            write_tables(tables, out, fmt)
-            write_text_atomic(out / "truth.json",
-                              json.dumps(cohort.truth, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    with Stages(["simulate and write"], enabled=not quiet) as progress, progress.stage("simulate and write"):
+        steps.make_cohort(out, firms, seed, years, fmt)
 
 
 @app.command()
@@ -321,32 +311,14 @@ def train(
 
     cfg = _config(config)
     uri = _tracking_ready() if mlflow else None
-    base = load_formula(baseline, uri=uri)
+    state = flow.RunState(config=cfg, data=data, out=out, baseline=load_formula(baseline, uri=uri), uri=uri,
+                          experiment=experiment)
     record: list[dict] = []
-    result, _, _ = _train_stages(data, cfg, base, out, quiet, record)
-    logged = _log_to_mlflow(result, out, cfg, experiment, uri, record) if uri else None
+    flow.execute(flow.TRAIN, state, enabled=not quiet, record=record)
     _write_timings(timings, record)
-    _print_train_summary(result, out)
-    if logged:
-        _print_mlflow(uri, logged)
-
-
-def _train_stage_names() -> list[str]:
-    from innopoints.models.learning.train import TRAIN_STEPS
-
-    return ["read and validate", steps.INDICATOR_STEP, *TRAIN_STEPS, "write"]
-
-
-def _train_stages(data: Path, cfg: RunConfig, base, out: Path, quiet: bool, record: list[dict] | None = None):
-    """Read, train and write; returns the result, the tables and the rows built (for later steps of `run`)."""
-    with Stages(_train_stage_names(), enabled=not quiet, record=record) as p:
-        with p.stage("read and validate"):
-            tables = steps.load_tables(data)
-        rows = steps.Rows(tables)
-        result = steps.train(tables, cfg, base, progress=p.mark, rows=rows)
-        with p.stage("write"):
-            steps.write_train_outputs(result, out)
-    return result, tables, rows
+    _print_train_summary(state.result, out)
+    if state.logged:
+        _print_mlflow(uri, state.logged)
 
 
 def _write_timings(path: Path | None, record: list[dict]) -> None:
@@ -363,25 +335,6 @@ def _tracking_ready() -> str:
     uri = tracking_uri(Path.cwd())
     check_tracking(uri)
     return uri
-
-
-def _log_to_mlflow(result, out: Path, cfg: RunConfig, experiment: str, uri: str,
-                   record: list[dict] | None = None) -> dict:
-    """One parent run, one run per formula, every formula registered; aggregates only."""
-    from innopoints.experiments.registry import register_formulas
-    from innopoints.experiments.tracking import log_train
-
-    best = result.formulas[result.evaluation["best"]]
-    params = {"seed": cfg.seed, "data_fingerprint": best.provenance.data_fingerprint,
-              "config_hash": best.provenance.config_hash, "train": cfg.train.model_dump(mode="json"),
-              "evaluation": cfg.evaluation.model_dump(mode="json"),
-              "stage_rule": cfg.stage_rule.model_dump(mode="json")}
-    with Stages(["log to MLflow", "register formulas"], enabled=True, record=record) as p:
-        with p.stage("log to MLflow"):
-            logged = log_train(result, out, experiment=experiment, params=params, uri=uri)
-        with p.stage("register formulas"):
-            logged["versions"] = register_formulas(logged, name=MODEL_NAME, uri=uri)
-    return logged
 
 
 def _print_mlflow(uri: str, logged: dict) -> None:
@@ -535,56 +488,29 @@ def run(
     formula to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db) and registers them. Prints a summary and where
     everything is. With TIMINGS: the wall time of every stage, as JSON.
     """
-    from innopoints.models.formula.schema import points_table, weights_table
-    from innopoints.pipeline.io import write_frame_atomic, write_text_atomic
     from innopoints.pipeline.refs import load_formula
 
     cfg = _config(config)
     if seed != cfg.seed:
         cfg = cfg.model_copy(update={"seed": seed})
     uri = _tracking_ready() if mlflow else None
-    record: list[dict] = []
+    cohort = None
     if data is None:
         data = cohort_dir / f"synthetic-{firms}-seed{seed}"
-        if not any(data.glob("firms.*")):
-            console.print(f"making the synthetic cohort in {data} (first use)")
-            _simulate_to(data, firms, seed, (cfg.cohort.first_year, cfg.cohort.last_year), "parquet", quiet,
-                         record)
-    base = load_formula(baseline, uri=uri)
-    result, tables, rows = _train_stages(data, cfg, base, out / "train", quiet, record)
-    logged = _log_to_mlflow(result, out / "train", cfg, experiment, uri, record) if uri else None
-    best = result.formulas[result.evaluation["best"]]
-    with Stages(["compare", "policy simulation", "reviewer report", "score population", "export"],
-                enabled=not quiet, record=record) as p:
-        with p.stage("compare"):
-            importance = result.explain["importance"]
-            comparison = steps.compare(result.formulas["baseline"], best, tables, cfg, importance_b=importance,
-                                       rows=rows)
-        with p.stage("policy simulation"):
-            from innopoints.pipeline.policy import assess_and_write, report_summary, run_policy
-
-            policy, policy_files = assess_and_write([result.formulas["baseline"], best], tables, run_policy(cfg), cfg,
-                                                    out / "policy")
-            comparison = dataclasses.replace(comparison, policy=report_summary(policy))
-        with p.stage("reviewer report"):
-            report = steps.write_comparison(comparison, out / "report.html")
-            if logged:
-                from innopoints.experiments.tracking import log_files
-
-                log_files([logged["parent_run_id"], logged["runs"][best.name]], report, folder="report", uri=uri)
-                log_files([logged["parent_run_id"]], policy_files, folder="policy", uri=uri)
-        with p.stage("score population"):
-            year = steps.default_scoring_year(tables)
-            pop, exclusions = steps.build_population(tables, year, cfg, best, rows)
-            scored = steps.score_population(best, pop, share=cfg.evaluation.qualified_share, cutoff=None)
-            write_frame_atomic(scored, out / "scores.parquet")
-        with p.stage("export"):
-            write_text_atomic(out / "recommended.json", best.to_text("json"))
-            write_text_atomic(out / "recommended.csv", weights_table(best).to_csv(index=False))
-            write_text_atomic(out / "recommended.points.csv", points_table(best).to_csv(index=False))
+        cohort = {"firms": firms, "seed": seed, "years": (cfg.cohort.first_year, cfg.cohort.last_year)}
+    state = flow.RunState(config=cfg, data=data, out=out, baseline=load_formula(baseline, uri=uri), uri=uri,
+                          experiment=experiment, train_out=out / "train", cohort=cohort)
+    if flow.needs_cohort(state):
+        console.print(f"making the synthetic cohort in {data} (first use)")
+    record: list[dict] = []
+    flow.execute(flow.RUN, state, enabled=not quiet, record=record)
     _write_timings(timings, record)
-    _print_train_summary(result, out / "train")
-    n_q = int(scored["qualified"].sum())
+    _print_run_summary(state)
+
+
+def _print_run_summary(state: flow.RunState) -> None:
+    out, best, scored, policy = state.out, state.best, state.scored, state.policy
+    _print_train_summary(state.result, out / "train")
     headline = policy["headline"][0] if policy["headline"] else None
     if headline:
         console.print(f"policy (simulated, CNY 10k): at the baseline's expected loss "
@@ -592,14 +518,15 @@ def run(
                       f"({headline['volume_difference']:+,.0f}) to {headline['qualified_firms']:,.0f} firms; "
                       f"{out / 'policy' / 'policy.md'}")
     console.print(f"recommended formula: {best.name} (chosen on the validation year); scored {len(scored)} firms "
-                  f"for {year}, {n_q} qualified; excluded {exclusions.total}: {exclusions.counts or 'none'}")
-    _print_comparison(comparison, report)
+                  f"for {state.year}, {int(scored['qualified'].sum())} qualified; excluded "
+                  f"{state.exclusions.total}: {state.exclusions.counts or 'none'}")
+    _print_comparison(state.comparison, state.report)
     console.print(f"report:   {out / 'report.html'} (refinement: {out / 'train' / 'refinement.md'})")
     console.print(f"formula:  {out / 'recommended.json'} (weights table: {out / 'recommended.csv'}, points "
                   f"table: {out / 'recommended.points.csv'})")
     console.print(f"scores:   {out / 'scores.parquet'}")
-    if logged:
-        _print_mlflow(uri, logged)
+    if state.logged:
+        _print_mlflow(state.uri, state.logged)
 
 
 from innopoints.pipeline.policy import policy_command  # noqa: E402  (registered after user_errors exists)

@@ -17,6 +17,19 @@ from innopoints.pipeline.contract import coerce_tables, require_valid
 from innopoints.pipeline.io import read_tables
 
 
+def make_cohort(out: Path, firms: int, seed: int, years: tuple[int, int], fmt: str) -> None:
+    """Simulate a synthetic cohort and write its three tables and ``truth.json`` into ``out``."""
+    import json
+
+    from innopoints.pipeline.io import write_tables, write_text_atomic
+    from innopoints.pipeline.simulate import simulate
+
+    cohort = simulate(firms, seed, years)
+    write_tables({"firms": cohort.firms, "firm_years": cohort.firm_years, "loans": cohort.loans}, out, fmt)
+    write_text_atomic(out / "truth.json", json.dumps(cohort.truth, indent=2, sort_keys=True, ensure_ascii=False)
+                      + "\n")
+
+
 def load_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
     """Read the three tables, refuse them on any contract error, return them with canonical dtypes."""
     tables = read_tables(Path(data_dir))

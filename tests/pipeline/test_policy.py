@@ -204,7 +204,7 @@ def test_run_simulates_the_policy_with_the_runs_seed(data_dir, tmp_path, monkeyp
     # comparison are stubbed: the check stops at the policy step, where the seed is handed over.
     from types import SimpleNamespace
 
-    from innopoints.pipeline import cli, policy, steps
+    from innopoints.pipeline import policy, steps
 
     class Handed(Exception):
         pass
@@ -214,8 +214,8 @@ def test_run_simulates_the_policy_with_the_runs_seed(data_dir, tmp_path, monkeyp
 
     result = SimpleNamespace(formulas={"baseline": official_2024()}, evaluation={"best": "baseline"},
                              explain={"importance": None})
-    tables = steps.load_tables(data_dir)
-    monkeypatch.setattr(cli, "_train_stages", lambda *args, **kwargs: (result, tables, steps.Rows(tables)))
+    monkeypatch.setattr(steps, "train", lambda *args, **kwargs: result)
+    monkeypatch.setattr(steps, "write_train_outputs", lambda *args, **kwargs: None)
     monkeypatch.setattr(steps, "compare", lambda *args, **kwargs: None)
     monkeypatch.setattr(policy, "assess_and_write", handed)
     with pytest.raises(Handed) as seed:
