@@ -147,6 +147,9 @@ class PointsFormulaClassifier(ClassifierMixin, BaseEstimator):
         Refits behind the evidence.
     random_state : int or None, default=None
         Seed of the evidence refits (everything else is deterministic).
+    select : sequence of str or None, default=None
+        Columns (names or ids) that may score; the others get no points. ``None``: every column. Applied
+        before ``flavour`` and ``evidence``.
 
     Attributes
     ----------
@@ -194,7 +197,7 @@ class PointsFormulaClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, total: float = 100.0, max_points: float | None = None, directions="auto",
                  curves: str = "risk_bins", flavour: str = "data", indicators: Mapping | None = None,
                  group_bounds: Mapping | None = None, stage: str | int | None = None, evidence: bool = False,
-                 refits: int = 30, random_state: int | None = None):
+                 refits: int = 30, random_state: int | None = None, select: Sequence[str] | None = None):
         self.total = total
         self.max_points = max_points
         self.directions = directions
@@ -206,6 +209,7 @@ class PointsFormulaClassifier(ClassifierMixin, BaseEstimator):
         self.evidence = evidence
         self.refits = refits
         self.random_state = random_state
+        self.select = select
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -255,6 +259,11 @@ class PointsFormulaClassifier(ClassifierMixin, BaseEstimator):
         declared = np.array([bool((meta.get(n) or meta.get(i) or {}).get("direction")) or i in CATALOG
                              for n, i in zip(names, ids, strict=True)])
         active = np.ones(len(ids), dtype=bool)
+        if self.select is not None:
+            unknown = sorted(set(self.select) - set(names) - set(ids))
+            if unknown:
+                raise ValueError(f"select: unknown column(s) {unknown}")
+            active = np.array([n in self.select or i in self.select for n, i in zip(names, ids, strict=True)])
         if self.flavour == "policy":
             active &= ~(declared & (chosen == -policy))
         self.evidence_ = self.eligibility_ = None
@@ -268,10 +277,10 @@ class PointsFormulaClassifier(ClassifierMixin, BaseEstimator):
             self.eligibility_ = eligibility(self.evidence_, inds)
             active &= self.eligibility_["eligible"].to_numpy(dtype=bool)
         if not active.any():
-            raise ModelInputError("no column may score: " + ("none shows a measurable link to the outcome in the "
-                                                              "evidence refits" if self.evidence else
-                                                              "every column's direction contradicts its policy "
-                                                              "direction"))
+            why = ("none is selected" if self.select is not None and not len(self.select) else
+                   "none shows a measurable link to the outcome in the evidence refits" if self.evidence else
+                   "every selected column's direction contradicts its policy direction")
+            raise ModelInputError(f"no column may score: {why}")
         self.indicators_, self.directions_, self.active_ = inds, chosen, active
         self.max_points_ = (float(self.max_points) if self.max_points is not None
                             else default_cap(float(self.total), int(active.sum())))
