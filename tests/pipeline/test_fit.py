@@ -97,3 +97,8 @@ def test_a_bad_table_gets_one_line_and_exit_2_before_fitting(tmp_path, change, a
     assert result.output.startswith("error: table t.csv: ") and message in result.output
     assert len(result.output.strip().splitlines()) <= 2  # one line (wrapped at most once)
     assert not (tmp_path / "out").exists()
+
+
+def test_fit_help_says_what_it_reads_and_writes():
+    text = " ".join(runner.invoke(app, ["fit", "--help"]).output.split())
+    assert "Reads TABLE" in text and "Writes OUT/formulas" in text
