@@ -102,3 +102,20 @@ def test_a_bad_table_gets_one_line_and_exit_2_before_fitting(tmp_path, change, a
 def test_fit_help_says_what_it_reads_and_writes():
     text = " ".join(runner.invoke(app, ["fit", "--help"]).output.split())
     assert "Reads TABLE" in text and "Writes OUT/formulas" in text
+
+
+def test_an_excel_table_reads_like_its_csv(tmp_path):
+    pytest.importorskip("openpyxl")
+    from innopoints.pipeline.fit import read_indicator_table
+
+    table = credit_table(40, 2)
+    table.to_excel(tmp_path / "t.xlsx", index=False)
+    pd.testing.assert_frame_equal(read_indicator_table(tmp_path / "t.xlsx"), table, check_dtype=False)
+
+
+def test_a_bad_indicators_file_is_named_with_the_column_and_key(tmp_path):
+    (tmp_path / "loans.csv").write_text("a,b,defaulted\n1,2,0\n2,1,1\n3,3,0\n", encoding="utf-8")
+    (tmp_path / "ind.yaml").write_text("indicators:\n  a: {group: assets}\n", encoding="utf-8")
+    result = fit("--table", tmp_path / "loans.csv", "--target", "defaulted", "--indicators", tmp_path / "ind.yaml",
+                 "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "indicators.a.group: 'assets' is not one of" in result.output
