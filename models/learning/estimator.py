@@ -377,6 +377,10 @@ class PointsFormulaClassifier(ClassifierMixin, BaseEstimator):
             codes = np.full(values.shape[0], STAGES.index("stable"), dtype=np.int64)
         return self.curves_.transform(values, codes), codes
 
+    def _points(self, X) -> tuple[np.ndarray, np.ndarray]:
+        F, codes = self._fractions(X)
+        return (F * self.points_[codes]).sum(axis=1), codes
+
     def points(self, X) -> np.ndarray:
         """Points of every row (higher = lower risk of ``classes_[1]``), equal to the formula's.
 
@@ -388,8 +392,7 @@ class PointsFormulaClassifier(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        F, codes = self._fractions(X)
-        return (F * self.points_[codes]).sum(axis=1)
+        return self._points(X)[0]
 
     def decision_function(self, X) -> np.ndarray:
         """Log-odds of ``classes_[1]``: ``intercept_[stage] - slope_[stage] * points / total``.
@@ -402,8 +405,7 @@ class PointsFormulaClassifier(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        F, codes = self._fractions(X)
-        pts = (F * self.points_[codes]).sum(axis=1)
+        pts, codes = self._points(X)
         return self.intercept_[codes] - self.slope_[codes] * pts / float(self.total)
 
     def predict_proba(self, X) -> np.ndarray:
