@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import reprlib
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from innopoints.features.catalog import list_indicators
 from innopoints.features.errors import ConfigError
 from innopoints.features.local import LocalIndicatorSpec, build_local_indicators
+from innopoints.features.safe_yaml import RefusedYAMLError, load_yaml
 from innopoints.features.stage import StageRule
 from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
 from innopoints.models.learning.candidates import GROUP_BOUNDS
@@ -96,11 +98,13 @@ class RunConfig(BaseModel):
 
 def read_yaml_model(path: Path, model: type[M], what: str) -> M:
     """Read a YAML file into a pydantic model; every mistake is one ConfigError naming the file and field."""
+    from innopoints.pipeline.io import read_text_input
+
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{what} file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+        data = load_yaml(read_text_input(path, what)) or {}
+    except RefusedYAMLError as exc:
+        raise ConfigError(f"{what} file {path} is refused: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{what} file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
@@ -111,7 +115,15 @@ def read_yaml_model(path: Path, model: type[M], what: str) -> M:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{what} file {path}: {where}: {msg} (got {err.get('input')!r})") from None
+        raise ConfigError(f"{what} file {path}: {where}: {msg} (got {_short_repr(err.get('input'))})") from None
+
+
+def _short_repr(value: object, limit: int = 80) -> str:
+    """``repr`` cut to ``limit`` characters: a message quotes the culprit, never a whole section."""
+    short = reprlib.Repr()
+    short.maxstring, short.maxother, short.maxlist, short.maxdict, short.maxlevel = limit, limit, 6, 6, 2
+    text = short.repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def load_config(path: Path | None) -> RunConfig:

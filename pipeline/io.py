@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow
 import pyarrow.parquet as pq
 
-from innopoints.features.errors import ConfigError, DataError
+from innopoints.features.errors import ConfigError, DataError, InnopointsError
 from innopoints.pipeline.contract import STRING_COLUMNS, TABLES
 
 FORMATS: tuple[str, ...] = ("parquet", "csv")
@@ -98,6 +98,40 @@ def _read_csv(path: Path, columns: list[str] | None) -> pd.DataFrame:
         # One pass over the whole file, so a column gets one type, not one per chunk.
         low_memory=False,
     )
+
+
+MAX_TEXT_INPUT_BYTES = 4_000_000
+"""Largest formula, config or policy file read (bytes); YAML is further capped at
+:data:`innopoints.features.safe_yaml.MAX_YAML_CHARS` characters."""
+
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def read_text_input(path: Path, what: str, error: type[InnopointsError] = ConfigError) -> str:
+    """The text of a small input file (formula, run config, policy), UTF-8 with or without a BOM.
+
+    Every problem is one ``error`` naming the file: missing, a folder, unreadable, larger than
+    :data:`MAX_TEXT_INPUT_BYTES`, UTF-16 (as some Windows editors save) or not UTF-8.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise error(f"{what} file {path} is a folder; give the file itself")
+    if not path.is_file():
+        raise error(f"{what} file {path} does not exist")
+    try:
+        size = path.stat().st_size
+        if size > MAX_TEXT_INPUT_BYTES:
+            raise error(f"{what} file {path}: {size:,} bytes, more than the {MAX_TEXT_INPUT_BYTES:,} accepted")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise error(f"{what} file {path} cannot be read: {exc.strerror or exc}") from None
+    if raw.startswith(_UTF16_BOMS):
+        raise error(f"{what} file {path} is UTF-16; save it as UTF-8 (e.g. in Notepad: Save as, Encoding UTF-8)")
+    try:
+        return raw.decode(CSV_ENCODING_IN)
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} file {path} is not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); "
+                    "save it as UTF-8") from None
 
 
 # ---------------------------------------------------------------------------------------------------------
