@@ -44,6 +44,9 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from innopoints.pipeline.outputs import COMMAND
+
+        COMMAND["name"] = func.__name__.removesuffix("_command")  # named in the marker of output folders
         try:
             return func(*args, **kwargs)
         except InnopointsError as exc:
@@ -95,6 +98,9 @@ def _simulate_to(out: Path, firms: int, seed: int, years: tuple[int, int], fmt: 
 
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter(f"--format must be parquet or csv, got {fmt!r}")
+    from innopoints.pipeline.io import check_out_dir
+
+    check_out_dir(out, "--out", replace=False)
     with Stages(["simulate", "write cohort"], enabled=not quiet, record=record) as progress:
         with progress.stage("simulate"):
             cohort = make_cohort(firms, seed, years)
@@ -117,8 +123,10 @@ def validate(
     and example rows; writes it as JSON with --json. Exit 0 when clean (warnings allowed), 1 otherwise.
     """
     from innopoints.pipeline.contract import validate_tables
-    from innopoints.pipeline.io import read_tables, write_text_atomic
+    from innopoints.pipeline.io import check_out_file, read_tables, write_text_atomic
 
+    if json_out is not None:
+        check_out_file(json_out, "--json")
     report = validate_tables(read_tables(data))
     console.print(report.render(), soft_wrap=True, markup=False, highlight=False)
     if json_out is not None:
@@ -173,9 +181,12 @@ def features(
     Reads DATA. Writes OUT (loans) and, with --population-year, OUT_population (one row per firm). Prints
     the coverage of every indicator (share missing, share zero) by stage.
     """
-    from innopoints.pipeline.io import write_frame_atomic
+    from innopoints.pipeline.io import check_out_file, write_frame_atomic
 
     cfg = _config(config)
+    check_out_file(out, "--out", (".parquet", ".csv"))
+    if population_year is not None:
+        check_out_file(out.with_name(f"{out.stem}_population{out.suffix}"), "--population-year output")
     with Stages(["read and validate", "loan indicators", "population", "write"], enabled=not quiet) as p:
         with p.stage("read and validate"):
             tables = steps.load_tables(data)
@@ -185,6 +196,7 @@ def features(
             pop = exclusions = None
             if population_year is not None:
                 pop, exclusions = steps.build_population(tables, population_year, cfg)
+                steps.require_population(pop, tables, population_year, "--population-year")
         with p.stage("write"):
             write_frame_atomic(loans, out)
             if pop is not None:
@@ -235,10 +247,12 @@ def score(
     how many). Firms that cannot be scored (founded in the scoring year, no prior fiscal year) are
     counted and reported, not silently dropped.
     """
-    from innopoints.pipeline.io import write_frame_atomic
+    from innopoints.pipeline.io import check_out_file, write_frame_atomic
     from innopoints.pipeline.refs import load_formula
 
     cfg = _config(config)
+    check_out_file(out, "--out", (".parquet", ".csv"))
+    steps.check_qualification(share, cutoff)
     with Stages(["load formula", "read and validate", "indicators", "score", "write"], enabled=not quiet) as p:
         with p.stage("load formula"):
             f = load_formula(formula)
@@ -247,6 +261,7 @@ def score(
         scoring_year = year or steps.default_scoring_year(tables)
         with p.stage("indicators"):
             pop, exclusions = steps.build_population(tables, scoring_year, cfg, f)
+            steps.require_population(pop, tables, scoring_year, "--year")
         with p.stage("score"):
             scored = steps.score_population(f, pop, share=None if cutoff is not None else share, cutoff=cutoff,
                                             reasons=reasons)
@@ -273,9 +288,12 @@ def export(
     Reads REF. Writes OUT.
     """
     from innopoints.models.formula.schema import points_table, weights_table
-    from innopoints.pipeline.io import write_text_atomic
+    from innopoints.pipeline.io import check_out_file, write_text_atomic
     from innopoints.pipeline.refs import load_formula
 
+    if format not in ("json", "yaml", "csv", "points"):
+        raise typer.BadParameter(f"--format must be json, yaml, csv or points, got {format!r}")
+    check_out_file(out, "--out")
     f = load_formula(ref)
     if format in ("json", "yaml"):
         write_text_atomic(out, f.to_text(format))
@@ -320,6 +338,7 @@ def train(
     from innopoints.pipeline.refs import load_formula
 
     cfg = _config(config)
+    _check_out_paths(dirs={"--out": out}, files={"--timings": timings})
     uri = _tracking_ready() if mlflow else None
     base = load_formula(baseline, uri=uri)
     record: list[dict] = []
@@ -347,6 +366,18 @@ def _train_stages(data: Path, cfg: RunConfig, base, out: Path, quiet: bool, reco
         with p.stage("write"):
             steps.write_train_outputs(result, out)
     return result, tables, rows
+
+
+def _check_out_paths(dirs: dict[str, Path], files: dict[str, Path | None]) -> None:
+    """Refuse output paths that cannot be written before any heavy work: folders replaced as a whole (train,
+    policy), files (timings, reports)."""
+    from innopoints.pipeline.io import check_out_dir, check_out_file
+
+    for option, path in dirs.items():
+        check_out_dir(path, option)
+    for option, path in files.items():
+        if path is not None:
+            check_out_file(path, option)
 
 
 def _write_timings(path: Path | None, record: list[dict]) -> None:
@@ -455,6 +486,8 @@ def compare(
     from innopoints.pipeline.refs import is_mlflow_ref, load_formula
 
     cfg = _config(config)
+    steps.check_report_path(out)
+    _check_out_paths(dirs={"--policy output": out.parent / "policy"} if policy else {}, files={"--out": out})
     pol = None if policy is None else load_policy(None if policy == "default" else Path(policy))
     uri = _tracking_ready() if is_mlflow_ref(a) or is_mlflow_ref(b) else None
     fa, fb = load_formula(a, uri=uri), load_formula(b, uri=uri)
@@ -540,6 +573,8 @@ def run(
     from innopoints.pipeline.refs import load_formula
 
     cfg = _config(config)
+    _check_out_paths(dirs={"--out (train)": out / "train", "--out (policy)": out / "policy"},
+                     files={"--timings": timings, "--out (report)": out / "report.html"})
     if seed != cfg.seed:
         cfg = cfg.model_copy(update={"seed": seed})
     uri = _tracking_ready() if mlflow else None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 
 from innopoints.features.build import Exclusions, loan_features, population_features
 from innopoints.features.catalog import Indicator, list_indicators
+from innopoints.features.errors import ConfigError, DataError, OutputError
 from innopoints.features.local import build_local_indicators
 from innopoints.features.stage import StageRule
 from innopoints.models.formula.qualify import qualified_mask
@@ -91,6 +93,33 @@ def build_population(tables: dict[str, pd.DataFrame], year: int, config: RunConf
     """One row per scoreable firm of ``year``; the formula's own stage rule and local indicators win."""
     indicators, rule = _row_inputs(config, formula)
     return (rows or Rows(tables)).population(year, indicators, rule)
+
+
+def require_population(pop: pd.DataFrame, tables: dict[str, pd.DataFrame], year: int, option: str) -> None:
+    """Refuse a scoring year without a single scoreable firm (a typo such as 1800 would write an empty table)."""
+    if len(pop):
+        return
+    years = tables["firm_years"]["year"]
+    first, last = (int(years.min()), int(years.max())) if len(years) else (None, None)
+    span = f"firm_years cover {first}-{last}, so give a year from {first + 1} to {last + 1}" if first else \
+        "firm_years has no rows"
+    raise DataError(f"{option} {year}: no firm can be scored (a firm needs a firm_years row of {year - 1} and "
+                    f"to be founded before {year}); {span}")
+
+
+def check_qualification(share: float, cutoff: float | None) -> None:
+    """Refuse a qualified share outside (0, 1) or a non-finite points cut-off, before any work."""
+    if cutoff is not None and not math.isfinite(cutoff):
+        raise ConfigError(f"--cutoff {cutoff}: must be a finite number of points, e.g. --cutoff 60")
+    if not (math.isfinite(share) and 0 < share < 1):
+        raise ConfigError(f"--share {share}: must be a share between 0 and 1, e.g. --share 0.1374")
+
+
+def check_report_path(out: Path) -> None:
+    """The reviewer report is OUT (HTML) and OUT with ``.md``: both must be different files."""
+    if Path(out).suffix.lower() == ".md":
+        raise OutputError(f"--out {out}: the Markdown summary is written to OUT with .md, the same file as the "
+                          f"HTML report; give the HTML path, e.g. --out {Path(out).with_suffix('.html')}")
 
 
 def score_population(formula: Formula, population: pd.DataFrame, *, share: float | None,
@@ -178,7 +207,10 @@ def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
     from innopoints.pipeline.outputs import dumps, staged_dir
 
     out_dir = Path(out_dir)
-    with staged_dir(out_dir) as tmp:
+    best = result.formulas[result.evaluation["best"]]
+    about = {"recommended": best.name, "data_fingerprint": best.provenance.data_fingerprint,
+             "config_hash": best.provenance.config_hash}
+    with staged_dir(out_dir, about) as tmp:
         (tmp / "formulas").mkdir()
         (tmp / "explain").mkdir()
         for name, formula in result.formulas.items():
