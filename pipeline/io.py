@@ -11,6 +11,7 @@ failure leaves the previous file (or nothing), never half a file.
 from __future__ import annotations
 
 import contextlib
+import csv
 import ctypes
 import errno
 import os
@@ -91,6 +92,7 @@ def _read_parquet(path: Path, columns: list[str] | None) -> pd.DataFrame:
 
 
 def _read_csv(path: Path, columns: list[str] | None) -> pd.DataFrame:
+    _check_header(path)
     wanted = None if columns is None else set(columns)
     return pd.read_csv(
         path,
@@ -134,6 +136,20 @@ def read_text_input(path: Path, what: str, error: type[InnopointsError] = Config
     except UnicodeDecodeError as exc:
         raise error(f"{what} file {path} is not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); "
                     "save it as UTF-8") from None
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a CSV header naming a column twice: pandas would rename the second (``revenue.1``) and one of
+    the two would silently win."""
+    with open(path, encoding=CSV_ENCODING_IN, newline="") as fh:
+        header = next(csv.reader(fh), [])
+    seen: dict[str, int] = {}
+    for name in header:
+        seen[name] = seen.get(name, 0) + 1
+    doubled = [n for n, k in seen.items() if k > 1]
+    if doubled:
+        raise DataError(f"{path.stem}.{doubled[0]}: column name appears {seen[doubled[0]]} times in the header of "
+                        f"{path}; keep one (every column name must be unique)")
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -107,6 +107,34 @@ def require_population(pop: pd.DataFrame, tables: dict[str, pd.DataFrame], year:
                     f"to be founded before {year}); {span}")
 
 
+MIN_SPLIT_YEARS = 3
+"""Origination years with observed outcomes `train` needs: fitting years, a validation year and a test year."""
+
+
+def require_split(loans: pd.DataFrame, test_year: int | None = None) -> None:
+    """Refuse, before any model is fitted, loans that cannot give an out-of-time split with defaults in each
+    part: at least :data:`MIN_SPLIT_YEARS` origination years with observed outcomes up to the test year, and
+    defaults in the fitting years, the validation year and the test year."""
+    observed = loans[loans["outcome_observed"].astype(bool)]
+    if test_year is not None:
+        observed = observed[observed["year"] <= test_year]
+    per_year = observed.groupby("year")["defaulted"].agg(["size", "sum"]).sort_index()
+    years = [int(y) for y in per_year.index]
+    if len(years) < MIN_SPLIT_YEARS:
+        shown = ", ".join(map(str, years)) or "none"
+        raise DataError(f"loans: outcomes are observed for origination year(s) {shown} only; train needs at least "
+                        f"{MIN_SPLIT_YEARS} (fitting years, a validation year, a test year) for its out-of-time "
+                        "split")
+    test, valid = years[-1], years[-2]
+    parts = {f"test year {test}": per_year.loc[[test]], f"validation year {valid}": per_year.loc[[valid]],
+             f"fitting years {years[0]}-{years[-3]}": per_year.loc[years[:-2]]}
+    for part, rows in parts.items():
+        if int(rows["sum"].sum()) == 0:
+            raise DataError(f"loans: the {part} has {int(rows['size'].sum())} observed loans but no defaults; "
+                            "train needs defaults in the fitting, validation and test years (more loans, or "
+                            "evaluation.test_year set to an earlier year)")
+
+
 def check_qualification(share: float, cutoff: float | None) -> None:
     """Refuse a qualified share outside (0, 1) or a non-finite points cut-off, before any work."""
     if cutoff is not None and not math.isfinite(cutoff):
@@ -180,6 +208,7 @@ def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula,
     indicators = indicator_set(config, list(baseline.local_indicators))
     loans = rows.loans(indicators, config.stage_rule)
     observed_years = sorted(int(y) for y in loans.loc[loans["outcome_observed"], "year"].unique())
+    require_split(loans, config.evaluation.test_year)
     settings = train_settings(config)
     # The firms of the last test years: the policy qualifies the top share of them, not of the loans.
     populations = {year: rows.population(year, indicators, config.stage_rule)[0]
