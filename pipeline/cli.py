@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from innopoints.features.build import coverage
-from innopoints.features.errors import InnopointsError
+from innopoints.features.errors import ConfigError, InnopointsError
 from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
 from innopoints.pipeline import steps
 from innopoints.pipeline.config import RunConfig, load_config
@@ -85,9 +85,9 @@ def _parse_years(years: str) -> tuple[int, int]:
     try:
         first, last = (int(p) for p in years.split("-"))
     except ValueError:
-        raise typer.BadParameter(f"--years must look like 2019-2024, got {years!r}") from None
+        raise ConfigError(f"--years must look like 2019-2024, got {years!r}") from None
     if last <= first:
-        raise typer.BadParameter(f"--years: last year {last} must be after the first {first}")
+        raise ConfigError(f"--years: last year {last} must be after the first {first}")
     return first, last
 
 
@@ -97,7 +97,7 @@ def _simulate_to(out: Path, firms: int, seed: int, years: tuple[int, int], fmt: 
     from innopoints.pipeline.simulate import simulate as make_cohort
 
     if fmt not in ("parquet", "csv"):
-        raise typer.BadParameter(f"--format must be parquet or csv, got {fmt!r}")
+        raise ConfigError(f"--format must be parquet or csv, got {fmt!r}")
     from innopoints.pipeline.io import check_out_dir
 
     check_out_dir(out, "--out", replace=False)
@@ -292,7 +292,7 @@ def export(
     from innopoints.pipeline.refs import load_formula
 
     if format not in ("json", "yaml", "csv", "points"):
-        raise typer.BadParameter(f"--format must be json, yaml, csv or points, got {format!r}")
+        raise ConfigError(f"--format must be json, yaml, csv or points, got {format!r}")
     check_out_file(out, "--out")
     f = load_formula(ref)
     if format in ("json", "yaml"):
@@ -302,7 +302,7 @@ def export(
     elif format == "points":
         write_text_atomic(out, points_table(f).to_csv(index=False))
     else:
-        raise typer.BadParameter(f"--format must be json, yaml, csv or points, got {format!r}")
+        raise ConfigError(f"--format must be json, yaml, csv or points, got {format!r}")
     console.print(f"wrote {f.name} {f.version} as {format} to {out}")
 
 

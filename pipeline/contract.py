@@ -707,7 +707,7 @@ def _loan_dates(checked: Mapping[str, _Checked], today: dt.date) -> list[Finding
 
 
 def _sanity(checked: Mapping[str, _Checked], today: dt.date) -> list[Finding]:
-    return _empty_tables(checked) + _money_in_range(checked) + _loan_dates(checked, today)
+    return _money_in_range(checked) + _loan_dates(checked, today)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -747,7 +747,7 @@ def validate_tables(
     report.warnings += warnings
     if today is None:
         today = dt.date.today() if current_year is None else dt.date(current_year, 12, 31)
-    report.errors += _sanity(checked, today)
+    report.errors = _empty_tables(checked) + report.errors + _sanity(checked, today)  # an empty table first
     return report
 
 
