@@ -143,6 +143,15 @@ def _fail_writes(err: int) -> Callable[[pytest.MonkeyPatch], None]:
     return patch
 
 
+def _fail_reads(err: int) -> Callable[[pytest.MonkeyPatch], None]:
+    """Make reading a small input file fail as an unreadable file would (root reads any file)."""
+    def patch(mp: pytest.MonkeyPatch) -> None:
+        def refuse(*_a, **_k):
+            raise OSError(err, os.strerror(err))
+        mp.setattr("pathlib.Path.read_bytes", refuse)
+    return patch
+
+
 def _config(rel: str, yaml_text: str) -> Callable[[Path], None]:
     return _write(rel, yaml_text)
 
@@ -281,6 +290,17 @@ CASES: list[Case] = [
          "n_firms must be an integer of at least 1000"),
     Case("simulate-years", ["simulate", "--years", "2019", "--out", "o", Q], "--years must look like 2019-2024"),
     Case("simulate-format", ["simulate", "--format", "xml", "--out", "o", Q], "--format must be parquet or csv"),
+    Case("policy-out-is-file", ["policy", "--formula", F, "--data", D, "--out", "p", NOML, Q],
+         "--out p is an existing file", _write("p", PREVIOUS)),
+    Case("policy-out-not-ours", ["policy", "--formula", F, "--data", D, "--out", "p", NOML, Q],
+         "--out p holds 1 entries innopoints did not write", _mkdir("p")),
+    Case("formula-unreadable", ["export", "f.json", "--out", "x.json"], "formula file f.json cannot be read",
+         _write("f.json", "{}"), _fail_reads(errno.EACCES)),
+    Case("config-unreadable", ["indicators", "--config", "c.yaml"], "config file c.yaml cannot be read",
+         _write("c.yaml", "seed: 1\n"), _fail_reads(errno.EACCES)),
+    Case("train-disk-full", ["train", "--data", "data", "--out", "t", NOML, Q, "--config", "fast.yaml"],
+         "no space left on the device", _both(_data(lambda t: None), _fast_config), _fail_writes(errno.ENOSPC),
+         [pytest.mark.slow]),
     # ---- data: the contract and the sanity a credit analyst expects
     Case("data-folder-missing", ["validate", "--data", "nope"], "data folder not found: nope"),
     Case("data-table-missing", ["features", "--data", "data", "--out", "f.parquet", Q], "firms: table not found",
