@@ -586,6 +586,9 @@ def run(
             _simulate_to(data, firms, seed, (cfg.cohort.first_year, cfg.cohort.last_year), "parquet", quiet,
                          record)
     base = load_formula(baseline, uri=uri)
+    from innopoints.pipeline.outputs import mark_folder, unmark_folder
+
+    unmark_folder(out)  # a run cut short leaves no marker in OUT
     result, tables, rows = _train_stages(data, cfg, base, out / "train", quiet, record)
     logged = _log_to_mlflow(result, out / "train", cfg, experiment, uri, record) if uri else None
     best = result.formulas[result.evaluation["best"]]
@@ -617,6 +620,8 @@ def run(
             write_text_atomic(out / "recommended.json", best.to_text("json"))
             write_text_atomic(out / "recommended.csv", weights_table(best).to_csv(index=False))
             write_text_atomic(out / "recommended.points.csv", points_table(best).to_csv(index=False))
+    mark_folder(out, {"recommended": best.name, "data_fingerprint": best.provenance.data_fingerprint,
+                      "config_hash": best.provenance.config_hash})
     _write_timings(timings, record)
     _print_train_summary(result, out / "train")
     n_q = int(scored["qualified"].sum())

@@ -71,6 +71,26 @@ def write_marker(folder: Path, about: Mapping[str, Any] | None = None) -> Path:
     return path
 
 
+def mark_folder(folder: Path, about: Mapping[str, Any] | None = None) -> Path:
+    """Write the marker of a folder whose files were each written atomically (``run --out``), once all are
+    written; remove it with :func:`unmark_folder` before the first, so a run cut short leaves no marker."""
+    from innopoints.pipeline.io import write_text_atomic
+
+    files = {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(folder.rglob("*"))
+             if p.is_file() and p.name != MARKER and not any(q.startswith(".") for q in p.relative_to(folder).parts)}
+    command = COMMAND["name"]
+    record = {"written_by": f"innopoints {command}" if command else "innopoints", **dict(about or {}),
+              "files": files}
+    return write_text_atomic(folder / MARKER, dumps(record))
+
+
+def unmark_folder(folder: Path) -> None:
+    """Remove a folder's marker: its files are about to change."""
+    with output_errors(folder):
+        (Path(folder) / MARKER).unlink(missing_ok=True)
+
+
 def dumps(value: Any) -> str:
     """Deterministic, human-readable JSON (UTF-8 kept, NaN → null)."""
     return json.dumps(jsonable(value), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
