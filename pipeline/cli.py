@@ -190,13 +190,14 @@ def features(
     with Stages(["read and validate", "loan indicators", "population", "write"], enabled=not quiet) as p:
         with p.stage("read and validate"):
             tables = steps.load_tables(data)
+            if population_year is not None:
+                steps.require_scoring_year(tables, population_year, "--population-year")
         with p.stage("loan indicators"):
             loans = steps.build_loan_table(tables, cfg)
         with p.stage("population"):
             pop = exclusions = None
             if population_year is not None:
                 pop, exclusions = steps.build_population(tables, population_year, cfg)
-                steps.require_population(pop, tables, population_year, "--population-year")
         with p.stage("write"):
             write_frame_atomic(loans, out)
             if pop is not None:
@@ -259,9 +260,9 @@ def score(
         with p.stage("read and validate"):
             tables = steps.load_tables(data)
         scoring_year = year or steps.default_scoring_year(tables)
+        steps.require_scoring_year(tables, scoring_year, "--year")
         with p.stage("indicators"):
             pop, exclusions = steps.build_population(tables, scoring_year, cfg, f)
-            steps.require_population(pop, tables, scoring_year, "--year")
         with p.stage("score"):
             scored = steps.score_population(f, pop, share=None if cutoff is not None else share, cutoff=cutoff,
                                             reasons=reasons)

@@ -95,14 +95,16 @@ def build_population(tables: dict[str, pd.DataFrame], year: int, config: RunConf
     return (rows or Rows(tables)).population(year, indicators, rule)
 
 
-def require_population(pop: pd.DataFrame, tables: dict[str, pd.DataFrame], year: int, option: str) -> None:
-    """Refuse a scoring year without a single scoreable firm (a typo such as 1800 would write an empty table)."""
-    if len(pop):
+def require_scoring_year(tables: dict[str, pd.DataFrame], year: int, option: str) -> None:
+    """Refuse, before building any indicator, a scoring year without a single scoreable firm: one founded
+    before ``year`` with a fiscal year ``year - 1`` (a typo such as 1800 would write an empty table)."""
+    fy, firms = tables["firm_years"], tables["firms"]
+    ids = fy.loc[fy["year"] == year - 1, "firm_id"]
+    if firms["firm_id"][firms["founded_year"] < year].isin(ids).any():
         return
-    years = tables["firm_years"]["year"]
-    first, last = (int(years.min()), int(years.max())) if len(years) else (None, None)
-    span = f"firm_years cover {first}-{last}, so give a year from {first + 1} to {last + 1}" if first else \
-        "firm_years has no rows"
+    years = fy["year"]
+    span = (f"firm_years cover {int(years.min())}-{int(years.max())}, so give a year from {int(years.min()) + 1} "
+            f"to {int(years.max()) + 1}") if len(years) else "firm_years has no rows"
     raise DataError(f"{option} {year}: no firm can be scored (a firm needs a firm_years row of {year - 1} and "
                     f"to be founded before {year}); {span}")
 
