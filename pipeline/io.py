@@ -320,12 +320,17 @@ def check_out_dir(path: Path, option: str = "--out", *, replace: bool = True) ->
 
 
 def _check_parent(path: Path, option: str) -> None:
+    """The nearest existing folder above ``path`` must be a writable folder; what a killed earlier writer left
+    beside ``path`` is swept now, at the start, not only when the new output is written."""
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise OutputError(f"{option} {path}: {parent} is a file, not a folder")
             if not os.access(parent, os.W_OK | os.X_OK):
                 raise OutputError(f"{option} {path}: the folder {parent} is not writable; write elsewhere")
+            if parent == path.parent:
+                with contextlib.suppress(OSError):
+                    sweep_leftovers(parent)
             return
 
 
