@@ -152,6 +152,13 @@ def _fail_reads(err: int) -> Callable[[pytest.MonkeyPatch], None]:
     return patch
 
 
+def _store(uri: str) -> Callable[[pytest.MonkeyPatch], None]:
+    """An MLflow tracking store that cannot be reached (nothing listens on port 9)."""
+    def patch(mp: pytest.MonkeyPatch) -> None:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+    return patch
+
+
 def _config(rel: str, yaml_text: str) -> Callable[[Path], None]:
     return _write(rel, yaml_text)
 
@@ -300,6 +307,10 @@ CASES: list[Case] = [
          _write("c.yaml", "seed: 1\n"), _fail_reads(errno.EACCES)),
     Case("train-disk-full", ["train", "--data", "{train}", "--out", "t", NOML, Q, "--config", "fast.yaml"],
          "no space left on the device", _fast_config, _fail_writes(errno.ENOSPC), [pytest.mark.slow]),
+    Case("promote-store-unreachable", ["promote", "1", "--alias", "champion"], "MLflow tracking store "
+         "'http://127.0.0.1:9/' is not usable", patch=_store("http://127.0.0.1:9/")),
+    Case("compare-store-unreachable", ["compare", "models:/innopoints-formula@candidate", F, "--data", D, "--out",
+                                       "r.html", Q], "is not usable", patch=_store("http://127.0.0.1:9/")),
     # ---- data: the contract and the sanity a credit analyst expects
     Case("data-folder-missing", ["validate", "--data", "nope"], "data folder not found: nope"),
     Case("data-table-missing", ["features", "--data", "data", "--out", "f.parquet", Q], "firms: table not found",
