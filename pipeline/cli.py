@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from innopoints.features.build import coverage
-from innopoints.features.errors import InnopointsError
+from innopoints.features.errors import ConfigError, InnopointsError
 from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
 from innopoints.pipeline import flow, steps
 from innopoints.pipeline.config import RunConfig, load_config
@@ -44,6 +44,9 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from innopoints.pipeline.outputs import COMMAND
+
+        COMMAND["name"] = func.__name__.removesuffix("_command")  # named in the marker of output folders
         try:
             return func(*args, **kwargs)
         except InnopointsError as exc:
@@ -82,15 +85,18 @@ def _parse_years(years: str) -> tuple[int, int]:
     try:
         first, last = (int(p) for p in years.split("-"))
     except ValueError:
-        raise typer.BadParameter(f"--years must look like 2019-2024, got {years!r}") from None
+        raise ConfigError(f"--years must look like 2019-2024, got {years!r}") from None
     if last <= first:
-        raise typer.BadParameter(f"--years: last year {last} must be after the first {first}")
+        raise ConfigError(f"--years: last year {last} must be after the first {first}")
     return first, last
 
 
 def _simulate_to(out: Path, firms: int, seed: int, years: tuple[int, int], fmt: str, quiet: bool) -> None:
     if fmt not in ("parquet", "csv"):
-        raise typer.BadParameter(f"--format must be parquet or csv, got {fmt!r}")
+        raise ConfigError(f"--format must be parquet or csv, got {fmt!r}")
+    from innopoints.pipeline.io import check_out_dir
+
+    check_out_dir(out, "--out", replace=False)
     with Stages(["simulate and write"], enabled=not quiet) as progress, progress.stage("simulate and write"):
         steps.make_cohort(out, firms, seed, years, fmt)
 
@@ -107,8 +113,10 @@ def validate(
     and example rows; writes it as JSON with --json. Exit 0 when clean (warnings allowed), 1 otherwise.
     """
     from innopoints.pipeline.contract import validate_tables
-    from innopoints.pipeline.io import read_tables, write_text_atomic
+    from innopoints.pipeline.io import check_out_file, read_tables, write_text_atomic
 
+    if json_out is not None:
+        check_out_file(json_out, "--json")
     report = validate_tables(read_tables(data))
     console.print(report.render(), soft_wrap=True, markup=False, highlight=False)
     if json_out is not None:
@@ -163,12 +171,17 @@ def features(
     Reads DATA. Writes OUT (loans) and, with --population-year, OUT_population (one row per firm). Prints
     the coverage of every indicator (share missing, share zero) by stage.
     """
-    from innopoints.pipeline.io import write_frame_atomic
+    from innopoints.pipeline.io import check_out_file, write_frame_atomic
 
     cfg = _config(config)
+    check_out_file(out, "--out", (".parquet", ".csv"))
+    if population_year is not None:
+        check_out_file(out.with_name(f"{out.stem}_population{out.suffix}"), "--population-year output")
     with Stages(["read and validate", "loan indicators", "population", "write"], enabled=not quiet) as p:
         with p.stage("read and validate"):
             tables = steps.load_tables(data)
+            if population_year is not None:
+                steps.require_scoring_year(tables, population_year, "--population-year")
         with p.stage("loan indicators"):
             loans = steps.build_loan_table(tables, cfg)
         with p.stage("population"):
@@ -225,16 +238,19 @@ def score(
     how many). Firms that cannot be scored (founded in the scoring year, no prior fiscal year) are
     counted and reported, not silently dropped.
     """
-    from innopoints.pipeline.io import write_frame_atomic
+    from innopoints.pipeline.io import check_out_file, write_frame_atomic
     from innopoints.pipeline.refs import load_formula
 
     cfg = _config(config)
+    check_out_file(out, "--out", (".parquet", ".csv"))
+    steps.check_qualification(share, cutoff)
     with Stages(["load formula", "read and validate", "indicators", "score", "write"], enabled=not quiet) as p:
         with p.stage("load formula"):
             f = load_formula(formula)
         with p.stage("read and validate"):
             tables = steps.load_tables(data)
         scoring_year = year or steps.default_scoring_year(tables)
+        steps.require_scoring_year(tables, scoring_year, "--year")
         with p.stage("indicators"):
             pop, exclusions = steps.build_population(tables, scoring_year, cfg, f)
         with p.stage("score"):
@@ -263,9 +279,12 @@ def export(
     Reads REF. Writes OUT.
     """
     from innopoints.models.formula.schema import points_table, weights_table
-    from innopoints.pipeline.io import write_text_atomic
+    from innopoints.pipeline.io import check_out_file, write_text_atomic
     from innopoints.pipeline.refs import load_formula
 
+    if format not in ("json", "yaml", "csv", "points"):
+        raise ConfigError(f"--format must be json, yaml, csv or points, got {format!r}")
+    check_out_file(out, "--out")
     f = load_formula(ref)
     if format in ("json", "yaml"):
         write_text_atomic(out, f.to_text(format))
@@ -274,7 +293,7 @@ def export(
     elif format == "points":
         write_text_atomic(out, points_table(f).to_csv(index=False))
     else:
-        raise typer.BadParameter(f"--format must be json, yaml, csv or points, got {format!r}")
+        raise ConfigError(f"--format must be json, yaml, csv or points, got {format!r}")
     console.print(f"wrote {f.name} {f.version} as {format} to {out}")
 
 
@@ -310,6 +329,7 @@ def train(
     from innopoints.pipeline.refs import load_formula
 
     cfg = _config(config)
+    _check_out_paths(dirs={"--out": out}, files={"--timings": timings})
     uri = _tracking_ready() if mlflow else None
     state = flow.RunState(config=cfg, data=data, out=out, baseline=load_formula(baseline, uri=uri), uri=uri,
                           experiment=experiment)
@@ -319,6 +339,18 @@ def train(
     _print_train_summary(state.result, out)
     if state.logged:
         _print_mlflow(uri, state.logged)
+
+
+def _check_out_paths(dirs: dict[str, Path], files: dict[str, Path | None]) -> None:
+    """Refuse output paths that cannot be written before any heavy work: folders replaced as a whole (train,
+    policy), files (timings, reports)."""
+    from innopoints.pipeline.io import check_out_dir, check_out_file
+
+    for option, path in dirs.items():
+        check_out_dir(path, option)
+    for option, path in files.items():
+        if path is not None:
+            check_out_file(path, option)
 
 
 def _write_timings(path: Path | None, record: list[dict]) -> None:
@@ -408,6 +440,8 @@ def compare(
     from innopoints.pipeline.refs import is_mlflow_ref, load_formula
 
     cfg = _config(config)
+    steps.check_report_path(out)
+    _check_out_paths(dirs={"--policy output": out.parent / "policy"} if policy else {}, files={"--out": out})
     pol = None if policy is None else load_policy(None if policy == "default" else Path(policy))
     uri = _tracking_ready() if is_mlflow_ref(a) or is_mlflow_ref(b) else None
     fa, fb = load_formula(a, uri=uri), load_formula(b, uri=uri)
@@ -491,6 +525,8 @@ def run(
     from innopoints.pipeline.refs import load_formula
 
     cfg = _config(config)
+    _check_out_paths(dirs={"--out (train)": out / "train", "--out (policy)": out / "policy"},
+                     files={"--timings": timings, "--out (report)": out / "report.html"})
     if seed != cfg.seed:
         cfg = cfg.model_copy(update={"seed": seed})
     uri = _tracking_ready() if mlflow else None
@@ -502,6 +538,9 @@ def run(
                           experiment=experiment, train_out=out / "train", cohort=cohort)
     if flow.needs_cohort(state):
         console.print(f"making the synthetic cohort in {data} (first use)")
+    from innopoints.pipeline.outputs import unmark_folder
+
+    unmark_folder(out)  # a run cut short leaves no marker in OUT; the export step writes it last
     record: list[dict] = []
     flow.execute(flow.RUN, state, enabled=not quiet, record=record)
     _write_timings(timings, record)

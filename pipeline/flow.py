@@ -166,11 +166,15 @@ def _score(state: RunState) -> None:
 def _export(state: RunState) -> None:
     from innopoints.models.formula.schema import points_table, weights_table
     from innopoints.pipeline.io import write_text_atomic
+    from innopoints.pipeline.outputs import mark_folder
 
     best = state.best
     write_text_atomic(state.out / "recommended.json", best.to_text("json"))
     write_text_atomic(state.out / "recommended.csv", weights_table(best).to_csv(index=False))
     write_text_atomic(state.out / "recommended.points.csv", points_table(best).to_csv(index=False))
+    # Last: the marker names the run that wrote OUT, with every file's checksum.
+    mark_folder(state.out, {"recommended": best.name, "data_fingerprint": best.provenance.data_fingerprint,
+                            "config_hash": best.provenance.config_hash})
 
 
 def _tracked(state: RunState) -> bool:

@@ -470,10 +470,12 @@ def policy_command(
     default): one run `policy` in EXPERIMENT (MLFLOW_TRACKING_URI, else ./mlflow.db) with the policy as
     params, each formula's totals and the matched-loss headline as metrics, and OUT's files as artifacts.
     """
+    from innopoints.pipeline.io import check_out_dir
     from innopoints.pipeline.refs import is_mlflow_ref, load_formula
 
     pol = load_policy(policy)
     cfg = load_config(config)
+    check_out_dir(out, "--out")  # a file, or someone's folder (it is replaced as a whole): refused before any work
     uri = None
     if mlflow or any(is_mlflow_ref(ref) for ref in formula):
         from innopoints.experiments.tracking import check_tracking, tracking_uri

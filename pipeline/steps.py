@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 
 from innopoints.features.build import Exclusions, loan_features, population_features
 from innopoints.features.catalog import Indicator, list_indicators
+from innopoints.features.errors import ConfigError, DataError, OutputError
 from innopoints.features.local import build_local_indicators
 from innopoints.features.stage import StageRule
 from innopoints.models.formula.qualify import qualified_mask
@@ -106,6 +108,63 @@ def build_population(tables: dict[str, pd.DataFrame], year: int, config: RunConf
     return (rows or Rows(tables)).population(year, indicators, rule)
 
 
+def require_scoring_year(tables: dict[str, pd.DataFrame], year: int, option: str) -> None:
+    """Refuse, before building any indicator, a scoring year without a single scoreable firm: one founded
+    before ``year`` with a fiscal year ``year - 1`` (a typo such as 1800 would write an empty table)."""
+    fy, firms = tables["firm_years"], tables["firms"]
+    ids = fy.loc[fy["year"] == year - 1, "firm_id"]
+    if firms["firm_id"][firms["founded_year"] < year].isin(ids).any():
+        return
+    years = fy["year"]
+    span = (f"firm_years cover {int(years.min())}-{int(years.max())}, so give a year from {int(years.min()) + 1} "
+            f"to {int(years.max()) + 1}") if len(years) else "firm_years has no rows"
+    raise DataError(f"{option} {year}: no firm can be scored (a firm needs a firm_years row of {year - 1} and "
+                    f"to be founded before {year}); {span}")
+
+
+MIN_SPLIT_YEARS = 3
+"""Origination years with observed outcomes `train` needs: fitting years, a validation year and a test year."""
+
+
+def require_split(loans: pd.DataFrame, test_year: int | None = None) -> None:
+    """Refuse, before any model is fitted, loans that cannot give an out-of-time split with defaults in each
+    part: at least :data:`MIN_SPLIT_YEARS` origination years with observed outcomes up to the test year, and
+    defaults in the fitting years, the validation year and the test year."""
+    observed = loans[loans["outcome_observed"].astype(bool)]
+    if test_year is not None:
+        observed = observed[observed["year"] <= test_year]
+    per_year = observed.groupby("year")["defaulted"].agg(["size", "sum"]).sort_index()
+    years = [int(y) for y in per_year.index]
+    if len(years) < MIN_SPLIT_YEARS:
+        shown = ", ".join(map(str, years)) or "none"
+        raise DataError(f"loans: outcomes are observed for origination year(s) {shown} only; train needs at least "
+                        f"{MIN_SPLIT_YEARS} (fitting years, a validation year, a test year) for its out-of-time "
+                        "split")
+    test, valid = years[-1], years[-2]
+    parts = {f"test year {test}": per_year.loc[[test]], f"validation year {valid}": per_year.loc[[valid]],
+             f"fitting years {years[0]}-{years[-3]}": per_year.loc[years[:-2]]}
+    for part, rows in parts.items():
+        if int(rows["sum"].sum()) == 0:
+            raise DataError(f"loans: the {part} has {int(rows['size'].sum())} observed loans but no defaults; "
+                            "train needs defaults in the fitting, validation and test years (more loans, or "
+                            "evaluation.test_year set to an earlier year)")
+
+
+def check_qualification(share: float, cutoff: float | None) -> None:
+    """Refuse a qualified share outside (0, 1) or a non-finite points cut-off, before any work."""
+    if cutoff is not None and not math.isfinite(cutoff):
+        raise ConfigError(f"--cutoff {cutoff}: must be a finite number of points, e.g. --cutoff 60")
+    if not (math.isfinite(share) and 0 < share < 1):
+        raise ConfigError(f"--share {share}: must be a share between 0 and 1, e.g. --share 0.1374")
+
+
+def check_report_path(out: Path) -> None:
+    """The reviewer report is OUT (HTML) and OUT with ``.md``: both must be different files."""
+    if Path(out).suffix.lower() == ".md":
+        raise OutputError(f"--out {out}: the Markdown summary is written to OUT with .md, the same file as the "
+                          f"HTML report; give the HTML path, e.g. --out {Path(out).with_suffix('.html')}")
+
+
 def score_population(formula: Formula, population: pd.DataFrame, *, share: float | None,
                      cutoff: float | None, reasons: int = 3) -> pd.DataFrame:
     """`firm_id`, `stage`, `points`, `qualified`, one `points_<id>` column per formula item and, with
@@ -165,6 +224,7 @@ def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula,
     loans = _with_stages_of(baseline, rows.loans(indicators, config.stage_rule),
                             lambda: rows.loans(indicators, baseline.stage_rule))
     observed_years = sorted(int(y) for y in loans.loc[loans["outcome_observed"], "year"].unique())
+    require_split(loans, config.evaluation.test_year)
     settings = train_settings(config)
     # The firms of the last test years: the policy qualifies the top share of them, not of the loans.
     populations = {year: _with_stages_of(baseline, rows.population(year, indicators, config.stage_rule)[0],
@@ -205,7 +265,10 @@ def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
     from innopoints.pipeline.outputs import dumps, staged_dir
 
     out_dir = Path(out_dir)
-    with staged_dir(out_dir) as tmp:
+    best = result.formulas[result.evaluation["best"]]
+    about = {"recommended": best.name, "data_fingerprint": best.provenance.data_fingerprint,
+             "config_hash": best.provenance.config_hash}
+    with staged_dir(out_dir, about) as tmp:
         (tmp / "formulas").mkdir()
         (tmp / "explain").mkdir()
         for name, formula in result.formulas.items():

@@ -215,3 +215,32 @@ def test_write_text_atomic(tmp_path):
     write_text_atomic(path, '{"b": "北京"}\n')  # overwrite in place
     assert path.read_bytes() == '{"b": "北京"}\n'.encode()
     assert _leftovers(tmp_path) == []
+
+
+def test_outputs_follow_the_umask_and_leave_no_temporary_file(tmp_path):
+    import os
+
+    old = os.umask(0o027)
+    try:
+        path = write_text_atomic(tmp_path / "a.txt", "x\n")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_the_next_writer_sweeps_what_a_killed_one_left(tmp_path):
+    import os
+
+    from innopoints.pipeline.io import OLD_TAG, TMP_TAG
+
+    dead = tmp_path / f".a.txt{TMP_TAG}999999999-abcd"  # no such process
+    dead.write_text("half", encoding="utf-8")
+    alive = tmp_path / f".b.txt{TMP_TAG}{os.getppid()}-abcd"  # a running process: its file stays
+    alive.write_text("busy", encoding="utf-8")
+    cut = tmp_path / f".out{OLD_TAG}999999999-abcd"  # a swap cut between its renames: the old folder returns
+    cut.mkdir()
+    (cut / "kept.txt").write_text("previous", encoding="utf-8")
+    write_text_atomic(tmp_path / "c.txt", "new\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, "c.txt", "out"])
+    assert (tmp_path / "out" / "kept.txt").read_text(encoding="utf-8") == "previous"
