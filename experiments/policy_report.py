@@ -147,7 +147,7 @@ def policy_markdown(results: dict, plots: list[str] | None = None) -> str:
 # ------------------------------------------------------------------------------------------------ plots
 
 
-def frontier_plot(results: dict) -> Figure:
+def lending_loss_frontier_plot(results: dict) -> Figure:
     """Expected volume against expected loss as each formula's cut-off falls; the policy and matched points."""
     fig = Figure(figsize=(7, 4.5), dpi=DPI)
     ax = fig.subplots()

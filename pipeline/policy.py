@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
-import typer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.table import Table
 
@@ -43,10 +42,9 @@ from innopoints.models.policy.loss import (
     threshold_curve,
 )
 from innopoints.pipeline import steps
-from innopoints.pipeline.config import RunConfig, load_config, read_yaml_model
+from innopoints.pipeline.config import RunConfig, read_yaml_model
 from innopoints.pipeline.contract import PROVINCES
-from innopoints.pipeline.options import ExperimentOpt, MlflowOpt, QuietOpt
-from innopoints.pipeline.progress import Stages, console
+from innopoints.pipeline.progress import console
 
 # Hebei: a CNY 147 m provincial compensation fund behind CNY 310.7 bn of loans (docs/field.md), in CNY 10k.
 HEBEI_FUND = 14_700.0
@@ -414,7 +412,7 @@ def write_policy_outputs(results: dict, runs: list[FormulaRun], out: Path) -> li
     """Write OUT/policy.json, OUT/policy.md and the PNG plots, all at once (nothing partial on failure)."""
     from innopoints.experiments.policy_report import (
         exhaustion_plot,
-        frontier_plot,
+        lending_loss_frontier_plot,
         loss_distribution_plot,
         loss_split_plot,
         policy_markdown,
@@ -423,7 +421,7 @@ def write_policy_outputs(results: dict, runs: list[FormulaRun], out: Path) -> li
 
     losses = {r.label: r.assessment.distribution.total for r in runs}
     figures = {
-        "frontier.png": frontier_plot(results),
+        "frontier.png": lending_loss_frontier_plot(results),
         "loss_distribution.png": loss_distribution_plot(losses, results),
         "loss_split.png": loss_split_plot(results),
         "fund_exhaustion.png": exhaustion_plot(results),
@@ -436,66 +434,7 @@ def write_policy_outputs(results: dict, runs: list[FormulaRun], out: Path) -> li
     return [out / "policy.json", out / "policy.md", *(out / n for n in figures)]
 
 
-# ---------------------------------------------------------------------------------------- the command
-
-
-
-def policy_command(
-    formula: Annotated[list[str], typer.Option(
-        "--formula", metavar="REF", help="Formula to assess: a .json/.yaml file, builtin:NAME or an MLflow "
-        "reference. Repeat it; the first is the reference A the others are matched against.")],
-    data: Annotated[Path, typer.Option(help="Folder with the three input tables (firms, firm_years, loans).")],
-    policy: Annotated[Path | None, typer.Option(help="Policy YAML (qualification, take-up, loss given default, "
-                                                "risk sharing, funds, refinancing, Monte Carlo); default: "
-                                                "the documented defaults of docs/policy.md.")] = None,
-    out: Annotated[Path, typer.Option(help="Folder for policy.json, policy.md and the plots.")] = Path(
-        "innopoints-out/policy"),
-    year: Annotated[int | None, typer.Option(help="Scoring year of the population (fiscal years before it); "
-                                             "default: the year after the last fiscal year.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML run config (stage rule, local "
-                                                "indicators); default: built-in defaults.")] = None,
-    experiment: ExperimentOpt = "innopoints",
-    mlflow: MlflowOpt = True,
-    quiet: QuietOpt = False,
-) -> None:
-    """Policy simulation: lending unlocked, defaults, and who carries the loss, for each formula.
-
-    Reads every FORMULA, DATA and POLICY. Calibrates default probabilities per points band on the observed
-    loans, estimates take-up and loan size per band, qualifies firms of the scoring year, and simulates the
-    loss with a one-factor (Vasicek) model. Writes OUT/policy.json (per formula: qualified_firms,
-    expected_volume, expected_default_rate, expected_loss, loss_bank, loss_guarantee, loss_funds, loss_p99,
-    fund_exhaustion_probability, and the same by province; the headline: the cut-off at which each formula
-    matches the first formula's expected loss and the lending it unlocks there), OUT/policy.md and PNG plots
-    (frontier, loss distribution, loss split, fund exhaustion). Aggregates only. With MLflow on (the
-    default): one run `policy` in EXPERIMENT (MLFLOW_TRACKING_URI, else ./mlflow.db) with the policy as
-    params, each formula's totals and the matched-loss headline as metrics, and OUT's files as artifacts.
-    """
-    from innopoints.pipeline.refs import is_mlflow_ref, load_formula
-
-    pol = load_policy(policy)
-    cfg = load_config(config)
-    uri = None
-    if mlflow or any(is_mlflow_ref(ref) for ref in formula):
-        from innopoints.experiments.tracking import check_tracking, tracking_uri
-
-        uri = tracking_uri(Path.cwd())
-        check_tracking(uri)
-    names = ["load formulas", "read and validate", "score and calibrate"]
-    names += [f"simulate {i + 1}" for i in range(len(formula))] + ["write"]
-    with Stages(names, enabled=not quiet) as p:
-        with p.stage("load formulas"):
-            formulas = [load_formula(ref, uri=uri) for ref in formula]
-        with p.stage("read and validate"):
-            tables = steps.load_tables(data)
-        p.mark("score and calibrate")
-        results, paths = assess_and_write(formulas, tables, pol, cfg, out, year=year, progress=p.mark)
-    _print_summary(results)
-    console.print(f"wrote {', '.join(str(x) for x in paths[:2])} and {len(paths) - 2} plots")
-    if mlflow:
-        from innopoints.experiments.tracking import log_policy
-
-        run_id = log_policy(results, out, experiment=experiment, uri=uri)
-        console.print(f"MLflow: run {run_id} in experiment {experiment!r} ({uri})")
+# ------------------------------------------------------------------------------------------ the steps
 
 
 def assess_and_write(formulas: list[Formula], tables: dict[str, pd.DataFrame], policy: PolicyFile,
@@ -522,7 +461,8 @@ def report_summary(results: dict) -> dict:
             "draws": results["policy"]["monte_carlo"]["draws"]}
 
 
-def _print_summary(results: dict) -> None:
+def print_summary(results: dict) -> None:
+    """The console summary of a policy simulation: one row per formula and the matched-loss headline."""
     table = Table(title=f"policy simulation, scoring year {results['data']['scoring_year']} (money in CNY 10k)")
     for col in ("formula", "qualified", "volume", "default rate", "expected loss", "bank / guarantee / funds",
                 "p99 loss", "any fund exhausted"):

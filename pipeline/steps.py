@@ -174,7 +174,7 @@ def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
     from innopoints.experiments.reports import refinement_markdown
     from innopoints.models.formula.schema import weights_table
     from innopoints.models.learning.explain import dependence_curve
-    from innopoints.models.plots import dependence_plot, frontier_plot, group_bar, importance_bar
+    from innopoints.models.plots import dependence_plot, group_bar, importance_bar, recalibration_frontier_plot
     from innopoints.pipeline.outputs import dumps, staged_dir
 
     out_dir = Path(out_dir)
@@ -202,7 +202,7 @@ def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
         _save(importance_bar(imp, "Indicator importance (mean |SHAP| over refits, 95% interval)"),
               ex / "importance.png")
         _save(group_bar(result.explain["group_importance"], "Importance by group"), ex / "groups.png")
-        _save(frontier_plot(result.frontier), ex / "frontier.png")
+        _save(recalibration_frontier_plot(result.frontier), ex / "frontier.png")
         for ind_id in list(imp.index[:6]):
             # Binned means of SHAP by value: an aggregate, no firm's row is drawn.
             curve = dependence_curve(result.plots["contrib"], result.plots["values"], ind_id)

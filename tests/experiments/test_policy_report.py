@@ -13,8 +13,8 @@ import pytest
 from innopoints.experiments.policy_report import (
     bands_table,
     exhaustion_plot,
-    frontier_plot,
     headline_lines,
+    lending_loss_frontier_plot,
     loss_distribution_plot,
     loss_split_plot,
     policy_markdown,
@@ -129,7 +129,7 @@ def test_markdown_with_one_formula_says_there_is_nothing_to_compare(simulated):
 
 def test_frontier_plot_draws_each_curve_its_policy_point_and_the_matched_point(simulated):
     results, _ = simulated
-    ax = frontier_plot(results).axes[0]
+    ax = lending_loss_frontier_plot(results).axes[0]
     lines = ax.get_lines()
     # Per formula a curve and its policy point; one star for the candidate; the reference's loss as a line.
     assert len(lines) == 2 * 2 + 1 + 1
