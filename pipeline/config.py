@@ -16,6 +16,8 @@ from innopoints.features.local import LocalIndicatorSpec, build_local_indicators
 from innopoints.features.stage import StageRule
 from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
 from innopoints.models.learning.candidates import GROUP_BOUNDS
+from innopoints.models.selection.correct import PARCEL_UPLIFT
+from innopoints.models.selection.propensity import LOW_SUPPORT, MAX_WEIGHT
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -76,6 +78,24 @@ class TrainConfig(BaseModel):
                         "for one value)")
 
 
+class SelectionConfig(BaseModel):
+    """Who was lent: the propensity model, the support measure and the corrections (docs/policy.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(default=True, description="run the selection analysis in train (selection.json / .md)")
+    low_support: float = Field(default=LOW_SUPPORT, gt=0, lt=1, description="propensity of being lent below which a "
+                               "segment has little loan support")
+    max_weight: float = Field(default=MAX_WEIGHT, gt=1, description="inverse-propensity weights are clipped to "
+                              "[1/max_weight, max_weight]")
+    parcel_uplift: float = Field(default=PARCEL_UPLIFT, ge=1, le=5, description="rejects' default rate = the approved "
+                                 "loans' rate in the same points band × this (reject inference by parcelling)")
+    reject_ratio: float = Field(default=1.0, gt=0, le=10, description="total weight of the rejects in the "
+                                "parcelled refit, relative to the approved loans")
+    propensity_rows: int = Field(default=60_000, ge=1_000, description="firm-years the propensity model is "
+                                 "fitted on at most (all lent ones, a seeded subsample of the rest)")
+
+
 class RunConfig(BaseModel):
     """Everything a run depends on besides the data; its hash goes into every formula's provenance."""
 
@@ -87,6 +107,7 @@ class RunConfig(BaseModel):
     local_indicators: list[LocalIndicatorSpec] = Field(default_factory=list)
     evaluation: EvaluationConfig = EvaluationConfig()
     train: TrainConfig = TrainConfig()
+    selection: SelectionConfig = SelectionConfig()
 
     def config_hash(self) -> str:
         """sha256 of the canonical JSON of the config (first 16 hex digits)."""

@@ -131,7 +131,16 @@ def train_settings(config: RunConfig):
                                   num_leaves=t.num_leaves, seed=config.seed),
         unavailable_share=t.unavailable_share, backtest_years=t.backtest_years, backtest_refits=t.backtest_refits,
         min_slice_n=e.min_slice_n, min_slice_defaults=e.min_slice_defaults, test_year=e.test_year,
+        selection=_selection_settings(config),
     )
+
+
+def _selection_settings(config: RunConfig):
+    from innopoints.models.selection.analysis import SelectionSettings
+
+    s = config.selection
+    return SelectionSettings(enabled=s.enabled, low_support=s.low_support, max_weight=s.max_weight,
+                             parcel_uplift=s.parcel_uplift, max_rows=s.propensity_rows, reject_ratio=s.reject_ratio)
 
 
 INDICATOR_STEP = "loan indicators and firms"
@@ -153,8 +162,9 @@ def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula,
     observed_years = sorted(int(y) for y in loans.loc[loans["outcome_observed"], "year"].unique())
     settings = train_settings(config)
     # The firms of the last test years: the policy qualifies the top share of them, not of the loans.
-    populations = {year: rows.population(year, indicators, config.stage_rule)[0]
-                   for year in observed_years[-settings.backtest_years:]}
+    # The selection analysis models who was lent in every year, so it needs every year's firms.
+    pop_years = observed_years if config.selection.enabled else observed_years[-settings.backtest_years:]
+    populations = {year: rows.population(year, indicators, config.stage_rule)[0] for year in pop_years}
     fingerprint = data_fingerprint(tables)
     provenance = {"data_fingerprint": fingerprint, "config_hash": config.config_hash(),
                   "version": f"{fingerprint[:8]}.{config.config_hash()[:8]}"}
@@ -190,6 +200,11 @@ def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
             "recommended": result.evaluation["best"], "recommend": result.evaluation["recommend"],
             "evidence": result.evaluation["evidence"], "indicators": refinement}), encoding="utf-8")
         (tmp / "frontier.json").write_text(dumps(result.frontier), encoding="utf-8")
+        if result.selection:
+            from innopoints.experiments.reports import selection_markdown
+
+            (tmp / "selection.json").write_text(dumps(result.selection), encoding="utf-8")
+            (tmp / "selection.md").write_text(selection_markdown(result.selection), encoding="utf-8")
         (tmp / "refinement.md").write_text(
             refinement_markdown(result.refinement, result.evaluation, result.frontier, result.notes),
             encoding="utf-8")

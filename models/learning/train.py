@@ -76,6 +76,7 @@ from innopoints.models.learning.fit import PointsFit, fit_stage_points, scaled_i
 from innopoints.models.learning.learners import LGBMDefaultModel, LogisticDefaultModel
 from innopoints.models.learning.reference import fit_reference, tune_reference
 from innopoints.models.learning.refine import eligibility, refinement_table
+from innopoints.models.selection.analysis import SelectionSettings, selection_analysis
 
 Progress = Callable[[str], None]
 
@@ -89,7 +90,7 @@ TRAIN_STEPS = (
     "evidence: refits with shadow indicators", "selection pass (fit years → validation year)",
     "candidate formulas", "recalibration frontier", "final pass (all training years)", "candidate formulas",
     "recalibration frontier", "evaluation on the test year", "points intervals", "reference models", "backtest",
-    "refinement",
+    "who was lent: support and corrections", "refinement",
 )
 """The steps :func:`train_candidates` reports to its ``progress`` callback, in order (progress bars count them)."""
 
@@ -118,6 +119,7 @@ class TrainSettings:
     min_slice_n: int = 200
     min_slice_defaults: int = 5
     test_year: int | None = None
+    selection: SelectionSettings = SelectionSettings()  # who was lent: support, IPW and reject inference
 
 
 @dataclass
@@ -153,6 +155,7 @@ class TrainResult:
     split: dict
     notes: list[str] = field(default_factory=list)
     plots: dict = field(default_factory=dict)  # SHAP sample of the reference model, for dependence plots
+    selection: dict = field(default_factory=dict)  # models.selection.analysis: support, IPW, reject inference
 
 
 def split_fit_validation(train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -545,6 +548,12 @@ def _train_candidates(loans: pd.DataFrame, indicators: Sequence[Indicator], base
     models, reference = _model_metrics(train, test, fit_part, valid, indicators, settings, ev_kw)
     say("backtest")
     back = _backtest(loans, best, formulas[best], baseline, indicators, settings, learned, split, populations, kw)
+    say("who was lent: support and corrections")
+    lent = {}
+    if settings.selection.enabled:
+        lent = selection_analysis(loans, populations, baseline, formulas[best], indicators,
+                                       test_year=split["test_year"], share=settings.share, seed=settings.seed,
+                                       fit=settings.fit, settings=settings.selection)
 
     say("refinement")
     refinement = refinement_table(indicators=indicators, evidence=learned.evidence, eligible=learned.eligible,
@@ -584,7 +593,7 @@ def _train_candidates(loans: pd.DataFrame, indicators: Sequence[Indicator], base
         if not learned.available[c, j] and learned.eligible.iloc[j]["eligible"]]
     return TrainResult(formulas=formulas, evaluation=evaluation, refinement=refinement,
                        frontier=final.frontier, explain=explain, models=models, split=split,
-                       notes=notes, plots=plots)
+                       notes=notes, plots=plots, selection=lent)
 
 
 def _evidence_summary(learned: Learned, settings: TrainSettings) -> dict:
