@@ -104,8 +104,11 @@ def test_markdown_states_the_data_the_rule_and_every_formula(simulated):
     md = policy_markdown(results, plots=["frontier.png"])
     assert md.startswith("# Policy simulation\n")
     assert (f"Scoring year {d['scoring_year']}: {d['firms_scored']:,} firms scored. Default probabilities are "
-            f"calibrated per points band on {d['observed_loans']:,} loans with an observed outcome "
-            f"({d['observed_defaults']:,} defaults)") in md
+            f"calibrated per points band on {d['calibration_loans']:,} loans of "
+            f"{', '.join(map(str, d['calibration_years']))} with an observed outcome "
+            f"({d['calibration_defaults']:,} defaults), checked out of time on {d['calibration_check_year']}; "
+            f"take-up is estimated per band from borrowing in {d['estimate_year']}.") in md
+    assert d["calibration_check_year"] == max(d["calibration_years"]) + 1  # out of time: fitted before it
     assert "Qualification: top 13.7% of firms." in md and "2,000 one-factor draws" in md
     for line in headline_lines(results):
         assert line in md
