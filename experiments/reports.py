@@ -307,4 +307,25 @@ def selection_markdown(sel: dict) -> str:
               "Read these as sensitivity analyses: the weights only reach firms like some that were lent (a "
               "propensity of 0 cannot be weighted up), and parcelling assumes how much riskier a refused firm is.",
               ""]
+    lines += sign_conflict_lines(sel.get("sign_conflicts"))
     return "\n".join(lines)
+
+
+def sign_conflict_lines(costs: dict | None) -> list[str]:
+    """Graded handling of each sign conflict (zero, capped share, plateau) with its AUC cost; chosen one marked."""
+    if not costs:
+        return []
+    lines = ["## Sign conflicts: graded policy constraints", "",
+             f"Each indicator whose learned direction contradicts policy, handled three ways in `{costs['formula']}` "
+             "(the other indicators' points scaled so every stage keeps its total): **zero** points, a **capped "
+             "share** on its official curve, or a **plateau** curve that stops rewarding beyond a value. Chosen "
+             "per indicator in the run config (`sign_conflicts.<indicator>.mode`); ΔAUC against zero on the test "
+             f"year ({costs['test_defaults']} defaults), paired bootstrap 95%.", "",
+             "| indicator | handling | share of points | curve | test AUC | ΔAUC vs zero [95%] |",
+             "|---|---|---|---|---|---|"]
+    for r in costs["modes"]:
+        d = r["delta_auc_vs_zero"]
+        lines.append(f"| `{r['indicator']}` | {r['mode']}{' **(chosen)**' if r['chosen'] else ''} | "
+                     f"{r['share']:.0%} | {r['curve']} | {_f(r['test_auc'])} | "
+                     f"{d[1]:+.3f} [{d[0]:+.3f}, {d[2]:+.3f}] |")
+    return lines + [""]

@@ -16,6 +16,7 @@ from innopoints.features.local import LocalIndicatorSpec, build_local_indicators
 from innopoints.features.stage import StageRule
 from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
 from innopoints.models.learning.candidates import GROUP_BOUNDS
+from innopoints.models.policy.constraints import CAP_SHARE
 from innopoints.models.selection.correct import PARCEL_UPLIFT
 from innopoints.models.selection.propensity import LOW_SUPPORT, MAX_WEIGHT
 
@@ -96,6 +97,19 @@ class SelectionConfig(BaseModel):
                                  "fitted on at most (all lent ones, a seeded subsample of the rest)")
 
 
+class SignConflictConfig(BaseModel):
+    """How one indicator with a sign conflict is handled in the recommended formula (docs/policy.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["zero", "cap", "plateau"] = Field(default="zero", description="zero points, a capped share on "
+                                                   "its official curve, or a curve that stops rewarding at a plateau")
+    share: float = Field(default=CAP_SHARE, ge=0, lt=1, description="share of each stage's points (cap, plateau)")
+    zero_at: float = Field(default=0.0, description="plateau curve: value scoring nothing")
+    plateau: float | None = Field(default=None, description="plateau curve: value beyond which more earns nothing; "
+                                  "default the training loans' median")
+
+
 class RunConfig(BaseModel):
     """Everything a run depends on besides the data; its hash goes into every formula's provenance."""
 
@@ -108,6 +122,7 @@ class RunConfig(BaseModel):
     evaluation: EvaluationConfig = EvaluationConfig()
     train: TrainConfig = TrainConfig()
     selection: SelectionConfig = SelectionConfig()
+    sign_conflicts: dict[str, SignConflictConfig] = Field(default_factory=dict)
 
     def config_hash(self) -> str:
         """sha256 of the canonical JSON of the config (first 16 hex digits)."""

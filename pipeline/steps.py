@@ -119,6 +119,7 @@ def train_settings(config: RunConfig):
     from innopoints.models.learning.candidates import FitSettings
     from innopoints.models.learning.evidence import EvidenceSettings
     from innopoints.models.learning.train import TrainSettings
+    from innopoints.models.policy.constraints import ConflictRule
 
     t, e = config.train, config.evaluation
     return TrainSettings(
@@ -132,6 +133,7 @@ def train_settings(config: RunConfig):
         unavailable_share=t.unavailable_share, backtest_years=t.backtest_years, backtest_refits=t.backtest_refits,
         min_slice_n=e.min_slice_n, min_slice_defaults=e.min_slice_defaults, test_year=e.test_year,
         selection=_selection_settings(config),
+        sign_conflicts={i: ConflictRule(**r.model_dump()) for i, r in config.sign_conflicts.items()},
     )
 
 
@@ -205,6 +207,8 @@ def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
 
             (tmp / "selection.json").write_text(dumps(result.selection), encoding="utf-8")
             (tmp / "selection.md").write_text(selection_markdown(result.selection), encoding="utf-8")
+        for name, formula in result.graded.items():  # the recommended formula with a graded sign-conflict rule
+            (tmp / "formulas" / f"{name}.json").write_text(formula.to_text("json"), encoding="utf-8")
         (tmp / "refinement.md").write_text(
             refinement_markdown(result.refinement, result.evaluation, result.frontier, result.notes),
             encoding="utf-8")
