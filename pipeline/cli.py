@@ -591,6 +591,10 @@ def run(
                       f"{headline['target_expected_loss']:,.0f}, {best.name} lends {headline['expected_volume']:,.0f} "
                       f"({headline['volume_difference']:+,.0f}) to {headline['qualified_firms']:,.0f} firms; "
                       f"{out / 'policy' / 'policy.md'}")
+        from innopoints.experiments.policy_report import headline_range_lines
+
+        for line in headline_range_lines(policy):  # the range over take-up and shares, and the marginal-PD flag
+            console.print(line.removeprefix("- ").replace("**", ""))
     console.print(f"recommended formula: {best.name} (chosen on the validation year); scored {len(scored)} firms "
                   f"for {year}, {n_q} qualified; excluded {exclusions.total}: {exclusions.counts or 'none'}")
     _print_comparison(comparison, report)
