@@ -155,6 +155,24 @@ def main() -> None:
               f"effective of {sel['weights_ipw']['training_loans']:,} loans. Parcelling: {weights['rejects']:,} "
               f"rejects, mean inferred default rate {weights['mean_reject_pd']:.2%} against "
               f"{weights['approved_default_rate']:.2%} observed.", ""]
+    base_d = dist["refit_unweighted"]["distance"]
+    lines += ["Reading: the refit without weights reproduces the shipped points when the recommended formula is a "
+              "fitted one (the same fit). On this one cohort, inverse-propensity weights move the distance to the "
+              f"truth from {base_d:.3f} to {dist['refit_ipw']['distance']:.3f} and parcelling to "
+              f"{dist['refit_parcelled']['distance']:.3f}. One cohort and one seed, no interval: a direction, not "
+              "an effect size. The distance compares points shares with standardised logit effects, which are not "
+              "the same scale (a curve's shape carries part of an effect), so only its change between columns "
+              "is read here.", ""]
+    costs = sel.get("sign_conflicts")
+    if costs:
+        lines += ["## Sign conflicts: the AUC cost of each handling", "",
+                  "| indicator | handling | share | curve | test AUC | ΔAUC vs zero [95%] |",
+                  "|---|---|---|---|---|---|"]
+        for r in costs["modes"]:
+            d = r["delta_auc_vs_zero"]
+            lines.append(f"| `{r['indicator']}` | {r['mode']} | {r['share']:.0%} | {r['curve']} | "
+                         f"{r['test_auc']:.3f} | {d[1]:+.3f} [{d[0]:+.3f}, {d[2]:+.3f}] |")
+        lines += ["", f"({costs['test_defaults']} test defaults: the intervals are wide.)", ""]
     lines += ["## The policy headline grid", ""]
     for label, rows in policy.get("sensitivity", {}).items():
         lines += [f"`{label}` against `{policy['reference']}`:", "",

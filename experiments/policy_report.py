@@ -278,7 +278,8 @@ def headline_range_lines(results: dict) -> list[str]:
                       for r in rows)
         if loss is None:
             continue
-        lines.append(f"- Over the {len(rows)} take-up and qualification settings below, `{label}` lends "
+        lines.append(f"- Over the {len(rows)} take-up and qualification settings of the sensitivity grid, `{label}` "
+                     f"lends "
                      f"**{loss[0]:+.1%} to {loss[1]:+.1%}** at equal expected loss and {firms[0]:+.1%} to "
                      f"{firms[1]:+.1%} at an equal number of qualified firms"
                      + (f"; ⚠ in {flagged} setting(s) the matched cut-off lies in a band with a default "
