@@ -103,12 +103,14 @@ def _selection_analysis(loans: pd.DataFrame, populations: Mapping[int, pd.DataFr
     if test_year not in populations or not [y for y in years if y < test_year]:
         return {"note": f"no population of firms for the test year {test_year} and the years before it: the "
                         "propensity of being lent cannot be modelled"}
-    panel = lending_panel({y: populations[y] for y in years}, loans)
+    # The fit years subsampled (all lent firm-years, a weighted sample of the others); the test year whole.
+    panel = lending_panel({y: populations[y] for y in years if y < test_year}, loans, max_rows=settings.max_rows,
+                          seed=seed)
     panel[IN_FORCE] = baseline.score(panel)["points"].to_numpy()
     model = PropensityModel(features, seed=seed, max_rows=settings.max_rows)
-    model.fit(panel, panel["lent"], panel["year"], until_year=test_year)
-    is_test = panel["year"].to_numpy() == test_year
-    pop = panel[is_test]
+    model.fit(panel, panel["lent"], panel["year"], until_year=test_year, sample_weight=panel["weight"])
+    pop = lending_panel({test_year: populations[test_year]}, loans)
+    pop[IN_FORCE] = baseline.score(pop)["points"].to_numpy()
     p_pop = model.predict(pop)
 
     observed = loans["outcome_observed"].to_numpy(bool).copy()
@@ -150,7 +152,7 @@ def _selection_analysis(loans: pd.DataFrame, populations: Mapping[int, pd.DataFr
     shipped = formula_points(recommended)
     unweighted = refit_points(recommended, train, y_train, groups, fit)
     weighted = refit_points(recommended, train, y_train, groups, fit, sample_weight=w_train)
-    rejects = panel[(~panel["lent"].to_numpy()) & (panel["year"].to_numpy() < test_year)]
+    rejects = panel[~panel["lent"].to_numpy()]
     n_rejects = min(len(rejects), max(1, int(round(len(train) * settings.reject_ratio))))
     rng = np.random.default_rng(seed)
     rejects = rejects.iloc[np.sort(rng.choice(len(rejects), n_rejects, replace=False))]

@@ -67,7 +67,8 @@ class PropensityModel(BaseEstimator):
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
 
-    def fit(self, panel: pd.DataFrame, lent, year, *, until_year: int | None = None) -> PropensityModel:
+    def fit(self, panel: pd.DataFrame, lent, year, *, until_year: int | None = None,
+            sample_weight=None) -> PropensityModel:
         """Fit on the firm-years of ``panel`` whose ``year`` is before ``until_year`` (all when None).
 
         Args:
@@ -75,12 +76,14 @@ class PropensityModel(BaseEstimator):
             lent: one flag per row: the firm borrowed in that year.
             year: one year per row.
             until_year: the first year not fitted on (point in time: e.g. the test year).
+            sample_weight: firm-years each row stands for (a subsampled panel, :func:`lending_panel`).
         """
         lent = np.asarray(lent, dtype=bool)
         year = np.asarray(year, dtype="int64")
         keep = np.ones(len(panel), bool) if until_year is None else year < until_year
         X = panel.loc[keep, list(self.features)].astype("float64")
         y = lent[keep]
+        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype="float64")[keep]
         if not y.any() or y.all():
             raise EvaluationError(f"propensity: need firm-years with and without a loan before {until_year}, got "
                                   f"{int(y.sum())} of {len(y)} borrowing")
@@ -89,14 +92,14 @@ class PropensityModel(BaseEstimator):
         room = max(self.max_rows - int(y.sum()), 1)
         take = rest if len(rest) <= room else np.sort(rng.choice(rest, room, replace=False))
         rows = np.sort(np.concatenate([np.flatnonzero(y), take]))
-        weight = np.where(y[rows], 1.0, len(rest) / len(take))
+        weight = w[rows] * np.where(y[rows], 1.0, w[rest].sum() / w[take].sum())
         self.model_ = LGBMClassifier(
             n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
             min_child_samples=self.min_child_samples, random_state=self.seed, n_jobs=1, deterministic=True,
             force_col_wise=True, verbose=-1)
         self.model_.fit(X.iloc[rows], y[rows].astype(int), sample_weight=weight)
-        self.lending_rate_ = float(y.mean())
-        self.n_fit_ = int(len(y))
+        self.lending_rate_ = float(w[y].sum() / w.sum())
+        self.n_fit_ = int(round(w.sum()))
         self.n_lent_ = int(y.sum())
         self.years_ = sorted(int(v) for v in np.unique(year[keep]))
         return self
@@ -107,18 +110,31 @@ class PropensityModel(BaseEstimator):
         return self.model_.predict_proba(frame[list(self.features)].astype("float64"))[:, 1]
 
 
-def lending_panel(populations: Mapping[int, pd.DataFrame], loans: pd.DataFrame) -> pd.DataFrame:
-    """The firm-years of every population year with ``lent``: the firm borrowed in that year.
+def lending_panel(populations: Mapping[int, pd.DataFrame], loans: pd.DataFrame, *, max_rows: int | None = None,
+                  seed: int = 0) -> pd.DataFrame:
+    """The firm-years of every population year with ``lent`` (the firm borrowed in that year) and ``weight``.
 
     ``populations`` maps a year Y to its scoreable firms (fiscal year Y−1 indicators); ``loans`` needs
-    ``firm_id`` and ``year``. A firm that borrowed twice in a year is one lent firm-year.
+    ``firm_id`` and ``year``. A firm that borrowed twice in a year is one lent firm-year. With ``max_rows``,
+    each year keeps every lent firm-year and a seeded sample of the others (about ``max_rows`` rows over all
+    years), each weighing the firm-years it stands for, so the panel never holds every firm of every year.
     """
     lent = set(zip(loans["firm_id"], loans["year"].astype("int64"), strict=True))
+    rng = np.random.default_rng(seed)
     parts = []
     for year in sorted(populations):
         pop = populations[year]
         flag = np.fromiter(((f, year) in lent for f in pop["firm_id"]), dtype=bool, count=len(pop))
-        parts.append(pop.assign(year=year, lent=flag))
+        weight = np.ones(len(pop))
+        if max_rows is not None:
+            rest = np.flatnonzero(~flag)
+            room = max(max_rows // len(populations) - int(flag.sum()), 1)
+            if len(rest) > room:
+                take = np.sort(rng.choice(rest, room, replace=False))
+                rows = np.sort(np.concatenate([np.flatnonzero(flag), take]))
+                weight = np.where(flag[rows], 1.0, len(rest) / room)
+                pop, flag = pop.iloc[rows], flag[rows]
+        parts.append(pop.assign(year=year, lent=flag, weight=weight))
     return pd.concat(parts, ignore_index=True)
 
 

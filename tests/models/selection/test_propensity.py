@@ -98,3 +98,14 @@ def test_support_counts_firms_loans_and_each_formulas_qualified_firms_per_bin():
     assert summary["b"]["qualified_share_low_support"] == pytest.approx(2 / 3)
     assert summary["b"]["qualified_points_share_low_support"] == pytest.approx(130 / 210)
     assert summary["b"]["points_mass_share_low_support"] == pytest.approx(130 / 225)
+
+
+def test_a_subsampled_lending_panel_keeps_every_borrower_and_weighs_the_rest_up_to_the_population():
+    pops = {y: pd.DataFrame({"firm_id": [f"f{i}" for i in range(1000)]}) for y in (2021, 2022)}
+    loans = pd.DataFrame({"firm_id": ["f1", "f2", "f3"], "year": [2021, 2021, 2022]})
+    panel = lending_panel(pops, loans, max_rows=200, seed=4)
+    assert len(panel) == 200 and panel["lent"].sum() == 3
+    for year in (2021, 2022):
+        rows = panel[panel["year"] == year]
+        assert rows["weight"].sum() == pytest.approx(1000.0)
+    assert panel.equals(lending_panel(pops, loans, max_rows=200, seed=4))  # seeded
