@@ -223,7 +223,9 @@ def selection_markdown(sel: dict) -> str:
     """The selection report: how much of each formula's qualified set lies where few loans were ever made,
     and what inverse-propensity weights and reject inference do to the recommended formula's points."""
     if "support" not in sel:
-        return "# Who was lent: support and corrections 贷款样本选择\n\n" + sel.get("note", "Not run.") + "\n"
+        return "\n".join(["# Who was lent: support and corrections 贷款样本选择", "",
+                          sel.get("note", "Not run (`selection.enabled: false`)."), "",
+                          *sign_conflict_lines(sel.get("sign_conflicts"))])
     s, prop, sup = sel["settings"], sel["propensity"], sel["support"]
     names = list(sup["formulas"])
     lines = [

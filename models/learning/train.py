@@ -555,11 +555,11 @@ def _train_candidates(loans: pd.DataFrame, indicators: Sequence[Indicator], base
     lent = {}
     if settings.selection.enabled:
         lent = selection_analysis(loans, populations, baseline, formulas[best], indicators,
-                                       test_year=split["test_year"], share=settings.share, seed=settings.seed,
-                                       fit=settings.fit, settings=settings.selection)
+                                  test_year=split["test_year"], share=settings.share, seed=settings.seed,
+                                  fit=settings.fit, settings=settings.selection)
     conflicts = [i for i, ok in learned.eligible["sign_conflict"].items() if ok]
     graded: dict[str, Formula] = {}
-    if conflicts and lent:
+    if conflicts:
         lent["sign_conflicts"], graded = constraint_costs(
             formulas[best], {i: settings.sign_conflicts.get(i, ConflictRule()) for i in conflicts},
             baseline=baseline, train=train, test=test, directions={i.id: i.direction for i in indicators},
