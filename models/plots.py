@@ -91,7 +91,7 @@ def dependence_plot(curve_df: pd.DataFrame, feature: str, name: str | None = Non
     return fig
 
 
-def frontier_plot(frontier: list[dict], title: str = "Accuracy vs change from the baseline") -> Figure:
+def recalibration_frontier_plot(frontier: list[dict], title: str = "Accuracy vs change from the baseline") -> Figure:
     """Training AUC of the recalibrated baseline against the points it may move per stage."""
     fig = Figure(figsize=(6, 3.6), dpi=DPI)
     ax = fig.subplots()

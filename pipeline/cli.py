@@ -556,6 +556,10 @@ def _print_run_summary(state: flow.RunState) -> None:
                       f"{headline['target_expected_loss']:,.0f}, {best.name} lends {headline['expected_volume']:,.0f} "
                       f"({headline['volume_difference']:+,.0f}) to {headline['qualified_firms']:,.0f} firms; "
                       f"{out / 'policy' / 'policy.md'}")
+        from innopoints.experiments.policy_report import headline_range_lines
+
+        for line in headline_range_lines(policy):  # the range over take-up and shares, and the marginal-PD flag
+            console.print(line.removeprefix("- ").replace("**", ""))
     console.print(f"recommended formula: {best.name} (chosen on the validation year); scored {len(scored)} firms "
                   f"for {state.year}, {int(scored['qualified'].sum())} qualified; excluded "
                   f"{state.exclusions.total}: {state.exclusions.counts or 'none'}")
@@ -645,9 +649,67 @@ def fit_command(
         console.print(f"MLflow: parent run {logged['parent_run_id']}; models:/{MODEL_NAME}@candidate = {ev['best']}")
 
 
-from innopoints.pipeline.policy import policy_command  # noqa: E402  (registered after user_errors exists)
+@app.command()
+@user_errors
+def policy(
+    formula: Annotated[list[str], typer.Option(
+        "--formula", metavar="REF", help="Formula to assess: a .json/.yaml file, builtin:NAME or an MLflow "
+        "reference. Repeat it; the first is the reference A the others are matched against.")],
+    data: Annotated[Path, typer.Option(help="Folder with the three input tables (firms, firm_years, loans).")],
+    policy_file: Annotated[Path | None, typer.Option(
+        "--policy", help="Policy YAML (qualification, take-up, loss given default, risk sharing, funds, "
+        "refinancing, Monte Carlo); default: the documented defaults of docs/policy.md.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for policy.json, policy.md and the plots.")] = Path(
+        "innopoints-out/policy"),
+    year: Annotated[int | None, typer.Option(help="Scoring year of the population (fiscal years before it); "
+                                             "default: the year after the last fiscal year.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML run config (stage rule, local "
+                                                "indicators); default: built-in defaults.")] = None,
+    experiment: ExperimentOpt = "innopoints",
+    mlflow: MlflowOpt = True,
+    quiet: QuietOpt = False,
+) -> None:
+    """Policy simulation: lending unlocked, defaults, and who carries the loss, for each formula.
 
-app.command(name="policy")(user_errors(policy_command))
+    Reads every FORMULA, DATA and POLICY. Calibrates default probabilities per points band on the observed
+    loans, estimates take-up and loan size per band, qualifies firms of the scoring year, and simulates the
+    loss with a one-factor (Vasicek) model. Writes OUT/policy.json (per formula: qualified_firms,
+    expected_volume, expected_default_rate, expected_loss, loss_bank, loss_guarantee, loss_funds, loss_p99,
+    fund_exhaustion_probability, and the same by province; the headline: the cut-off at which each formula
+    matches the first formula's expected loss and the lending it unlocks there), OUT/policy.md and PNG plots
+    (frontier, loss distribution, loss split, fund exhaustion). Aggregates only. With MLflow on (the
+    default): one run `policy` in EXPERIMENT (MLFLOW_TRACKING_URI, else ./mlflow.db) with the policy as
+    params, each formula's totals and the matched-loss headline as metrics, and OUT's files as artifacts.
+    """
+    from innopoints.pipeline.io import check_out_dir
+    from innopoints.pipeline.policy import assess_and_write, load_policy, print_summary
+    from innopoints.pipeline.refs import is_mlflow_ref, load_formula
+
+    pol = load_policy(policy_file)
+    cfg = load_config(config)
+    check_out_dir(out, "--out")  # a file, or someone's folder (it is replaced as a whole): refused before any work
+    uri = None
+    if mlflow or any(is_mlflow_ref(ref) for ref in formula):
+        from innopoints.experiments.tracking import check_tracking, tracking_uri
+
+        uri = tracking_uri(Path.cwd())
+        check_tracking(uri)
+    names = ["load formulas", "read and validate", "score and calibrate"]
+    names += [f"simulate {i + 1}" for i in range(len(formula))] + ["write"]
+    with Stages(names, enabled=not quiet) as p:
+        with p.stage("load formulas"):
+            formulas = [load_formula(ref, uri=uri) for ref in formula]
+        with p.stage("read and validate"):
+            tables = steps.load_tables(data)
+        p.mark("score and calibrate")
+        results, paths = assess_and_write(formulas, tables, pol, cfg, out, year=year, progress=p.mark)
+    print_summary(results)
+    console.print(f"wrote {', '.join(str(x) for x in paths[:2])} and {len(paths) - 2} plots")
+    if mlflow:
+        from innopoints.experiments.tracking import log_policy
+
+        run_id = log_policy(results, out, experiment=experiment, uri=uri)
+        console.print(f"MLflow: run {run_id} in experiment {experiment!r} ({uri})")
 
 
 def main() -> None:

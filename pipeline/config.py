@@ -18,6 +18,9 @@ from innopoints.features.safe_yaml import RefusedYAMLError, load_yaml
 from innopoints.features.stage import StageRule
 from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
 from innopoints.models.learning.candidates import GROUP_BOUNDS
+from innopoints.models.policy.constraints import CAP_SHARE
+from innopoints.models.selection.correct import PARCEL_UPLIFT
+from innopoints.models.selection.propensity import LOW_SUPPORT, MAX_WEIGHT
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -124,6 +127,37 @@ class TrainConfig(BaseModel):
         return self
 
 
+class SelectionConfig(BaseModel):
+    """Who was lent: the propensity model, the support measure and the corrections (docs/policy.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(default=True, description="run the selection analysis in train (selection.json / .md)")
+    low_support: float = Field(default=LOW_SUPPORT, gt=0, lt=1, description="propensity of being lent below which a "
+                               "segment has little loan support")
+    max_weight: float = Field(default=MAX_WEIGHT, gt=1, description="inverse-propensity weights are clipped to "
+                              "[1/max_weight, max_weight]")
+    parcel_uplift: float = Field(default=PARCEL_UPLIFT, ge=1, le=5, description="rejects' default rate = the approved "
+                                 "loans' rate in the same points band × this (reject inference by parcelling)")
+    reject_ratio: float = Field(default=1.0, gt=0, le=10, description="total weight of the rejects in the "
+                                "parcelled refit, relative to the approved loans")
+    propensity_rows: int = Field(default=60_000, ge=1_000, description="firm-years the propensity model is "
+                                 "fitted on at most (all lent ones, a seeded subsample of the rest)")
+
+
+class SignConflictConfig(BaseModel):
+    """How one indicator with a sign conflict is handled in the recommended formula (docs/policy.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["zero", "cap", "plateau"] = Field(default="zero", description="zero points, a capped share on "
+                                                   "its official curve, or a curve that stops rewarding at a plateau")
+    share: float = Field(default=CAP_SHARE, ge=0, lt=1, description="share of each stage's points (cap, plateau)")
+    zero_at: float = Field(default=0.0, description="plateau curve: value scoring nothing")
+    plateau: float | None = Field(default=None, description="plateau curve: value beyond which more earns nothing; "
+                                  "default the training loans' median")
+
+
 class RunConfig(BaseModel):
     """Everything a run depends on besides the data; its hash goes into every formula's provenance."""
 
@@ -135,6 +169,8 @@ class RunConfig(BaseModel):
     local_indicators: list[LocalIndicatorSpec] = Field(default_factory=list)
     evaluation: EvaluationConfig = EvaluationConfig()
     train: TrainConfig = TrainConfig()
+    selection: SelectionConfig = SelectionConfig()
+    sign_conflicts: dict[str, SignConflictConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _points_reachable(self) -> RunConfig:

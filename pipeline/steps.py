@@ -191,6 +191,7 @@ def train_settings(config: RunConfig):
     from innopoints.models.learning.candidates import FitSettings
     from innopoints.models.learning.evidence import EvidenceSettings
     from innopoints.models.learning.train import TrainSettings
+    from innopoints.models.policy.constraints import ConflictRule
 
     t, e = config.train, config.evaluation
     return TrainSettings(
@@ -203,7 +204,17 @@ def train_settings(config: RunConfig):
                                   num_leaves=t.num_leaves, seed=config.seed),
         unavailable_share=t.unavailable_share, backtest_years=t.backtest_years, backtest_refits=t.backtest_refits,
         min_slice_n=e.min_slice_n, min_slice_defaults=e.min_slice_defaults, test_year=e.test_year,
+        selection=_selection_settings(config),
+        sign_conflicts={i: ConflictRule(**r.model_dump()) for i, r in config.sign_conflicts.items()},
     )
+
+
+def _selection_settings(config: RunConfig):
+    from innopoints.models.selection.analysis import SelectionSettings
+
+    s = config.selection
+    return SelectionSettings(enabled=s.enabled, low_support=s.low_support, max_weight=s.max_weight,
+                             parcel_uplift=s.parcel_uplift, max_rows=s.propensity_rows, reject_ratio=s.reject_ratio)
 
 
 INDICATOR_STEP = "loan indicators and firms"
@@ -227,9 +238,11 @@ def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula,
     require_split(loans, config.evaluation.test_year)
     settings = train_settings(config)
     # The firms of the last test years: the policy qualifies the top share of them, not of the loans.
+    # The selection analysis models who was lent in every year, so it needs every year's firms.
+    pop_years = observed_years if config.selection.enabled else observed_years[-settings.backtest_years:]
     populations = {year: _with_stages_of(baseline, rows.population(year, indicators, config.stage_rule)[0],
                                          lambda year=year: rows.population(year, indicators, baseline.stage_rule)[0])
-                   for year in observed_years[-settings.backtest_years:]}
+                   for year in pop_years}
     fingerprint = data_fingerprint(tables)
     provenance = {"data_fingerprint": fingerprint, "config_hash": config.config_hash(),
                   "version": f"{fingerprint[:8]}.{config.config_hash()[:8]}"}
@@ -261,7 +274,7 @@ def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
     from innopoints.experiments.reports import refinement_markdown
     from innopoints.models.formula.schema import weights_table
     from innopoints.models.learning.explain import dependence_curve
-    from innopoints.models.plots import dependence_plot, frontier_plot, group_bar, importance_bar
+    from innopoints.models.plots import dependence_plot, group_bar, importance_bar, recalibration_frontier_plot
     from innopoints.pipeline.outputs import dumps, staged_dir
 
     out_dir = Path(out_dir)
@@ -280,6 +293,13 @@ def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
             "recommended": result.evaluation["best"], "recommend": result.evaluation["recommend"],
             "evidence": result.evaluation["evidence"], "indicators": refinement}), encoding="utf-8")
         (tmp / "frontier.json").write_text(dumps(result.frontier), encoding="utf-8")
+        if result.selection:
+            from innopoints.experiments.reports import selection_markdown
+
+            (tmp / "selection.json").write_text(dumps(result.selection), encoding="utf-8")
+            (tmp / "selection.md").write_text(selection_markdown(result.selection), encoding="utf-8")
+        for name, formula in result.graded.items():  # the recommended formula with a graded sign-conflict rule
+            (tmp / "formulas" / f"{name}.json").write_text(formula.to_text("json"), encoding="utf-8")
         (tmp / "refinement.md").write_text(
             refinement_markdown(result.refinement, result.evaluation, result.frontier, result.notes),
             encoding="utf-8")
@@ -292,7 +312,7 @@ def write_train_outputs(result, out_dir: Path) -> dict[str, Path]:
         _save(importance_bar(imp, "Indicator importance (mean |SHAP| over refits, 95% interval)"),
               ex / "importance.png")
         _save(group_bar(result.explain["group_importance"], "Importance by group"), ex / "groups.png")
-        _save(frontier_plot(result.frontier), ex / "frontier.png")
+        _save(recalibration_frontier_plot(result.frontier), ex / "frontier.png")
         for ind_id in list(imp.index[:6]):
             # Binned means of SHAP by value: an aggregate, no firm's row is drawn.
             curve = dependence_curve(result.plots["contrib"], result.plots["values"], ind_id)

@@ -170,3 +170,16 @@ def test_sign_conflicts_say_what_the_recommended_formula_does(small_train):
     assert conflicts.strip().splitlines() == [
         f"- **{row['id']}** ({row['name_zh']}, {row['name_en']}): policy direction {row['policy_direction']:+d}, "
         f"learned {-row['policy_direction']:+d} in 90% of refits; in `{r.evaluation['best']}`: no points."]
+
+
+def test_selection_report_shows_support_bins_weights_and_every_correction(small_train):
+    from innopoints.experiments.reports import selection_markdown
+
+    sel = small_train.selection
+    md = selection_markdown(sel)
+    best = small_train.evaluation["best"]
+    assert f"| `{best}` |" in md and "| `baseline` |" in md
+    assert md.count("⚠ low support") == sum(b["low_support"] for b in sel["support"]["bins"])
+    for label in ("as shipped", "refit, unweighted", "refit, weighted", "refit, parcelled rejects"):
+        assert f"| {label} |" in md
+    assert "no population" in selection_markdown({"note": "no population"})
