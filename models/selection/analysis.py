@@ -175,7 +175,7 @@ def _selection_analysis(loans: pd.DataFrame, populations: Mapping[int, pd.DataFr
                           "points_moved_from_unweighted": points_moved(pts, unweighted)}
     ess = float(w_train.sum() ** 2 / (w_train ** 2).sum())
     return {
-        "method": ("propensity of being lent: LightGBM on the points of the formula in force and every indicator "
+        "method": ("The propensity of being lent: LightGBM on the points of the formula in force and every indicator "
                    f"(fiscal year before), fitted on the firm-years of {model.years_[0]}–{model.years_[-1]} "
                    f"(before the test year {test_year}); support judged on the {test_year} firms"),
         "settings": {"low_support": settings.low_support, "max_weight": settings.max_weight,
