@@ -47,8 +47,8 @@ from innopoints.models.learning.candidates import (  # noqa: E402
     fitted_points,
     flavour_spec,
     learn_curves,
-    risk_bins_curve,
 )
+from innopoints.models.learning.directions import band_directions  # noqa: E402
 from innopoints.models.learning.learners import LGBMDefaultModel  # noqa: E402
 from innopoints.models.learning.train import TrainSettings, train_candidates  # noqa: E402
 from innopoints.pipeline.contract import coerce_tables  # noqa: E402
@@ -195,24 +195,6 @@ def time_formula_fit(train: pd.DataFrame, indicators: list, result, settings: Tr
                               "agree_with_learned": int((chosen == learned).sum()), "indicators": len(ids),
                               "differ": [i for i, a, b in zip(ids, chosen, learned, strict=True) if a != b]}
     return out
-
-
-def band_directions(X: pd.DataFrame, y: np.ndarray) -> np.ndarray:
-    """Per indicator, the direction (+1/−1) whose monotone risk bands fit the training defaults better
-    (binomial log-likelihood of the pooled band rates): optbinning's auto_asc_desc choice, on our bands."""
-    out = []
-    for col in X.columns:
-        x = X[col].to_numpy(dtype="float64")
-        best = None
-        for direction in (1, -1):
-            risk = risk_bins_curve(x, y, direction)
-            seen = risk.steps >= 0
-            good = risk.lo + np.asarray(risk.curve.levels)[risk.steps[seen]] * (risk.hi - risk.lo)
-            loglik = -float(np.sum(np.logaddexp(0.0, good) - (1 - y[seen]) * good))  # log P(repaid | good)
-            if best is None or loglik > best[0] + 1e-9:
-                best = (loglik, direction)
-        out.append(best[1])
-    return np.array(out)
 
 
 def diagnose(train: pd.DataFrame, test: pd.DataFrame, indicators: list, learned: pd.Series,

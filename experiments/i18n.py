@@ -345,10 +345,27 @@ TEXTS: dict[str, tuple[str, str]] = {
     # ------------------------------------------------------------- policy report (experiments/policy_report.py)
     "pr.title": ("# Policy simulation", "# 政策模拟"),
     "pr.data": ("Scoring year {year}: {firms} firms scored. Default probabilities are calibrated per points band on "
-                "{loans} loans with an observed outcome ({defaults} defaults); take-up is estimated from borrowing "
-                "in {estimate_year}. Money in CNY 10k.",
-                "评分年份 {year}:共评分 {firms} 家企业。违约概率按积分档在 {loans} 笔已观察到结果的贷款上校准"
-                "({defaults} 笔违约);贷款使用率由 {estimate_year} 年的借款估计。金额单位为万元。"),
+                "{calibration}; {take_up}. Money in CNY 10k.",
+                "评分年份 {year}:共评分 {firms} 家企业。违约概率按积分档在{calibration}上校准;{take_up}。"
+                "金额单位为万元。"),
+    "pr.calibration_all": ("{loans} loans with an observed outcome ({defaults} defaults)",
+                           " {loans} 笔已观察到结果的贷款({defaults} 笔违约)"),
+    "pr.calibration_fit": ("{loans} loans of {years} with an observed outcome ({defaults} defaults){check}",
+                           " {years} 年 {loans} 笔已观察到结果的贷款({defaults} 笔违约){check}"),
+    "pr.calibration_check": (", checked out of time on {year}", ",并在 {year} 年做样本外检验"),
+    "pr.calibration_no_check": (" (every observed year: no out-of-time check)", "(已用全部观察年份:无样本外检验)"),
+    "pr.take_up_flat": ("take-up is {rate} in every band (set in the policy file)",
+                        "各档贷款使用率均为 {rate}(政策文件设定)"),
+    "pr.take_up_estimated": ("take-up is estimated per band from borrowing in {year}",
+                             "各档贷款使用率由 {year} 年的借款估计"),
+    "pr.headline_range": ("- Over the {n} take-up and qualification settings of the sensitivity grid, `{label}` lends "
+                          "**{loss_low} to {loss_high}** at equal expected loss and {firms_low} to {firms_high} at an "
+                          "equal number of qualified firms{flag}.",
+                          "- 在敏感性网格的 {n} 种使用率与入选设定下,`{label}` 在同等预期损失下的放贷变化为 "
+                          "**{loss_low} 至 {loss_high}**,在同等入选企业数下为 {firms_low} 至 {firms_high}{flag}。"),
+    "pr.headline_range_flag": ("; ⚠ in {n} setting(s) the matched cut-off lies in a band with a default probability "
+                               "above {limit}",
+                               ";⚠ 其中 {n} 种设定下匹配的分数线落在违约概率高于 {limit} 的积分档"),
     "pr.sec_headline": ("## Headline: lending unlocked at the same expected loss", "## 要点:同等预期损失下释放的放贷"),
     "pr.one_formula": ("- Only one formula: nothing to compare.", "- 只有一个公式:无可比较。"),
     "pr.cannot": ("- `{formula}` cannot keep the expected loss of `{reference}` ({loss}) with any cut-off.",
@@ -405,6 +422,26 @@ TEXTS: dict[str, tuple[str, str]] = {
                    "compare on equal terms.",
                    "- 各档使用率取自现行公式下该档企业的实际行为;使银行未曾接触的企业入选的公式可能被低估。可用 "
                    "`take_up.rate` 覆盖,以在同等条件下比较。"),
+    "pr.sec_sensitivity": ("## Headline under other assumptions", "## 其他假设下的要点"),
+    "pr.sensitivity_note": ("Recomputed by expectation (no simulation) over the take-up settings and qualified "
+                            "shares of `sensitivity`; the flat take-up 0.171 is the national reference (12,200 loans "
+                            "÷ 71,435 qualified firms, 2024). ⚠ marks a marginal band PD above "
+                            "`qualification.max_marginal_pd` ({limit}).",
+                            "按期望值重新计算(不做模拟),覆盖 `sensitivity` 中的各种贷款使用率设定与入选比例;统一使用率 "
+                            "0.171 为全国参考值(2024 年 12,200 笔贷款 ÷ 71,435 家入选企业)。⚠ 表示边际积分档的违约概率"
+                            "高于 `qualification.max_marginal_pd`({limit})。"),
+    "pr.sensitivity_head": ("| take-up | share | reference: firms, volume, loss, marginal PD | equal firms: volume, "
+                            "loss, marginal PD | equal loss: firms, volume, marginal PD |",
+                            "| 使用率 | 入选比例 | 参照:企业数、放贷额、损失、边际违约概率 | 同等企业数:放贷额、损失、"
+                            "边际违约概率 | 同等损失:企业数、放贷额、边际违约概率 |"),
+    "pr.sec_marginal": ("## Marginal default probability of the cut-offs", "## 分数线处的边际违约概率"),
+    "pr.sec_calibration": ("## Out-of-time check of the default probabilities", "## 违约概率的样本外检验"),
+    "pr.sec_churn": ("## Qualified-set churn (a policy risk)", "## 入选名单变动(政策风险)"),
+    "pr.churn_head": ("| by | group | reference | formula | change | kept |",
+                      "| 维度 | 分组 | 参照 | 公式 | 变化 | 保留 |"),
+    "pr.sec_funds": ("## Provincial funds: why they run out", "## 省级风险补偿资金:为何耗尽"),
+    "pr.sec_every_assumption": ("## Every assumption: value and source", "## 全部假设:取值与来源"),
+    "pr.assumptions_head": ("| assumption | how | value | source |", "| 假设 | 方式 | 取值 | 来源 |"),
     "pr.sec_plots": ("## Plots", "## 图表"),
     "pr.refinancing": ("Refinancing: {volume} eligible, saving {saving} of interest over the tenor.",
                        "再贷款:符合条件 {volume},期限内节省利息 {saving}。"),

@@ -92,12 +92,13 @@ def policy_markdown(results: dict, plots: list[str] | None = None, lang: str = "
     lines = [
         t("pr.title"),
         "",
-        t("pr.data", year=d["scoring_year"], firms=f"{d['firms_scored']:,}", loans=f"{d['observed_loans']:,}",
-          defaults=f"{d['observed_defaults']:,}", estimate_year=d["estimate_year"]),
+        t("pr.data", year=d["scoring_year"], firms=f"{d['firms_scored']:,}", calibration=_calibration_phrase(d, lang),
+          take_up=take_up_phrase(results, lang)),
         "",
         t("pr.sec_headline"),
         "",
         *(headline_lines(results, lang) or [t("pr.one_formula")]),
+        *headline_range_lines(results, lang),
         "",
         t("pr.cutoff_note"),
         "",
@@ -120,6 +121,7 @@ def policy_markdown(results: dict, plots: list[str] | None = None, lang: str = "
         t("pr.take_up"),
         "",
     ]
+    lines += robustness_sections(results, lang)
     if plots:
         lines += [t("pr.sec_plots"), "", *(f"![{name}]({name})" for name in plots), ""]
     for label, r in results["formulas"].items():
@@ -134,7 +136,7 @@ def policy_markdown(results: dict, plots: list[str] | None = None, lang: str = "
 # ------------------------------------------------------------------------------------------------ plots
 
 
-def frontier_plot(results: dict, lang: str = "en") -> Figure:
+def lending_loss_frontier_plot(results: dict, lang: str = "en") -> Figure:
     """Expected volume against expected loss as each formula's cut-off falls; the policy and matched points."""
     t = Texts(lang)
     fig = Figure(figsize=(7, 4.5), dpi=DPI)
@@ -220,3 +222,202 @@ def exhaustion_plot(results: dict, lang: str = "en") -> Figure:
     ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------------- assumptions, robustness and risks
+
+
+def _pct(v, fmt: str = "+.1%") -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+def _pd_cell(pd_: float | None, limit: float) -> str:
+    return "–" if pd_ is None else f"{pd_:.2%}" + (" ⚠" if pd_ > limit else "")
+
+
+def _calibration_phrase(d: dict, lang: str = "en") -> str:
+    t = Texts(lang)
+    if "calibration_loans" not in d:
+        return t("pr.calibration_all", loans=f"{d['observed_loans']:,}", defaults=f"{d['observed_defaults']:,}")
+    check = (t("pr.calibration_check", year=d["calibration_check_year"]) if d.get("calibration_check_year")
+             else t("pr.calibration_no_check"))
+    years = ", ".join(map(str, d["calibration_years"]))
+    return t("pr.calibration_fit", loans=f"{d['calibration_loans']:,}", years=years,
+             defaults=f"{d['calibration_defaults']:,}", check=check)
+
+
+def take_up_phrase(results: dict, lang: str = "en") -> str:
+    """How take-up was set, as the intro of the report states it (the value and its source)."""
+    t = Texts(lang)
+    rate = results["policy"]["take_up"]["rate"]
+    if rate is not None:
+        return t("pr.take_up_flat", rate=f"{rate:g}")
+    return t("pr.take_up_estimated", year=results["data"]["estimate_year"])
+
+
+def headline_range(rows: list[dict], key: str = "equal_loss") -> tuple[float, float] | None:
+    """Lowest and highest lending change of a sensitivity grid, matched at ``equal_loss`` or ``equal_firms``."""
+    values = [r[key]["volume_ratio"] for r in rows if r[key]["volume_ratio"] is not None]
+    return (min(values), max(values)) if values else None
+
+
+def headline_range_lines(results: dict, lang: str = "en") -> list[str]:
+    """One line per compared formula: the headline's range over the sensitivity grid, and its flags."""
+    t = Texts(lang)
+    lines = []
+    limit = results["policy"]["qualification"]["max_marginal_pd"]
+    for label, rows in (results.get("sensitivity") or {}).items():
+        loss, firms = headline_range(rows), headline_range(rows, "equal_firms")
+        flagged = sum(r["equal_loss"]["marginal_pd"] is not None and r["equal_loss"]["marginal_pd"] > limit
+                      for r in rows)
+        if loss is None:
+            continue
+        flag = t("pr.headline_range_flag", n=flagged, limit=f"{limit:.1%}") if flagged else ""
+        lines.append(t("pr.headline_range", n=len(rows), label=label, loss_low=f"{loss[0]:+.1%}",
+                       loss_high=f"{loss[1]:+.1%}", firms_low=f"{firms[0]:+.1%}", firms_high=f"{firms[1]:+.1%}",
+                       flag=flag))
+    return lines
+
+
+def sensitivity_lines(results: dict, lang: str = "en") -> list[str]:
+    """The headline over the sensitivity grid: each take-up setting and share, at equal qualified firms and at
+    equal expected loss, with the range it spans."""
+    grid = results.get("sensitivity") or {}
+    limit = results["policy"]["qualification"]["max_marginal_pd"]
+    lines = []
+    for label, rows in grid.items():
+        eq_loss = [r["equal_loss"]["volume_ratio"] for r in rows if r["equal_loss"]["volume_ratio"] is not None]
+        eq_firms = [r["equal_firms"]["volume_ratio"] for r in rows if r["equal_firms"]["volume_ratio"] is not None]
+        loss_firms = [r["equal_firms"]["loss_ratio"] for r in rows if r["equal_firms"]["loss_ratio"] is not None]
+        lines += [
+            f"`{label}` against `{results['reference']}` over {len(rows)} settings: lending at equal expected loss "
+            f"**{_pct(min(eq_loss, default=None))} to {_pct(max(eq_loss, default=None))}**; at an equal number of "
+            f"qualified firms lending {_pct(min(eq_firms, default=None))} to {_pct(max(eq_firms, default=None))} "
+            f"and expected loss {_pct(min(loss_firms, default=None))} to {_pct(max(loss_firms, default=None))}.",
+            "",
+            Texts(lang)("pr.sensitivity_head"),
+            "|---|---|---|---|---|",
+        ]
+        for r in rows:
+            ref, f, m = r["reference"], r["equal_firms"], r["equal_loss"]
+            take = "estimated per band" if r["take_up"] is None else f"{r['take_up']:g} flat"
+            lines.append(
+                f"| {take} | {r['share']:.2%} | {ref['qualified_firms']:,}, {money(ref['expected_volume'])}, "
+                f"{money(ref['expected_loss'])}, {_pd_cell(ref['marginal_pd'], limit)} | "
+                f"{_pct(f['volume_ratio'])}, {_pct(f['loss_ratio'])}, {_pd_cell(f['marginal_pd'], limit)} | "
+                f"{m['qualified_firms']:,}, {_pct(m['volume_ratio'])}, {_pd_cell(m['marginal_pd'], limit)} |")
+        lines.append("")
+    return lines
+
+
+def marginal_lines(results: dict) -> list[str]:
+    """Where a cut-off lies in a band whose default probability exceeds the limit (⚠), per formula and headline."""
+    limit = results["policy"]["qualification"]["max_marginal_pd"]
+    lines = []
+    for label, r in results["formulas"].items():
+        m = r.get("marginal") or {}
+        if m.get("marginal_pd") is None:
+            continue
+        lines.append(f"- `{label}` at the policy rule: the lowest qualified firm scores {m['marginal_points']:.2f} "
+                     f"points, in band {m['marginal_band']} with PD {m['marginal_pd']:.2%}"
+                     + (f" ⚠ above the limit {limit:.1%}." if m["marginal_pd_flag"] else "."))
+    for h in results["headline"]:
+        if h.get("marginal_pd") is not None:
+            lines.append(f"- `{h['formula']}` at the reference's expected loss (cut-off {h['cutoff']:.2f}): band "
+                         f"{h['marginal_band']}, PD {h['marginal_pd']:.2%}"
+                         + (f" ⚠ above the limit {limit:.1%}: the match lends to firms riskier than the policy "
+                            "allows; read its volume as an upper bound." if h["marginal_pd_flag"] else "."))
+    return lines
+
+
+def calibration_lines(results: dict) -> list[str]:
+    """The out-of-time check of each formula's band PDs on the held-out year."""
+    lines = []
+    for label, r in results["formulas"].items():
+        cal = r.get("calibration") or {}
+        check = cal.get("check")
+        if not check:
+            lines.append(f"- `{label}`: PDs fitted on {cal.get('fit_years')}; no later year to check them on.")
+            continue
+        lines.append(f"- `{label}`: PDs fitted on {', '.join(map(str, cal['fit_years']))}; on {cal['check_year']} "
+                     f"({check['loans']:,} loans) they expect {check['expected_defaults']:.1f} defaults, "
+                     f"{check['defaults']} observed.")
+    return lines
+
+
+def churn_lines(results: dict, lang: str = "en") -> list[str]:
+    """The qualified set's moves by stage, SME flag and province, flagged above the documented threshold."""
+    t = Texts(lang)
+    ch = results.get("churn") or {}
+    lines = []
+    for label, c in (ch.get("formulas") or {}).items():
+        if "note" in c:
+            lines += [f"`{label}`: {c['note']}.", ""]
+            continue
+        lines += [f"`{label}` against `{results['reference']}`: {c['kept']:,} of {c['reference_qualified']:,} "
+                  f"qualified firms stay, {c['left']:,} leave and {c['entered']:,} enter "
+                  f"({c['changed_share']:.0%} of the firms qualified under either change). A group is flagged "
+                  f"(⚠) when its qualified firms move by at least {ch['flag_change']:.0%} with at least "
+                  f"{ch['min_firms']} qualified under one of the two. "
+                  + (f"**Flagged: {', '.join(c['flagged'])}.**" if c["flagged"] else "Nothing flagged."), "",
+                  t("pr.churn_head"), "|---|---|---|---|---|---|"]
+        for key, rows in c["groups"].items():
+            for r in rows:
+                if key == "province" and not r["flag"]:
+                    continue  # provinces: only the flagged ones, the full list is in policy.json
+                group = t.province(r["group"]) if key == "province" else t.term(r["group"])
+                lines.append(f"| {t.term(key)} | {group}{' ⚠' if r['flag'] else ''} | {r['reference']:,} | "
+                             f"{r['formula']:,} | {_pct(r['change'], '+.0%')} | {r['kept']:,} |")
+        lines.append("")
+    return lines
+
+
+def funds_lines(results: dict) -> list[str]:
+    """Why the funds run out: their sizes beside the claims that drive the exhaustion probability."""
+    f = results["policy"]["funds"]
+    sizes = results.get("fund_sizes") or {}
+    total = sum(sizes.values())
+    lines = [f"The {len(sizes)} provincial funds hold {money(total)} together: each is "
+             + (f"sized explicitly for {len(f['sizes'])} province(s) and otherwise " if f["sizes"] else "")
+             + f"{f['size_ratio']:.5%} of the reference formula's expected volume in its province. A fund pays "
+             f"{f['coverage']:.0%} of the banks' remaining loss.", ""]
+    for label, r in results["formulas"].items():
+        claims = r["fund_claims"]
+        ratio = claims / total if total else None
+        lines.append(f"- `{label}`: expected claims {money(claims)}, "
+                     + (f"**{ratio:.1f} times** the funds' size" if ratio is not None else "no fund")
+                     + f"; expected shortfall {money(r['fund_expected_shortfall'])} (back to the banks); P(at least "
+                     f"one fund runs out) {percent(r['fund_exhaustion_probability'], 1)}.")
+    lines += ["", "When expected claims are near or above the funds' size, almost every scenario exhausts some "
+              "fund: the exhaustion probability then measures the size assumption, not the formula. Set "
+              "`funds.sizes` (or `funds.coverage`) for a real province before quoting it.", ""]
+    return lines
+
+
+def assumptions_table(results: dict, lang: str = "en") -> str:
+    """Every assumption with the value used and its source (set in the policy file, default, or estimated)."""
+    rows = [Texts(lang)("pr.assumptions_head"), "|---|---|---|---|"]
+    for a in results.get("assumptions") or []:
+        v = a["value"]
+        value = "–" if v is None else (f"{v:,.4g}" if isinstance(v, float) else str(v))
+        rows.append(f"| {a['assumption']} | {a['how']} | {value} | {a['source']} |")
+    return "\n".join(rows)
+
+
+def robustness_sections(results: dict, lang: str = "en") -> list[str]:
+    """The sections that say how far the headline survives its assumptions (appended to the report).
+
+    Headings, notes and table headers come in ``lang``; the per-formula sentences inside the sections are
+    English in both languages.
+    """
+    t = Texts(lang)
+    one = t("pr.one_formula").removeprefix("- ")
+    lines = [t("pr.sec_sensitivity"), "",
+             t("pr.sensitivity_note", limit=f"{results['policy']['qualification']['max_marginal_pd']:.1%}"), "",
+             *(sensitivity_lines(results, lang) or [one, ""]),
+             t("pr.sec_marginal"), "", *marginal_lines(results), "",
+             t("pr.sec_calibration"), "", *calibration_lines(results), "",
+             t("pr.sec_churn"), "", *(churn_lines(results, lang) or [one, ""]),
+             t("pr.sec_funds"), "", *funds_lines(results),
+             t("pr.sec_every_assumption"), "", assumptions_table(results, lang), ""]
+    return lines

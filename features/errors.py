@@ -46,3 +46,8 @@ class PolicyError(InnopointsError):
 
 class TrackingError(InnopointsError):
     """Raised when the MLflow store is unreachable or refuses a request, or a run or model reference is wrong."""
+
+
+class OutputError(InnopointsError):
+    """Raised when an output cannot be written: the path is a file where a folder is expected (or the
+    reverse), the folder is read-only or holds files innopoints did not write, or the disk is full."""

@@ -8,6 +8,7 @@ firm whose revenue is still tiny in the start-up stage (``startup_max_revenue``)
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -62,3 +63,22 @@ class StageRule(BaseModel):
             stage = np.where(small & (stage == "growth"), "startup", stage)
         stage[age.isna().to_numpy()] = None  # an unknown age is an unknown stage, not "stable"
         return pd.Series(pd.Categorical(stage, categories=list(STAGES)), index=age.index, name="stage")
+
+    @property
+    def column(self) -> str:
+        """Name of a loan table's extra column holding each row's stage under this rule.
+
+        A table is built with one rule (its ``stage`` column); when a formula with another rule is scored on
+        the same rows (a hand-written baseline whose start-ups are younger than 8, say), the builder adds its
+        stages under this name and :func:`stage_view` hands the formula its own.
+        """
+        return "stage@" + hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:10]
+
+
+def stage_view(frame: pd.DataFrame, rule: StageRule) -> pd.DataFrame:
+    """``frame`` with its ``stage`` column under ``rule``: the frame itself, or a copy whose ``stage`` is the
+    rule's own column (:attr:`StageRule.column`) when the frame carries one."""
+    col = rule.column
+    if col not in frame.columns:
+        return frame
+    return frame.assign(stage=frame[col])

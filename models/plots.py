@@ -163,7 +163,9 @@ def dependence_plot(curve_df: pd.DataFrame, feature: str, name: str | None = Non
     return fig
 
 
-def frontier_plot(frontier: list[dict], title: str | None = None, labels: Mapping[str, str] | None = None) -> Figure:
+def recalibration_frontier_plot(
+    frontier: list[dict], title: str | None = None, labels: Mapping[str, str] | None = None
+) -> Figure:
     """Training AUC of the recalibrated baseline against the points it may move per stage."""
     fig = Figure(figsize=(6, 3.6), dpi=DPI)
     ax = fig.subplots()

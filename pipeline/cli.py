@@ -18,9 +18,9 @@ from rich.table import Table
 from rich.text import Text
 
 from innopoints.features.build import coverage
-from innopoints.features.errors import InnopointsError
+from innopoints.features.errors import ConfigError, InnopointsError
 from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
-from innopoints.pipeline import steps
+from innopoints.pipeline import flow, steps
 from innopoints.pipeline.config import RunConfig, load_config
 from innopoints.pipeline.options import ConfigOpt, ExperimentOpt, LangOpt, MlflowOpt, QuietOpt, TimingsOpt
 from innopoints.pipeline.progress import Stages, console
@@ -36,7 +36,7 @@ app = typer.Typer(
 
 EXIT_USER_ERROR = 2
 
-MODEL_NAME = "innopoints-formula"
+MODEL_NAME = flow.MODEL_NAME
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -44,6 +44,9 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from innopoints.pipeline.outputs import COMMAND
+
+        COMMAND["name"] = func.__name__.removesuffix("_command")  # named in the marker of output folders
         try:
             return func(*args, **kwargs)
         except InnopointsError as exc:
@@ -82,27 +85,20 @@ def _parse_years(years: str) -> tuple[int, int]:
     try:
         first, last = (int(p) for p in years.split("-"))
     except ValueError:
-        raise typer.BadParameter(f"--years must look like 2019-2024, got {years!r}") from None
+        raise ConfigError(f"--years must look like 2019-2024, got {years!r}") from None
     if last <= first:
-        raise typer.BadParameter(f"--years: last year {last} must be after the first {first}")
+        raise ConfigError(f"--years: last year {last} must be after the first {first}")
     return first, last
 
 
-def _simulate_to(out: Path, firms: int, seed: int, years: tuple[int, int], fmt: str, quiet: bool,
-                 record: list[dict] | None = None) -> None:
-    from innopoints.pipeline.io import write_tables, write_text_atomic
-    from innopoints.pipeline.simulate import simulate as make_cohort
-
+def _simulate_to(out: Path, firms: int, seed: int, years: tuple[int, int], fmt: str, quiet: bool) -> None:
     if fmt not in ("parquet", "csv"):
-        raise typer.BadParameter(f"--format must be parquet or csv, got {fmt!r}")
-    with Stages(["simulate", "write cohort"], enabled=not quiet, record=record) as progress:
-        with progress.stage("simulate"):
-            cohort = make_cohort(firms, seed, years)
-        with progress.stage("write cohort"):
-            tables = {"firms": cohort.firms, "firm_years": cohort.firm_years, "loans": cohort.loans}
-            write_tables(tables, out, fmt)
-            write_text_atomic(out / "truth.json",
-                              json.dumps(cohort.truth, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        raise ConfigError(f"--format must be parquet or csv, got {fmt!r}")
+    from innopoints.pipeline.io import check_out_dir
+
+    check_out_dir(out, "--out", replace=False)
+    with Stages(["simulate and write"], enabled=not quiet) as progress, progress.stage("simulate and write"):
+        steps.make_cohort(out, firms, seed, years, fmt)
 
 
 @app.command()
@@ -117,8 +113,10 @@ def validate(
     and example rows; writes it as JSON with --json. Exit 0 when clean (warnings allowed), 1 otherwise.
     """
     from innopoints.pipeline.contract import validate_tables
-    from innopoints.pipeline.io import read_tables, write_text_atomic
+    from innopoints.pipeline.io import check_out_file, read_tables, write_text_atomic
 
+    if json_out is not None:
+        check_out_file(json_out, "--json")
     report = validate_tables(read_tables(data))
     console.print(report.render(), soft_wrap=True, markup=False, highlight=False)
     if json_out is not None:
@@ -173,12 +171,17 @@ def features(
     Reads DATA. Writes OUT (loans) and, with --population-year, OUT_population (one row per firm). Prints
     the coverage of every indicator (share missing, share zero) by stage.
     """
-    from innopoints.pipeline.io import write_frame_atomic
+    from innopoints.pipeline.io import check_out_file, write_frame_atomic
 
     cfg = _config(config)
+    check_out_file(out, "--out", (".parquet", ".csv"))
+    if population_year is not None:
+        check_out_file(out.with_name(f"{out.stem}_population{out.suffix}"), "--population-year output")
     with Stages(["read and validate", "loan indicators", "population", "write"], enabled=not quiet) as p:
         with p.stage("read and validate"):
             tables = steps.load_tables(data)
+            if population_year is not None:
+                steps.require_scoring_year(tables, population_year, "--population-year")
         with p.stage("loan indicators"):
             loans = steps.build_loan_table(tables, cfg)
         with p.stage("population"):
@@ -235,16 +238,19 @@ def score(
     how many). Firms that cannot be scored (founded in the scoring year, no prior fiscal year) are
     counted and reported, not silently dropped.
     """
-    from innopoints.pipeline.io import write_frame_atomic
+    from innopoints.pipeline.io import check_out_file, write_frame_atomic
     from innopoints.pipeline.refs import load_formula
 
     cfg = _config(config)
+    check_out_file(out, "--out", (".parquet", ".csv"))
+    steps.check_qualification(share, cutoff)
     with Stages(["load formula", "read and validate", "indicators", "score", "write"], enabled=not quiet) as p:
         with p.stage("load formula"):
             f = load_formula(formula)
         with p.stage("read and validate"):
             tables = steps.load_tables(data)
         scoring_year = year or steps.default_scoring_year(tables)
+        steps.require_scoring_year(tables, scoring_year, "--year")
         with p.stage("indicators"):
             pop, exclusions = steps.build_population(tables, scoring_year, cfg, f)
         with p.stage("score"):
@@ -277,11 +283,12 @@ def export(
     """
     from innopoints.experiments.formatting import readable_table
     from innopoints.models.formula.schema import points_table, weights_table
-    from innopoints.pipeline.io import write_bytes_atomic, write_csv_atomic, write_text_atomic
+    from innopoints.pipeline.io import check_out_file, write_bytes_atomic, write_csv_atomic, write_text_atomic
     from innopoints.pipeline.refs import load_formula
 
     if format not in ("json", "yaml", "csv", "points", "xlsx"):
-        raise typer.BadParameter(f"--format must be json, yaml, csv, points or xlsx, got {format!r}")
+        raise ConfigError(f"--format must be json, yaml, csv, points or xlsx, got {format!r}")
+    check_out_file(out, "--out")
     f = load_formula(ref)
     if format in ("json", "yaml"):
         write_text_atomic(out, f.to_text(format))
@@ -330,21 +337,28 @@ def train(
 
     _check_lang(lang)
     cfg = _config(config)
+    _check_out_paths(dirs={"--out": out}, files={"--timings": timings})
     uri = _tracking_ready() if mlflow else None
-    base = load_formula(baseline, uri=uri)
+    state = flow.RunState(config=cfg, data=data, out=out, baseline=load_formula(baseline, uri=uri), uri=uri,
+                          experiment=experiment, lang=lang)
     record: list[dict] = []
-    result, _, _ = _train_stages(data, cfg, base, out, quiet, record, lang=lang)
-    logged = _log_to_mlflow(result, out, cfg, experiment, uri, record) if uri else None
+    flow.execute(flow.TRAIN, state, enabled=not quiet, record=record)
     _write_timings(timings, record)
-    _print_train_summary(result, out)
-    if logged:
-        _print_mlflow(uri, logged)
+    _print_train_summary(state.result, out)
+    if state.logged:
+        _print_mlflow(uri, state.logged)
 
 
-def _train_stage_names() -> list[str]:
-    from innopoints.models.learning.train import TRAIN_STEPS
+def _check_out_paths(dirs: dict[str, Path], files: dict[str, Path | None]) -> None:
+    """Refuse output paths that cannot be written before any heavy work: folders replaced as a whole (train,
+    policy), files (timings, reports)."""
+    from innopoints.pipeline.io import check_out_dir, check_out_file
 
-    return ["read and validate", steps.INDICATOR_STEP, *TRAIN_STEPS, "write"]
+    for option, path in dirs.items():
+        check_out_dir(path, option)
+    for option, path in files.items():
+        if path is not None:
+            check_out_file(path, option)
 
 
 def _check_lang(lang: str) -> None:
@@ -352,19 +366,6 @@ def _check_lang(lang: str) -> None:
     from innopoints.experiments.i18n import check_lang
 
     check_lang(lang)
-
-
-def _train_stages(data: Path, cfg: RunConfig, base, out: Path, quiet: bool, record: list[dict] | None = None,
-                  lang: str = "en"):
-    """Read, train and write; returns the result, the tables and the rows built (for later steps of `run`)."""
-    with Stages(_train_stage_names(), enabled=not quiet, record=record) as p:
-        with p.stage("read and validate"):
-            tables = steps.load_tables(data)
-        rows = steps.Rows(tables)
-        result = steps.train(tables, cfg, base, progress=p.mark, rows=rows)
-        with p.stage("write"):
-            steps.write_train_outputs(result, out, lang)
-    return result, tables, rows
 
 
 def _write_timings(path: Path | None, record: list[dict]) -> None:
@@ -381,25 +382,6 @@ def _tracking_ready() -> str:
     uri = tracking_uri(Path.cwd())
     check_tracking(uri)
     return uri
-
-
-def _log_to_mlflow(result, out: Path, cfg: RunConfig, experiment: str, uri: str,
-                   record: list[dict] | None = None) -> dict:
-    """One parent run, one run per formula, every formula registered; aggregates only."""
-    from innopoints.experiments.registry import register_formulas
-    from innopoints.experiments.tracking import log_train
-
-    best = result.formulas[result.evaluation["best"]]
-    params = {"seed": cfg.seed, "data_fingerprint": best.provenance.data_fingerprint,
-              "config_hash": best.provenance.config_hash, "train": cfg.train.model_dump(mode="json"),
-              "evaluation": cfg.evaluation.model_dump(mode="json"),
-              "stage_rule": cfg.stage_rule.model_dump(mode="json")}
-    with Stages(["log to MLflow", "register formulas"], enabled=True, record=record) as p:
-        with p.stage("log to MLflow"):
-            logged = log_train(result, out, experiment=experiment, params=params, uri=uri)
-        with p.stage("register formulas"):
-            logged["versions"] = register_formulas(logged, name=MODEL_NAME, uri=uri)
-    return logged
 
 
 def _print_mlflow(uri: str, logged: dict) -> None:
@@ -475,6 +457,8 @@ def compare(
 
     _check_lang(lang)
     cfg = _config(config)
+    steps.check_report_path(out)
+    _check_out_paths(dirs={"--policy output": out.parent / "policy"} if policy else {}, files={"--out": out})
     pol = None if policy is None else load_policy(None if policy == "default" else Path(policy))
     uri = _tracking_ready() if is_mlflow_ref(a) or is_mlflow_ref(b) else None
     fa, fb = load_formula(a, uri=uri), load_formula(b, uri=uri)
@@ -556,78 +540,197 @@ def run(
     formula to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db) and registers them. Prints a summary and where
     everything is. With TIMINGS: the wall time of every stage, as JSON.
     """
-    from innopoints.experiments.formatting import readable_table
-    from innopoints.models.formula.schema import points_table, weights_table
-    from innopoints.pipeline.io import write_csv_atomic, write_frame_atomic, write_text_atomic
     from innopoints.pipeline.refs import load_formula
 
     _check_lang(lang)
     cfg = _config(config)
+    _check_out_paths(dirs={"--out (train)": out / "train", "--out (policy)": out / "policy"},
+                     files={"--timings": timings, "--out (report)": out / "report.html"})
     if seed != cfg.seed:
         cfg = cfg.model_copy(update={"seed": seed})
     uri = _tracking_ready() if mlflow else None
-    record: list[dict] = []
+    cohort = None
     if data is None:
         data = cohort_dir / f"synthetic-{firms}-seed{seed}"
-        if not any(data.glob("firms.*")):
-            console.print(f"making the synthetic cohort in {data} (first use)")
-            _simulate_to(data, firms, seed, (cfg.cohort.first_year, cfg.cohort.last_year), "parquet", quiet,
-                         record)
-    base = load_formula(baseline, uri=uri)
-    result, tables, rows = _train_stages(data, cfg, base, out / "train", quiet, record, lang=lang)
-    logged = _log_to_mlflow(result, out / "train", cfg, experiment, uri, record) if uri else None
-    best = result.formulas[result.evaluation["best"]]
-    with Stages(["compare", "policy simulation", "reviewer report", "score population", "export"],
-                enabled=not quiet, record=record) as p:
-        with p.stage("compare"):
-            importance = result.explain["importance"]
-            comparison = steps.compare(result.formulas["baseline"], best, tables, cfg, importance_b=importance,
-                                       rows=rows)
-        with p.stage("policy simulation"):
-            from innopoints.pipeline.policy import assess_and_write, report_summary, run_policy
+        cohort = {"firms": firms, "seed": seed, "years": (cfg.cohort.first_year, cfg.cohort.last_year)}
+    state = flow.RunState(config=cfg, data=data, out=out, baseline=load_formula(baseline, uri=uri), uri=uri,
+                          experiment=experiment, lang=lang, train_out=out / "train", cohort=cohort)
+    if flow.needs_cohort(state):
+        console.print(f"making the synthetic cohort in {data} (first use)")
+    from innopoints.pipeline.outputs import unmark_folder
 
-            policy, policy_files = assess_and_write([result.formulas["baseline"], best], tables, run_policy(cfg), cfg,
-                                                    out / "policy", lang=lang)
-            comparison = dataclasses.replace(comparison, policy=report_summary(policy))
-        with p.stage("reviewer report"):
-            report = steps.write_comparison(comparison, out / "report.html", lang)
-            if logged:
-                from innopoints.experiments.tracking import log_files
-
-                log_files([logged["parent_run_id"], logged["runs"][best.name]], report, folder="report", uri=uri)
-                log_files([logged["parent_run_id"]], policy_files, folder="policy", uri=uri)
-        with p.stage("score population"):
-            year = steps.default_scoring_year(tables)
-            pop, exclusions = steps.build_population(tables, year, cfg, best, rows)
-            scored = steps.score_population(best, pop, share=cfg.evaluation.qualified_share, cutoff=None)
-            write_frame_atomic(scored, out / "scores.parquet")
-        with p.stage("export"):
-            write_text_atomic(out / "recommended.json", best.to_text("json"))
-            write_csv_atomic(readable_table(weights_table(best)), out / "recommended.csv")
-            write_csv_atomic(readable_table(points_table(best)), out / "recommended.points.csv")
+    unmark_folder(out)  # a run cut short leaves no marker in OUT; the export step writes it last
+    record: list[dict] = []
+    flow.execute(flow.RUN, state, enabled=not quiet, record=record)
     _write_timings(timings, record)
-    _print_train_summary(result, out / "train")
-    n_q = int(scored["qualified"].sum())
+    _print_run_summary(state)
+
+
+def _print_run_summary(state: flow.RunState) -> None:
+    out, best, scored, policy = state.out, state.best, state.scored, state.policy
+    _print_train_summary(state.result, out / "train")
     headline = policy["headline"][0] if policy["headline"] else None
     if headline:
         console.print(f"policy (simulated, CNY 10k): at the baseline's expected loss "
                       f"{headline['target_expected_loss']:,.0f}, {best.name} lends {headline['expected_volume']:,.0f} "
                       f"({headline['volume_difference']:+,.0f}) to {headline['qualified_firms']:,.0f} firms; "
                       f"{out / 'policy' / 'policy.md'}")
+        from innopoints.experiments.policy_report import headline_range_lines
+
+        for line in headline_range_lines(policy):  # the range over take-up and shares, and the marginal-PD flag
+            console.print(line.removeprefix("- ").replace("**", ""))
     console.print(f"recommended formula: {best.name} (chosen on the validation year); scored {len(scored)} firms "
-                  f"for {year}, {n_q} qualified; excluded {exclusions.total}: {exclusions.counts or 'none'}")
-    _print_comparison(comparison, report)
+                  f"for {state.year}, {int(scored['qualified'].sum())} qualified; excluded "
+                  f"{state.exclusions.total}: {state.exclusions.counts or 'none'}")
+    _print_comparison(state.comparison, state.report)
     console.print(f"report:   {out / 'report.html'} (refinement: {out / 'train' / 'refinement.md'})")
     console.print(f"formula:  {out / 'recommended.json'} (weights table: {out / 'recommended.csv'}, points "
                   f"table: {out / 'recommended.points.csv'})")
     console.print(f"scores:   {out / 'scores.parquet'}")
+    if state.logged:
+        _print_mlflow(state.uri, state.logged)
+
+
+@app.command(name="fit")
+@user_errors
+def fit_command(
+    table: Annotated[Path, typer.Option(help="Indicator table: one row per loan, .parquet, .csv or .xlsx.")],
+    target: Annotated[str, typer.Option(help="Target column: 1 = defaulted, 0 = repaid.")],
+    stage: Annotated[str | None, typer.Option(help="Lifecycle-stage column (startup/growth/stable or 初创期/成长期/"
+                                              "稳定期): points per stage. Default: the same points for all.")] = None,
+    time: Annotated[str | None, typer.Option(help="Year or date column: the last period is the test (out of "
+                                             "time, as train).")] = None,
+    split: Annotated[str | None, typer.Option(help="Column saying train or test for each row.")] = None,
+    test_share: Annotated[float | None, typer.Option(help="Without --time/--split: share of rows held out, "
+                                                     "stratified by the target (default 0.3).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the stratified split and of the evidence refits.")] = 1,
+    indicators: Annotated[Path | None, typer.Option(help="YAML: indicators: {column: {name_zh, name_en, group, "
+                                                    "unit, direction}} and optional group_bounds.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Column that is not an indicator (repeatable).")] = None,
+    max_points: Annotated[float | None, typer.Option(help="Cap on one indicator's points (default: min(100, "
+                                                     "max(25, ceil(200 / n scoring))).")] = None,
+    refits: Annotated[int, typer.Option(min=2, help="Evidence refits with shadow columns.")] = 30,
+    out: Annotated[Path, typer.Option(help="Folder for formulas, evaluation and the report.")] = Path(
+        "innopoints-out/fit"),
+    experiment: ExperimentOpt = "innopoints",
+    mlflow: MlflowOpt = True,
+    quiet: QuietOpt = False,
+) -> None:
+    """Fit a points formula to your own indicator table (docs/fit.md): only its columns are indicators.
+
+    Reads TABLE and INDICATORS. Writes OUT/formulas/fitted-data.json (+ .weights.csv; fitted-policy too when
+    INDICATORS declares directions), OUT/evaluation.json (test AUC, KS, Brier, calibration of each formula, ΔAUC
+    against a logistic regression on the same columns, logistic and LightGBM references) and OUT/refinement.json
+    / .md (per column: evidence from refits with shadow columns, points with intervals, verdict). Nothing is
+    written when a step fails. With MLflow on: one parent run and one run per formula, registered as versions
+    of `innopoints-formula` (alias `candidate` = the recommended one).
+    """
+    from innopoints.pipeline import fit as fit_step
+    from innopoints.pipeline.fingerprint import data_fingerprint
+
+    options = fit_step.FitOptions(target=target, stage=stage, time=time, split=split, test_share=test_share,
+                                  seed=seed, exclude=tuple(exclude or ()), max_points=max_points, refits=refits)
+    meta, bounds = fit_step.load_indicator_meta(indicators)
+    uri = _tracking_ready() if mlflow else None
+    names = ["read and check", "evidence and the data-driven formula", "the policy-consistent formula",
+             "points intervals", "reference models", "evaluation on the test rows", "refinement", "write"]
+    with Stages(names, enabled=not quiet) as p:
+        with p.stage("read and check"):
+            frame = fit_step.read_indicator_table(table)
+            columns = fit_step.check_table(frame, options, meta, table.name)
+            test, how = fit_step.split_rows(frame, options, table.name)
+        result = fit_step.fit_table(frame, columns, test, how, options, meta, bounds,
+                                    fingerprint=data_fingerprint({"table": frame}), progress=p.mark)
+        with p.stage("write"):
+            fit_step.write_fit_outputs(result, out, table.name)
+    logged = None
+    if uri:
+        from innopoints.experiments.registry import register_formulas
+        from innopoints.experiments.tracking import log_train
+
+        best = result.formulas[result.evaluation["best"]]
+        params = {"seed": seed, "data_fingerprint": best.provenance.data_fingerprint,
+                  "config_hash": best.provenance.config_hash, "fit": dataclasses.asdict(options)}
+        logged = log_train(result, out, experiment=experiment, params=params, uri=uri)
+        logged["versions"] = register_formulas(logged, name=MODEL_NAME, uri=uri,
+                                               aliases={"candidate": result.evaluation["best"]})
+    ev = result.evaluation
+    for name, r in ev["formulas"].items():
+        d = r["delta_auc_vs_baseline"]
+        console.print(f"{name}: test AUC {r['test_auc']:.4f} (vs logistic {d[1]:+.4f} [{d[0]:+.4f}, {d[2]:+.4f}]), "
+                      f"KS {r['test_ks']:.4f}" + (" (recommended)" if name == ev["best"] else ""))
+    console.print("references: " + ", ".join(f"{k} test AUC {v['test_auc']:.4f}" for k, v in ev["models"].items()))
+    ref = result.refinement
+    console.print(f"scored: {', '.join(ref.loc[ref['verdict'] == 'score', 'column'].astype(str)) or 'none'}; "
+                  f"no points: {', '.join(ref.loc[ref['verdict'] != 'score', 'column'].astype(str)) or 'none'}")
+    console.print(f"wrote {out}/formulas, evaluation.json, refinement.json, refinement.md")
     if logged:
-        _print_mlflow(uri, logged)
+        console.print(f"MLflow: parent run {logged['parent_run_id']}; models:/{MODEL_NAME}@candidate = {ev['best']}")
 
 
-from innopoints.pipeline.policy import policy_command  # noqa: E402  (registered after user_errors exists)
+@app.command()
+@user_errors
+def policy(
+    formula: Annotated[list[str], typer.Option(
+        "--formula", metavar="REF", help="Formula to assess: a .json/.yaml file, builtin:NAME or an MLflow "
+        "reference. Repeat it; the first is the reference A the others are matched against.")],
+    data: Annotated[Path, typer.Option(help="Folder with the three input tables (firms, firm_years, loans).")],
+    policy_file: Annotated[Path | None, typer.Option(
+        "--policy", help="Policy YAML (qualification, take-up, loss given default, risk sharing, funds, "
+        "refinancing, Monte Carlo); default: the documented defaults of docs/policy.md.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for policy.json, policy.md and the plots.")] = Path(
+        "innopoints-out/policy"),
+    year: Annotated[int | None, typer.Option(help="Scoring year of the population (fiscal years before it); "
+                                             "default: the year after the last fiscal year.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML run config (stage rule, local "
+                                                "indicators); default: built-in defaults.")] = None,
+    experiment: ExperimentOpt = "innopoints",
+    mlflow: MlflowOpt = True,
+    quiet: QuietOpt = False,
+    lang: LangOpt = "en",
+) -> None:
+    """Policy simulation: lending unlocked, defaults, and who carries the loss, for each formula.
 
-app.command(name="policy")(user_errors(policy_command))
+    Reads every FORMULA, DATA and POLICY. Calibrates default probabilities per points band on the observed
+    loans, estimates take-up and loan size per band, qualifies firms of the scoring year, and simulates the
+    loss with a one-factor (Vasicek) model. Writes OUT/policy.json (per formula: qualified_firms,
+    expected_volume, expected_default_rate, expected_loss, loss_bank, loss_guarantee, loss_funds, loss_p99,
+    fund_exhaustion_probability, and the same by province; the headline: the cut-off at which each formula
+    matches the first formula's expected loss and the lending it unlocks there), OUT/policy.md and PNG plots
+    (frontier, loss distribution, loss split, fund exhaustion). Aggregates only. With MLflow on (the
+    default): one run `policy` in EXPERIMENT (MLFLOW_TRACKING_URI, else ./mlflow.db) with the policy as
+    params, each formula's totals and the matched-loss headline as metrics, and OUT's files as artifacts.
+    """
+    from innopoints.pipeline.io import check_out_dir
+    from innopoints.pipeline.policy import assess_and_write, load_policy, print_summary
+    from innopoints.pipeline.refs import is_mlflow_ref, load_formula
+
+    _check_lang(lang)
+    pol = load_policy(policy_file)
+    cfg = load_config(config)
+    check_out_dir(out, "--out")  # a file, or someone's folder (it is replaced as a whole): refused before any work
+    uri = None
+    if mlflow or any(is_mlflow_ref(ref) for ref in formula):
+        from innopoints.experiments.tracking import check_tracking, tracking_uri
+
+        uri = tracking_uri(Path.cwd())
+        check_tracking(uri)
+    names = ["load formulas", "read and validate", "score and calibrate"]
+    names += [f"simulate {i + 1}" for i in range(len(formula))] + ["write"]
+    with Stages(names, enabled=not quiet) as p:
+        with p.stage("load formulas"):
+            formulas = [load_formula(ref, uri=uri) for ref in formula]
+        with p.stage("read and validate"):
+            tables = steps.load_tables(data)
+        p.mark("score and calibrate")
+        results, paths = assess_and_write(formulas, tables, pol, cfg, out, year=year, progress=p.mark, lang=lang)
+    print_summary(results)
+    console.print(f"wrote {', '.join(str(x) for x in paths[:2])} and {len(paths) - 2} plots")
+    if mlflow:
+        from innopoints.experiments.tracking import log_policy
+
+        run_id = log_policy(results, out, experiment=experiment, uri=uri)
+        console.print(f"MLflow: run {run_id} in experiment {experiment!r} ({uri})")
 
 
 def main() -> None:

@@ -617,8 +617,6 @@ def _check_table(
         if column not in COLUMNS[table] and column not in doubled:
             rule = "unexpected column (kept, not checked)"
             warnings.append(Finding(table, str(column), rule, None, [], "warning"))
-    if raw.empty:
-        warnings.append(Finding(table, None, "table has no rows", 0, [], "warning"))
 
     usable = [c for c in COLUMNS[table] if c in names and c not in doubled]
     parsed_columns: dict[str, pd.Series] = {}
@@ -707,18 +705,80 @@ def _cross_table(checked: dict[str, _Checked]) -> tuple[list[Finding], list[Find
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Sanity a credit analyst expects: no empty table, no future loan, no outcome before its window closed, no
+# money beyond any plausible firm
+# ---------------------------------------------------------------------------------------------------------
+
+OUTCOME_WINDOW_MONTHS = 12
+MONEY_LIMIT = 1e12
+"""Largest absolute money value accepted (CNY 10k, i.e. 10^16 CNY, beyond any firm): larger values are keying
+errors, and near the float limit (1.7e308) sums overflow to infinity."""
+
+
+def _empty_tables(checked: Mapping[str, _Checked]) -> list[Finding]:
+    """A table with no rows gives nothing to learn or score."""
+    return [Finding(table, None, "table has no rows; every table needs at least one", 0)
+            for table, c in checked.items() if c.raw.empty]
+
+
+def _money_in_range(checked: Mapping[str, _Checked]) -> list[Finding]:
+    """Money (and loan amounts) within +-MONEY_LIMIT."""
+    out = []
+    for table in ("firm_years", "loans"):
+        c = checked.get(table)
+        if c is None:
+            continue
+        for column in (*MONEY_COLUMNS, "amount"):
+            if column in c.parsed.columns:
+                idx = _where((c.parsed[column].abs() > MONEY_LIMIT).fillna(False))
+                if len(idx):
+                    rule = f"must be within +-{MONEY_LIMIT:.0e} (CNY 10k); larger is a keying error"
+                    out.append(_finding(table, column, rule, c.raw, idx))
+    return out
+
+
+def _loan_dates(checked: Mapping[str, _Checked], today: dt.date) -> list[Finding]:
+    """No loan originated after today; no outcome observed before its 12-month window could close."""
+    c = checked.get("loans")
+    if c is None or not c.usable("origination_date"):
+        return []
+    out = []
+    date = c.parsed["origination_date"]
+    today_ts = pd.Timestamp(today)
+    idx = _where((date > today_ts).fillna(False))
+    if len(idx):
+        rule = f"is after today ({today.isoformat()}): a loan cannot be originated in the future"
+        out.append(_finding("loans", "origination_date", rule, c.raw, idx, context=["outcome_observed"]))
+    if c.usable("outcome_observed"):
+        closes = date + pd.DateOffset(months=OUTCOME_WINDOW_MONTHS)
+        early = (closes > today_ts).fillna(False) & c.parsed["outcome_observed"].fillna(False).astype(bool)
+        idx = np.setdiff1d(_where(early), idx)
+        if len(idx):
+            rule = (f"outcome_observed is true but the {OUTCOME_WINDOW_MONTHS}-month window closes after today "
+                    f"({today.isoformat()}): set it false until the window closes")
+            out.append(_finding("loans", "outcome_observed", rule, c.raw, idx, context=["origination_date"]))
+    return out
+
+
+def _sanity(checked: Mapping[str, _Checked], today: dt.date) -> list[Finding]:
+    return _money_in_range(checked) + _loan_dates(checked, today)
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------------------------------------
 
 
 def validate_tables(
-    tables: Mapping[str, pd.DataFrame], *, current_year: int | None = None
+    tables: Mapping[str, pd.DataFrame], *, current_year: int | None = None, today: dt.date | None = None
 ) -> ValidationReport:
     """Check the three input tables against the data contract (README, "The data contract"); never raises on bad data.
 
     Args:
         tables: ``firms``, ``firm_years`` and ``loans`` as read (raw dtypes, e.g. text from CSV).
         current_year: the year plausibility ranges end at (default: today's year).
+        today: the date loans are judged at: none may be originated after it, and none may have an observed
+            outcome before its 12-month window closed by it (default: today, or the end of ``current_year``).
 
     Returns:
         A report whose ``errors`` break the contract and whose ``warnings`` do not; every failing row is
@@ -739,12 +799,16 @@ def validate_tables(
     errors, warnings = _cross_table(checked)
     report.errors += errors
     report.warnings += warnings
+    if today is None:
+        today = dt.date.today() if current_year is None else dt.date(current_year, 12, 31)
+    report.errors = _empty_tables(checked) + report.errors + _sanity(checked, today)  # an empty table first
     return report
 
 
-def require_valid(tables: Mapping[str, pd.DataFrame], *, current_year: int | None = None) -> ValidationReport:
+def require_valid(tables: Mapping[str, pd.DataFrame], *, current_year: int | None = None,
+                  today: dt.date | None = None) -> ValidationReport:
     """Validate and raise :class:`DataError` (one line, first error) when the contract is broken."""
-    report = validate_tables(tables, current_year=current_year)
+    report = validate_tables(tables, current_year=current_year, today=today)
     if not report.ok:
         raise DataError(report.render_short())
     return report

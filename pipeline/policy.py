@@ -14,7 +14,6 @@ from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
-import typer
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from rich.table import Table
 
@@ -23,6 +22,7 @@ from innopoints.features.stage import StageRule
 from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
 from innopoints.models.formula.schema import Formula
 from innopoints.models.policy.loss import (
+    MAX_MARGINAL_PD,
     PD_FLOOR,
     SUMMARY_TOTALS,
     Assessment,
@@ -31,28 +31,32 @@ from innopoints.models.policy.loss import (
     Qualification,
     Terms,
     assess,
+    calibration_check,
     cells,
+    cutoff_marginal_pd,
     expected_cells,
     firm_year_lending,
     fund_sizes,
     guaranteed_volume_share,
     lending_by_band,
+    marginal_pd,
     match_expected_loss,
     qualify,
+    sensitivity_grid,
     summarise,
     threshold_curve,
 )
 from innopoints.pipeline import steps
-from innopoints.pipeline.config import RunConfig, load_config, read_yaml_model
+from innopoints.pipeline.config import RunConfig, read_yaml_model
 from innopoints.pipeline.contract import PROVINCE_RULE, PROVINCES, canonical_province
-from innopoints.pipeline.options import ExperimentOpt, LangOpt, MlflowOpt, QuietOpt
-from innopoints.pipeline.progress import Stages, console
+from innopoints.pipeline.progress import console
 
 # Hebei: a CNY 147 m provincial compensation fund behind CNY 310.7 bn of loans (docs/field.md), in CNY 10k.
 HEBEI_FUND = 14_700.0
 HEBEI_LOANS = 31_070_000.0
 GUARANTEED = "guarantee_fund"
 CURVE_POINTS = 200  # rows of each volume-vs-loss curve kept for the JSON and the plot
+NATIONAL_TAKE_UP = 0.171  # 12,200 loans / 71,435 qualified firms in 2024 (docs/field.md)
 
 
 # ------------------------------------------------------------------------------------------ the file
@@ -81,6 +85,7 @@ class QualificationPolicy(_Section):
     cutoff: float | None = None
     by_province: bool = False
     province_cutoffs: dict[Province, float] = Field(default_factory=dict)
+    max_marginal_pd: float = Field(default=MAX_MARGINAL_PD, gt=0, le=1)  # flag a cut-off in a band riskier than this
 
     @model_validator(mode="after")
     def _check(self) -> QualificationPolicy:
@@ -102,6 +107,8 @@ class BandsPolicy(_Section):
     n_bands: int = Field(default=10, ge=2, le=50)
     pd_floor: float = Field(default=PD_FLOOR, ge=0, lt=1)
     ci: float = Field(default=0.95, gt=0, lt=1)
+    # training_years: every observed year but the last, which checks the PDs out of time; all_years: every one
+    calibrate_on: Literal["training_years", "all_years"] = "training_years"
 
 
 class TakeUpPolicy(_Section):
@@ -165,6 +172,29 @@ class MonteCarloPolicy(_Section):
     chunk: int = Field(default=10_000, ge=100)
 
 
+class SensitivityPolicy(_Section):
+    """The grid the headline is recomputed over (by expectation): take-up settings × qualified shares."""
+
+    take_up_rates: list[float | None] = Field(default_factory=lambda: [None, NATIONAL_TAKE_UP])  # None = estimated
+    shares: list[float] = Field(default_factory=lambda: [0.10, QUALIFIED_SHARE, 0.20])
+
+    @model_validator(mode="after")
+    def _check(self) -> SensitivityPolicy:
+        if not self.take_up_rates or not self.shares:
+            raise ValueError("give at least one take-up setting and one share, e.g. shares: [0.1374]")
+        if any(r is not None and not 0 <= r <= 1 for r in self.take_up_rates) or any(
+                not 0 < v <= 1 for v in self.shares):
+            raise ValueError("take-up rates must be in [0, 1] (or null = estimated) and shares in (0, 1]")
+        return self
+
+
+class ChurnPolicy(_Section):
+    """When a move in the qualified set by stage, SME flag or province is flagged as a policy risk."""
+
+    flag_change: float = Field(default=0.25, gt=0)  # relative change of a group's qualified firms
+    min_firms: int = Field(default=30, ge=1)  # groups with fewer qualified firms under both are not flagged
+
+
 class PolicyFile(_Section):
     """The whole policy file; every section is optional and has documented defaults (docs/policy.md)."""
 
@@ -178,6 +208,8 @@ class PolicyFile(_Section):
     funds: FundsPolicy = FundsPolicy()
     refinancing: RefinancingPolicy = RefinancingPolicy()
     monte_carlo: MonteCarloPolicy = MonteCarloPolicy()
+    sensitivity: SensitivityPolicy = SensitivityPolicy()
+    churn: ChurnPolicy = ChurnPolicy()
 
     def terms(self, guaranteed_share: float) -> Terms:
         """The model layer's terms, with the guaranteed share resolved (policy value or estimate)."""
@@ -220,6 +252,8 @@ class FormulaRun:
     band: np.ndarray
     bands: pd.DataFrame
     assessment: Assessment | None = None
+    groups: pd.DataFrame | None = None  # firm_id, stage, is_sme, province of the scored firms (for churn)
+    calibration: dict | None = None  # the out-of-time check of the band PDs
 
 
 def _loans_for(tables: dict[str, pd.DataFrame], rule: StageRule, indicators, cache: dict) -> pd.DataFrame:
@@ -268,10 +302,11 @@ def prepare(formulas: list[Formula], tables: dict[str, pd.DataFrame], policy: Po
             estimate_points = points
         else:
             estimate_points = f.score(_population_for(tables, estimate_year, config, f, cache)[0])["points"]
-        calibrator, bands = _bands(scored, estimate_points, estimate_year, policy)
+        calibrator, bands, calibration = _bands(scored, estimate_points, estimate_year, policy)
         runs.append(FormulaRun(label=label, formula=f, points=points,
                                provinces=population["province"].to_numpy(dtype=object),
-                               band=calibrator.band(points), bands=bands))
+                               band=calibrator.band(points), bands=bands, calibration=calibration,
+                               groups=population[["firm_id", "stage", "is_sme", "province"]].reset_index(drop=True)))
     observed = scored["outcome_observed"].to_numpy(bool)
     estimated = guaranteed_volume_share(scored["guarantee"].to_numpy(dtype=object) == GUARANTEED,
                                         scored["amount"].to_numpy("float64"))
@@ -283,6 +318,9 @@ def prepare(formulas: list[Formula], tables: dict[str, pd.DataFrame], policy: Po
         "observed_loans": int(observed.sum()), "observed_defaults": int(scored.loc[observed, "defaulted"].sum()),
         "guaranteed_share_estimated": estimated,
         "guaranteed_share_used": estimated if share is None else share,
+        "calibration_years": runs[0].calibration["fit_years"],
+        "calibration_check_year": runs[0].calibration["check_year"],
+        "calibration_loans": runs[0].calibration["loans"], "calibration_defaults": runs[0].calibration["defaults"],
     }
     return runs, info
 
@@ -298,17 +336,30 @@ def _scored_loans(loans: pd.DataFrame, formula: Formula) -> pd.DataFrame:
 
 
 def _bands(scored: pd.DataFrame, estimate_points, estimate_year: int,
-           policy: PolicyFile) -> tuple[BandCalibrator, pd.DataFrame]:
-    """PD per band on observed loans, take-up from the estimation year's borrowers, yearly size per band."""
+           policy: PolicyFile) -> tuple[BandCalibrator, pd.DataFrame, dict]:
+    """PD per band on observed loans, take-up from the estimation year's borrowers, yearly size per band.
+
+    With ``bands.calibrate_on: training_years`` (the default) the PDs are fitted on every observed year but
+    the last, and the last checks them out of time; with one observed year only, all of it is used (said).
+    """
     observed = scored[scored["outcome_observed"].to_numpy(bool)]
+    years = sorted(int(y) for y in observed["year"].unique())
+    check_year = years[-1] if policy.bands.calibrate_on == "training_years" and len(years) > 1 else None
+    fit_rows = observed if check_year is None else observed[observed["year"] < check_year]
     calibrator = BandCalibrator(policy.bands.n_bands, policy.bands.pd_floor, policy.bands.ci)
-    calibrator.fit(observed["points"].to_numpy(), observed["defaulted"].to_numpy(bool))
+    calibrator.fit(fit_rows["points"].to_numpy(), fit_rows["defaulted"].to_numpy(bool))
+    calibration = {"fit_years": sorted(int(y) for y in fit_rows["year"].unique()), "check_year": check_year,
+                   "loans": int(len(fit_rows)), "defaults": int(fit_rows["defaulted"].sum()), "check": None}
+    if check_year is not None:
+        held = observed[observed["year"] == check_year]
+        calibration["check"] = calibration_check(calibrator, held["points"].to_numpy(),
+                                                 held["defaulted"].to_numpy(bool))
     lending = firm_year_lending(scored)
     borrowers = lending[lending["year"] == estimate_year]
     by_band = lending_by_band(calibrator.band(estimate_points), calibrator.band(borrowers["points"]),
                               calibrator.band(lending["points"]), lending["amount"].to_numpy("float64"),
                               calibrator.n_bands_)
-    return calibrator, _with_overrides(calibrator.table_.merge(by_band, on="band"), policy)
+    return calibrator, _with_overrides(calibrator.table_.merge(by_band, on="band"), policy), calibration
 
 
 def _with_overrides(bands: pd.DataFrame, policy: PolicyFile) -> pd.DataFrame:
@@ -354,8 +405,58 @@ def simulate_policy(runs: list[FormulaRun], policy: PolicyFile, terms: Terms, *,
             "volume_difference": matched["expected_volume"] - ref.assessment.total["expected_volume"],
             "volume_ratio": matched["expected_volume"] / ref.assessment.total["expected_volume"]
             if ref.assessment.total["expected_volume"] else None,
+            **_marginal_keys(cutoff_marginal_pd(run.points, run.band, run.bands, matched["cutoff"]), policy),
         })
-    return {"funds": funds, "headline": headline}
+    sens = policy.sensitivity
+    grid = {run.label: sensitivity_grid((ref.points, ref.band, ref.bands), (run.points, run.band, run.bands), terms,
+                                        sens.shares, sens.take_up_rates) for run in runs[1:]}
+    marginal = {run.label: _marginal_keys(marginal_pd(run.points, qualify(run.points, run.provinces, rule), run.band,
+                                                      run.bands), policy) for run in runs}
+    return {"funds": funds, "headline": headline, "sensitivity": grid, "marginal": marginal,
+            "churn": churn(runs, rule, policy.churn)}
+
+
+def _marginal_keys(m: dict, policy: PolicyFile) -> dict:
+    """The marginal band's PD and whether it breaks ``qualification.max_marginal_pd``."""
+    limit = policy.qualification.max_marginal_pd
+    return {"marginal_band": m["band"], "marginal_points": m["points"], "marginal_pd": m["pd"],
+            "marginal_pd_limit": limit, "marginal_pd_flag": bool(m["pd"] is not None and m["pd"] > limit)}
+
+
+def churn(runs: list[FormulaRun], rule: Qualification, settings: ChurnPolicy) -> dict:
+    """How the qualified set moves from the reference formula to each other one, in total and by stage, SME flag
+    and province; a group is flagged when its qualified firms change by at least ``flag_change`` (relative) and
+    it has at least ``min_firms`` qualified firms under one of the two."""
+    ref = runs[0]
+    ref_q = qualify(ref.points, ref.provinces, rule)
+    out = {"flag_change": settings.flag_change, "min_firms": settings.min_firms, "formulas": {}}
+    for run in runs[1:]:
+        if len(run.groups) != len(ref.groups) or not (run.groups["firm_id"].to_numpy()
+                                                      == ref.groups["firm_id"].to_numpy()).all():
+            out["formulas"][run.label] = {"note": "the formulas score different firms (stage rules or local "
+                                                  "indicators differ): no firm-level churn"}
+            continue
+        q = qualify(run.points, run.provinces, rule)
+        groups = {}
+        for key in ("stage", "is_sme", "province"):
+            col = ref.groups[key].astype(str).to_numpy()
+            rows = []
+            for value in sorted(pd.unique(col)):
+                m = col == value
+                a, b = int(ref_q[m].sum()), int(q[m].sum())
+                change = (b - a) / a if a else None
+                flagged = max(a, b) >= settings.min_firms and (a == 0 or abs(b - a) / a >= settings.flag_change)
+                rows.append({"group": value, "reference": a, "formula": b, "change": change,
+                             "kept": int((ref_q & q & m).sum()), "flag": bool(flagged)})
+            groups[key] = rows
+        out["formulas"][run.label] = {
+            "reference_qualified": int(ref_q.sum()), "qualified": int(q.sum()), "kept": int((ref_q & q).sum()),
+            "left": int((ref_q & ~q).sum()), "entered": int((q & ~ref_q).sum()),
+            "changed_share": float((ref_q ^ q).sum() / max(int((ref_q | q).sum()), 1)),
+            "groups": groups,
+            "flagged": [f"{key}={r['group']}" for key, rows in groups.items() for r in rows if r["flag"]],
+        }
+    return out
 
 
 def _curve(run: FormulaRun, terms: Terms) -> list[dict]:
@@ -399,6 +500,8 @@ def policy_results(runs: list[FormulaRun], sim: dict, policy: PolicyFile, terms:
                             for row in by_prov.to_dict(orient="records")},
             "bands": run.bands.replace([np.inf, -np.inf], None).to_dict(orient="records"),
             "curve": _curve(run, terms),
+            "marginal": sim["marginal"][run.label],
+            "calibration": run.calibration,
         }
     resolved = policy.model_dump(mode="json")
     resolved["risk_sharing"]["guaranteed_share"] = terms.guaranteed_share
@@ -411,7 +514,62 @@ def policy_results(runs: list[FormulaRun], sim: dict, policy: PolicyFile, terms:
         "fund_sizes": sim["funds"],
         "formulas": formulas,
         "headline": sim["headline"],
+        "sensitivity": sim["sensitivity"],
+        "churn": sim["churn"],
+        "assumptions": assumptions(policy, info, runs, terms),
     }
+
+
+def _source(section, key: str, default: str = "default (docs/policy.md)") -> str:
+    return "set in the policy file" if key in section.model_fields_set else default
+
+
+def assumptions(policy: PolicyFile, info: dict, runs: list[FormulaRun], terms: Terms) -> list[dict]:
+    """Every assumption behind the figures with the value actually used and where it comes from."""
+    q, b, t, ls = policy.qualification, policy.bands, policy.take_up, policy.loan_size
+    ref = runs[0].bands
+    firms = ref["firms"].to_numpy("float64")
+    mean_take_up = float((ref["take_up_estimated"] * firms).sum() / firms.sum()) if firms.sum() else None
+    lending = ref["firm_years"].to_numpy("float64")
+    mean_amount = float((ref["mean_amount_estimated"] * lending).sum() / lending.sum()) if lending.sum() else None
+    est_year = info["estimate_year"]
+    cal = (f"fitted on the observed loans of {', '.join(map(str, info['calibration_years']))}; "
+           f"checked out of time on {info['calibration_check_year']}" if info["calibration_check_year"]
+           else f"fitted on every observed year ({', '.join(map(str, info['calibration_years']))})")
+    rows = [
+        ("qualification", "top share of firms" if q.rule == "top_share" else "points cut-off",
+         q.share if q.rule == "top_share" else q.cutoff, _source(q, "share" if q.rule == "top_share" else "cutoff",
+                                                                 "default: 71,435 of 520,000 firms in 2024")),
+        ("marginal band PD limit", "flag above", q.max_marginal_pd, _source(q, "max_marginal_pd")),
+        ("default probability per band", f"{b.n_bands} bands, floor {b.pd_floor}", b.calibrate_on,
+         f"{_source(b, 'calibrate_on', 'default')}; {cal}"),
+        ("take-up", "flat in every band" if t.rate is not None else "per band",
+         t.rate if t.rate is not None else mean_take_up,
+         "set in the policy file" if t.rate is not None else
+         f"estimated from borrowing in {est_year} (firm-weighted mean over bands)"),
+        ("loan size (CNY 10k a year)", "flat" if ls.amount is not None else "per band",
+         ls.amount if ls.amount is not None else mean_amount,
+         "set in the policy file" if ls.amount is not None else "estimated: mean yearly amount of borrowing firms"),
+        ("loss given default", "", policy.loss.lgd, _source(policy.loss, "lgd")),
+        ("tenor (months)", "", policy.loss.tenor_months, _source(policy.loss, "tenor_months")),
+        ("default correlation", "", policy.loss.correlation, _source(policy.loss, "correlation")),
+        ("guarantee system's share of loss", "", policy.risk_sharing.guarantee_share_of_loss,
+         _source(policy.risk_sharing, "guarantee_share_of_loss")),
+        ("guaranteed share of volume", "", terms.guaranteed_share,
+         "set in the policy file" if policy.risk_sharing.guaranteed_share is not None
+         else "estimated from the loans table (guarantee == guarantee_fund)"),
+        ("guarantee cap per firm (CNY 10k)", "", policy.risk_sharing.guarantee_cap,
+         _source(policy.risk_sharing, "guarantee_cap")),
+        ("fund coverage", "", policy.funds.coverage, _source(policy.funds, "coverage", "default; an assumption, "
+                                                                                      "no published figure")),
+        ("fund size per unit of volume", "", policy.funds.size_ratio,
+         _source(policy.funds, "size_ratio", "default: Hebei, CNY 147 m behind CNY 310.7 bn")),
+        ("funds sized explicitly", "", len(policy.funds.sizes), _source(policy.funds, "sizes", "none")),
+        ("refinancing eligible share", "", policy.refinancing.eligible_share,
+         _source(policy.refinancing, "eligible_share", "default; an assumption")),
+        ("Monte Carlo draws", "", policy.monte_carlo.draws, _source(policy.monte_carlo, "draws")),
+    ]
+    return [{"assumption": a, "how": h, "value": v, "source": s} for a, h, v, s in rows]
 
 
 def write_policy_outputs(results: dict, runs: list[FormulaRun], out: Path, lang: str = "en") -> list[Path]:
@@ -419,7 +577,7 @@ def write_policy_outputs(results: dict, runs: list[FormulaRun], out: Path, lang:
     failure)."""
     from innopoints.experiments.policy_report import (
         exhaustion_plot,
-        frontier_plot,
+        lending_loss_frontier_plot,
         loss_distribution_plot,
         loss_split_plot,
         policy_markdown,
@@ -428,83 +586,22 @@ def write_policy_outputs(results: dict, runs: list[FormulaRun], out: Path, lang:
     from innopoints.pipeline.outputs import dumps, staged_dir
 
     losses = {r.label: r.assessment.distribution.total for r in runs}
-    with fonts_for(lang), staged_dir(out) as tmp:
+    with fonts_for(lang):  # the figures are drawn when saved: the font stack stays set until then
         figures = {
-            "frontier.png": frontier_plot(results, lang),
+            "frontier.png": lending_loss_frontier_plot(results, lang),
             "loss_distribution.png": loss_distribution_plot(losses, results, lang),
             "loss_split.png": loss_split_plot(results, lang),
             "fund_exhaustion.png": exhaustion_plot(results, lang),
         }
-        (tmp / "policy.json").write_text(dumps(results), encoding="utf-8")
-        (tmp / "policy.md").write_text(policy_markdown(results, plots=list(figures), lang=lang), encoding="utf-8")
-        for name, fig in figures.items():
-            fig.savefig(tmp / name, dpi=100)
+        with staged_dir(out) as tmp:
+            (tmp / "policy.json").write_text(dumps(results), encoding="utf-8")
+            (tmp / "policy.md").write_text(policy_markdown(results, plots=list(figures), lang=lang), encoding="utf-8")
+            for name, fig in figures.items():
+                fig.savefig(tmp / name, dpi=100)
     return [out / "policy.json", out / "policy.md", *(out / n for n in figures)]
 
 
-# ---------------------------------------------------------------------------------------- the command
-
-
-
-def policy_command(
-    formula: Annotated[list[str], typer.Option(
-        "--formula", metavar="REF", help="Formula to assess: a .json/.yaml file, builtin:NAME or an MLflow "
-        "reference. Repeat it; the first is the reference A the others are matched against.")],
-    data: Annotated[Path, typer.Option(help="Folder with the three input tables (firms, firm_years, loans).")],
-    policy: Annotated[Path | None, typer.Option(help="Policy YAML (qualification, take-up, loss given default, "
-                                                "risk sharing, funds, refinancing, Monte Carlo); default: "
-                                                "the documented defaults of docs/policy.md.")] = None,
-    out: Annotated[Path, typer.Option(help="Folder for policy.json, policy.md and the plots.")] = Path(
-        "innopoints-out/policy"),
-    year: Annotated[int | None, typer.Option(help="Scoring year of the population (fiscal years before it); "
-                                             "default: the year after the last fiscal year.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML run config (stage rule, local "
-                                                "indicators); default: built-in defaults.")] = None,
-    experiment: ExperimentOpt = "innopoints",
-    mlflow: MlflowOpt = True,
-    quiet: QuietOpt = False,
-    lang: LangOpt = "en",
-) -> None:
-    """Policy simulation: lending unlocked, defaults, and who carries the loss, for each formula.
-
-    Reads every FORMULA, DATA and POLICY. Calibrates default probabilities per points band on the observed
-    loans, estimates take-up and loan size per band, qualifies firms of the scoring year, and simulates the
-    loss with a one-factor (Vasicek) model. Writes OUT/policy.json (per formula: qualified_firms,
-    expected_volume, expected_default_rate, expected_loss, loss_bank, loss_guarantee, loss_funds, loss_p99,
-    fund_exhaustion_probability, and the same by province; the headline: the cut-off at which each formula
-    matches the first formula's expected loss and the lending it unlocks there), OUT/policy.md and PNG plots
-    (frontier, loss distribution, loss split, fund exhaustion). Aggregates only. With MLflow on (the
-    default): one run `policy` in EXPERIMENT (MLFLOW_TRACKING_URI, else ./mlflow.db) with the policy as
-    params, each formula's totals and the matched-loss headline as metrics, and OUT's files as artifacts.
-    """
-    from innopoints.experiments.i18n import check_lang
-    from innopoints.pipeline.refs import is_mlflow_ref, load_formula
-
-    check_lang(lang)
-    pol = load_policy(policy)
-    cfg = load_config(config)
-    uri = None
-    if mlflow or any(is_mlflow_ref(ref) for ref in formula):
-        from innopoints.experiments.tracking import check_tracking, tracking_uri
-
-        uri = tracking_uri(Path.cwd())
-        check_tracking(uri)
-    names = ["load formulas", "read and validate", "score and calibrate"]
-    names += [f"simulate {i + 1}" for i in range(len(formula))] + ["write"]
-    with Stages(names, enabled=not quiet) as p:
-        with p.stage("load formulas"):
-            formulas = [load_formula(ref, uri=uri) for ref in formula]
-        with p.stage("read and validate"):
-            tables = steps.load_tables(data)
-        p.mark("score and calibrate")
-        results, paths = assess_and_write(formulas, tables, pol, cfg, out, year=year, progress=p.mark, lang=lang)
-    _print_summary(results)
-    console.print(f"wrote {', '.join(str(x) for x in paths[:2])} and {len(paths) - 2} plots")
-    if mlflow:
-        from innopoints.experiments.tracking import log_policy
-
-        run_id = log_policy(results, out, experiment=experiment, uri=uri)
-        console.print(f"MLflow: run {run_id} in experiment {experiment!r} ({uri})")
+# ------------------------------------------------------------------------------------------ the steps
 
 
 def assess_and_write(formulas: list[Formula], tables: dict[str, pd.DataFrame], policy: PolicyFile,
@@ -531,7 +628,8 @@ def report_summary(results: dict) -> dict:
             "draws": results["policy"]["monte_carlo"]["draws"]}
 
 
-def _print_summary(results: dict) -> None:
+def print_summary(results: dict) -> None:
+    """The console summary of a policy simulation: one row per formula and the matched-loss headline."""
     table = Table(title=f"policy simulation, scoring year {results['data']['scoring_year']} (money in CNY 10k)")
     for col in ("formula", "qualified", "volume", "default rate", "expected loss", "bank / guarantee / funds",
                 "p99 loss", "any fund exhausted"):
@@ -549,4 +647,10 @@ def _print_summary(results: dict) -> None:
             continue
         console.print(f"at the expected loss of {h['reference']} ({h['target_expected_loss']:,.0f}), {h['formula']} "
                       f"lends {h['expected_volume']:,.0f} (cut-off {h['cutoff']:.2f} points) vs "
-                      f"{h['reference_expected_volume']:,.0f}: {h['volume_difference']:+,.0f}")
+                      f"{h['reference_expected_volume']:,.0f}: {h['volume_difference']:+,.0f}"
+                      + (f" ⚠ the cut-off's band has a default probability of {h['marginal_pd']:.1%}, above the "
+                         f"limit {h['marginal_pd_limit']:.1%}" if h.get("marginal_pd_flag") else ""))
+    from innopoints.experiments.policy_report import headline_range_lines
+
+    for line in headline_range_lines(results):
+        console.print(line.removeprefix("- ").replace("**", ""))

@@ -59,4 +59,6 @@ def load_formula(ref: str, *, uri: str | None = None) -> Formula:
         raise FormulaError(
             f"formula {ref!r} is not a file, builtin:NAME ({', '.join(builtin_names())}), models:/NAME@ALIAS, "
             "models:/NAME/VERSION, runs:/RUN_ID or a run id")
-    return Formula.from_text(path.read_text(encoding="utf-8-sig"), formula_format(path))
+    from innopoints.pipeline.io import read_text_input
+
+    return Formula.from_text(read_text_input(path, "formula", FormulaError), formula_format(path))

@@ -742,6 +742,7 @@ def simulate(n_firms: int, seed: int, years: tuple[int, int] = (2019, 2024), *, 
         ``loan_truth``.
     """
     _check_settings(n_firms, years, loan_rate, default_rate)
+    check_memory(n_firms, years)
     say = progress or (lambda _msg: None)
     first, last = int(years[0]), int(years[1])
     years = (first, last)
@@ -799,6 +800,45 @@ def simulate(n_firms: int, seed: int, years: tuple[int, int] = (2019, 2024), *, 
                                 default_rate=default_rate, cutoff=cutoff, sme_share=float(firms_df["is_sme"].mean())))
     return Cohort(firms=firms_df[list(FIRM_COLUMNS)], firm_years=firm_years[list(FIRM_YEAR_COLUMNS)],
                   loans=loans_df[list(LOAN_COLUMNS)], truth=truth, loan_truth=loan_truth)
+
+
+BYTES_PER_FIRM_YEAR = 600
+"""Peak memory of :func:`simulate` per firm and fiscal year, measured at 520,000 firms x 6 years (1.9 GB,
+benchmarks/results/simulate.md), rounded up."""
+
+
+def memory_needed(n_firms: int, years: tuple[int, int]) -> int:
+    """Bytes :func:`simulate` needs at its peak for ``n_firms`` over ``years`` (estimate, see above)."""
+    return int(n_firms) * (int(years[1]) - int(years[0]) + 1) * BYTES_PER_FIRM_YEAR
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(n_firms: int, years: tuple[int, int]) -> None:
+    """Refuse a cohort that cannot fit in memory, before allocating anything, naming what it would need."""
+    need, have = memory_needed(n_firms, years), available_memory()
+    if have is not None and need > have:
+        fit = have // max(memory_needed(1, years), 1)
+        raise SimulationError(f"simulate: {n_firms:,} firms x {int(years[1]) - int(years[0]) + 1} years would need "
+                              f"about {_bytes(need)} of memory; {_bytes(have)} is available; use at most "
+                              f"{fit:,} firms (520,000 is the national scale)")
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:,} bytes"
 
 
 def _check_settings(n_firms: int, years: tuple[int, int], loan_rate: float, default_rate: float) -> None:

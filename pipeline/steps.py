@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 
 from innopoints.features.build import Exclusions, loan_features, population_features
 from innopoints.features.catalog import Indicator, list_indicators
+from innopoints.features.errors import ConfigError, DataError, OutputError
 from innopoints.features.local import build_local_indicators
 from innopoints.features.stage import StageRule
 from innopoints.models.formula.qualify import qualified_mask
@@ -15,6 +17,19 @@ from innopoints.models.formula.schema import Formula
 from innopoints.pipeline.config import RunConfig
 from innopoints.pipeline.contract import coerce_tables, require_valid
 from innopoints.pipeline.io import read_tables
+
+
+def make_cohort(out: Path, firms: int, seed: int, years: tuple[int, int], fmt: str) -> None:
+    """Simulate a synthetic cohort and write its three tables and ``truth.json`` into ``out``."""
+    import json
+
+    from innopoints.pipeline.io import write_tables, write_text_atomic
+    from innopoints.pipeline.simulate import simulate
+
+    cohort = simulate(firms, seed, years)
+    write_tables({"firms": cohort.firms, "firm_years": cohort.firm_years, "loans": cohort.loans}, out, fmt)
+    write_text_atomic(out / "truth.json", json.dumps(cohort.truth, indent=2, sort_keys=True, ensure_ascii=False)
+                      + "\n")
 
 
 def load_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
@@ -93,6 +108,63 @@ def build_population(tables: dict[str, pd.DataFrame], year: int, config: RunConf
     return (rows or Rows(tables)).population(year, indicators, rule)
 
 
+def require_scoring_year(tables: dict[str, pd.DataFrame], year: int, option: str) -> None:
+    """Refuse, before building any indicator, a scoring year without a single scoreable firm: one founded
+    before ``year`` with a fiscal year ``year - 1`` (a typo such as 1800 would write an empty table)."""
+    fy, firms = tables["firm_years"], tables["firms"]
+    ids = fy.loc[fy["year"] == year - 1, "firm_id"]
+    if firms["firm_id"][firms["founded_year"] < year].isin(ids).any():
+        return
+    years = fy["year"]
+    span = (f"firm_years cover {int(years.min())}-{int(years.max())}, so give a year from {int(years.min()) + 1} "
+            f"to {int(years.max()) + 1}") if len(years) else "firm_years has no rows"
+    raise DataError(f"{option} {year}: no firm can be scored (a firm needs a firm_years row of {year - 1} and "
+                    f"to be founded before {year}); {span}")
+
+
+MIN_SPLIT_YEARS = 3
+"""Origination years with observed outcomes `train` needs: fitting years, a validation year and a test year."""
+
+
+def require_split(loans: pd.DataFrame, test_year: int | None = None) -> None:
+    """Refuse, before any model is fitted, loans that cannot give an out-of-time split with defaults in each
+    part: at least :data:`MIN_SPLIT_YEARS` origination years with observed outcomes up to the test year, and
+    defaults in the fitting years, the validation year and the test year."""
+    observed = loans[loans["outcome_observed"].astype(bool)]
+    if test_year is not None:
+        observed = observed[observed["year"] <= test_year]
+    per_year = observed.groupby("year")["defaulted"].agg(["size", "sum"]).sort_index()
+    years = [int(y) for y in per_year.index]
+    if len(years) < MIN_SPLIT_YEARS:
+        shown = ", ".join(map(str, years)) or "none"
+        raise DataError(f"loans: outcomes are observed for origination year(s) {shown} only; train needs at least "
+                        f"{MIN_SPLIT_YEARS} (fitting years, a validation year, a test year) for its out-of-time "
+                        "split")
+    test, valid = years[-1], years[-2]
+    parts = {f"test year {test}": per_year.loc[[test]], f"validation year {valid}": per_year.loc[[valid]],
+             f"fitting years {years[0]}-{years[-3]}": per_year.loc[years[:-2]]}
+    for part, rows in parts.items():
+        if int(rows["sum"].sum()) == 0:
+            raise DataError(f"loans: the {part} has {int(rows['size'].sum())} observed loans but no defaults; "
+                            "train needs defaults in the fitting, validation and test years (more loans, or "
+                            "evaluation.test_year set to an earlier year)")
+
+
+def check_qualification(share: float, cutoff: float | None) -> None:
+    """Refuse a qualified share outside (0, 1) or a non-finite points cut-off, before any work."""
+    if cutoff is not None and not math.isfinite(cutoff):
+        raise ConfigError(f"--cutoff {cutoff}: must be a finite number of points, e.g. --cutoff 60")
+    if not (math.isfinite(share) and 0 < share < 1):
+        raise ConfigError(f"--share {share}: must be a share between 0 and 1, e.g. --share 0.1374")
+
+
+def check_report_path(out: Path) -> None:
+    """The reviewer report is OUT (HTML) and OUT with ``.md``: both must be different files."""
+    if Path(out).suffix.lower() == ".md":
+        raise OutputError(f"--out {out}: the Markdown summary is written to OUT with .md, the same file as the "
+                          f"HTML report; give the HTML path, e.g. --out {Path(out).with_suffix('.html')}")
+
+
 def score_population(formula: Formula, population: pd.DataFrame, *, share: float | None,
                      cutoff: float | None, reasons: int = 3) -> pd.DataFrame:
     """`firm_id`, `stage`, `points`, `qualified`, one `points_<id>` column per formula item and, with
@@ -119,6 +191,7 @@ def train_settings(config: RunConfig):
     from innopoints.models.learning.candidates import FitSettings
     from innopoints.models.learning.evidence import EvidenceSettings
     from innopoints.models.learning.train import TrainSettings
+    from innopoints.models.policy.constraints import ConflictRule
 
     t, e = config.train, config.evaluation
     return TrainSettings(
@@ -131,7 +204,17 @@ def train_settings(config: RunConfig):
                                   num_leaves=t.num_leaves, seed=config.seed),
         unavailable_share=t.unavailable_share, backtest_years=t.backtest_years, backtest_refits=t.backtest_refits,
         min_slice_n=e.min_slice_n, min_slice_defaults=e.min_slice_defaults, test_year=e.test_year,
+        selection=_selection_settings(config),
+        sign_conflicts={i: ConflictRule(**r.model_dump()) for i, r in config.sign_conflicts.items()},
     )
+
+
+def _selection_settings(config: RunConfig):
+    from innopoints.models.selection.analysis import SelectionSettings
+
+    s = config.selection
+    return SelectionSettings(enabled=s.enabled, low_support=s.low_support, max_weight=s.max_weight,
+                             parcel_uplift=s.parcel_uplift, max_rows=s.propensity_rows, reject_ratio=s.reject_ratio)
 
 
 INDICATOR_STEP = "loan indicators and firms"
@@ -149,12 +232,17 @@ def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula,
         progress(INDICATOR_STEP)
     rows = rows or Rows(tables)
     indicators = indicator_set(config, list(baseline.local_indicators))
-    loans = rows.loans(indicators, config.stage_rule)
+    loans = _with_stages_of(baseline, rows.loans(indicators, config.stage_rule),
+                            lambda: rows.loans(indicators, baseline.stage_rule))
     observed_years = sorted(int(y) for y in loans.loc[loans["outcome_observed"], "year"].unique())
+    require_split(loans, config.evaluation.test_year)
     settings = train_settings(config)
     # The firms of the last test years: the policy qualifies the top share of them, not of the loans.
-    populations = {year: rows.population(year, indicators, config.stage_rule)[0]
-                   for year in observed_years[-settings.backtest_years:]}
+    # The selection analysis models who was lent in every year, so it needs every year's firms.
+    pop_years = observed_years if config.selection.enabled else observed_years[-settings.backtest_years:]
+    populations = {year: _with_stages_of(baseline, rows.population(year, indicators, config.stage_rule)[0],
+                                         lambda year=year: rows.population(year, indicators, baseline.stage_rule)[0])
+                   for year in pop_years}
     fingerprint = data_fingerprint(tables)
     provenance = {"data_fingerprint": fingerprint, "config_hash": config.config_hash(),
                   "version": f"{fingerprint[:8]}.{config.config_hash()[:8]}"}
@@ -165,9 +253,21 @@ def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula,
                             progress=progress)
 
 
+def _with_stages_of(formula: Formula, frame: pd.DataFrame, built_with_its_rule) -> pd.DataFrame:
+    """``frame`` (built with the run's stage rule) plus the stage of every row under ``formula``'s own rule,
+    when that differs, in the column :func:`~innopoints.features.stage.stage_view` reads: candidates are fitted
+    with the run's rule, the baseline and its recalibrations are scored with their own."""
+    own = built_with_its_rule()
+    if own is frame or own["stage"].equals(frame["stage"]):
+        return frame
+    if not own["firm_id"].equals(frame["firm_id"]):  # the builders keep one row order for any rule
+        raise AssertionError("rows built with two stage rules are not aligned")
+    return frame.assign(**{formula.stage_rule.column: own["stage"].to_numpy()})
+
+
 def write_train_outputs(result, out_dir: Path, lang: str = "en") -> dict[str, Path]:
     """Write formulas/, evaluation.json, refinement.json, refinement.md and explain/ into ``out_dir``; the
-    report and the plots in ``lang`` (en or zh).
+    reports and the plots in ``lang`` (en or zh).
 
     Everything is written to a scratch folder first and moved in at the end, so a failure leaves no
     partial output behind.
@@ -177,13 +277,22 @@ def write_train_outputs(result, out_dir: Path, lang: str = "en") -> dict[str, Pa
     from innopoints.experiments.reports import refinement_markdown
     from innopoints.models.formula.schema import weights_table
     from innopoints.models.learning.explain import dependence_curve
-    from innopoints.models.plots import dependence_plot, fonts_for, frontier_plot, group_bar, importance_bar
+    from innopoints.models.plots import (
+        dependence_plot,
+        fonts_for,
+        group_bar,
+        importance_bar,
+        recalibration_frontier_plot,
+    )
     from innopoints.pipeline.outputs import dumps, staged_dir
 
     out_dir = Path(out_dir)
     t = Texts(lang)
     labels = t.plot_labels()
-    with fonts_for(lang), staged_dir(out_dir) as tmp:
+    best = result.formulas[result.evaluation["best"]]
+    about = {"recommended": best.name, "data_fingerprint": best.provenance.data_fingerprint,
+             "config_hash": best.provenance.config_hash}
+    with fonts_for(lang), staged_dir(out_dir, about) as tmp:
         (tmp / "formulas").mkdir()
         (tmp / "explain").mkdir()
         for name, formula in result.formulas.items():
@@ -196,6 +305,13 @@ def write_train_outputs(result, out_dir: Path, lang: str = "en") -> dict[str, Pa
             "recommended": result.evaluation["best"], "recommend": result.evaluation["recommend"],
             "evidence": result.evaluation["evidence"], "indicators": refinement}), encoding="utf-8")
         (tmp / "frontier.json").write_text(dumps(result.frontier), encoding="utf-8")
+        if result.selection:
+            from innopoints.experiments.reports import selection_markdown
+
+            (tmp / "selection.json").write_text(dumps(result.selection), encoding="utf-8")
+            (tmp / "selection.md").write_text(selection_markdown(result.selection), encoding="utf-8")
+        for name, formula in result.graded.items():  # the recommended formula with a graded sign-conflict rule
+            (tmp / "formulas" / f"{name}.json").write_text(formula.to_text("json"), encoding="utf-8")
         (tmp / "refinement.md").write_text(
             refinement_markdown(result.refinement, result.evaluation, result.frontier, result.notes, lang=lang),
             encoding="utf-8")
@@ -217,7 +333,7 @@ def write_train_outputs(result, out_dir: Path, lang: str = "en") -> dict[str, Pa
         groups = result.explain["group_importance"].copy()
         groups["name"] = [t.group(str(g)) for g in (groups["name"] if "name" in groups.columns else groups.index)]
         _save(group_bar(groups, labels=labels), ex / "groups.png")
-        _save(frontier_plot(result.frontier, labels=labels), ex / "frontier.png")
+        _save(recalibration_frontier_plot(result.frontier, labels=labels), ex / "frontier.png")
         for ind_id in list(imp.index[:6]):
             # Binned means of SHAP by value: an aggregate, no firm's row is drawn.
             curve = dependence_curve(result.plots["contrib"], result.plots["values"], ind_id)

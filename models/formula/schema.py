@@ -26,6 +26,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from innopoints.features.catalog import list_indicators
 from innopoints.features.errors import FormulaError, IndicatorError
+from innopoints.features.safe_yaml import load_yaml
 from innopoints.features.stage import STAGE_NAMES_ZH, STAGES, StageRule
 from innopoints.models.formula.curves import CURVE_TYPES, Bins, Curve, LinearCap, Percentile, StrictModel
 
@@ -352,7 +353,7 @@ class Formula(StrictModel):
                 ) from None
         else:
             try:
-                data = yaml.safe_load(text)
+                data = load_yaml(text)  # refuses anchors, aliases, huge or deep text
             except yaml.YAMLError as err:
                 raise FormulaError(f"formula: not valid YAML: {' '.join(str(err).split())}") from None
         return cls.from_dict(data, allow_unhashed=allow_unhashed)

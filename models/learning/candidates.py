@@ -254,6 +254,20 @@ class Curves:
     missing: list[MissingStageMedian | MissingRiskMatched]
     fractions: np.ndarray  # (n, k), missing filled by policy
 
+    def transform(self, X: pd.DataFrame | np.ndarray, stage_codes: np.ndarray) -> np.ndarray:
+        """(n, k) fractions of new rows, vectorised per column: each curve applied to its column (``spec.ids``
+        of a frame, or positions of an array), a missing value filled by the missing policy of the row's
+        stage. The same numbers a formula built from these curves scores with."""
+        values = (X[self.spec.ids].to_numpy(dtype="float64") if isinstance(X, pd.DataFrame)
+                  else np.asarray(X, dtype="float64"))
+        codes = np.asarray(stage_codes, dtype=np.int64)
+        out = np.empty(values.shape, dtype="float64")
+        for j, (curve, miss) in enumerate(zip(self.curves, self.missing, strict=True)):
+            f = curve.fraction(values[:, j])
+            gap = np.isnan(values[:, j])
+            out[:, j] = np.where(gap, miss.fill(codes), f) if gap.any() else f
+        return out
+
 
 def learn_curves(X: pd.DataFrame, y: np.ndarray, stage_codes: np.ndarray, spec: Spec,
                  kind: str = "risk_bins") -> Curves:

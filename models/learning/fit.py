@@ -38,9 +38,10 @@ class PointsFit:
     converged: bool
 
 
-def _log_loss(y: np.ndarray, z: np.ndarray) -> float:
-    # log(1 + e^z) − y z, computed stably.
-    return float(np.mean(np.logaddexp(0.0, z) - y * z))
+def _log_loss(y: np.ndarray, z: np.ndarray, w: np.ndarray | None = None) -> float:
+    # log(1 + e^z) − y z, computed stably; ``w`` (mean 1) weights the rows.
+    loss = np.logaddexp(0.0, z) - y * z
+    return float(np.mean(loss if w is None else w * loss))
 
 
 def fit_stage_points(
@@ -57,6 +58,7 @@ def fit_stage_points(
     ridge: float = 1e-5,
     init: np.ndarray | None = None,
     max_iter: int = 500,
+    sample_weight: np.ndarray | None = None,
 ) -> PointsFit:
     """Fit one stage's max points (see the module docstring for the problem).
 
@@ -72,6 +74,8 @@ def fit_stage_points(
         max_change: points that may move away from the baseline (½ L1 distance), or None for no limit.
         ridge: L2 penalty on the scaled weights; keeps rare-default stages stable.
         init: (k + 1,) warm start ``[a, v...]``.
+        sample_weight: (n,) non-negative row weights (e.g. inverse propensities), rescaled to mean 1; the
+            log loss becomes their weighted mean. ``y`` may be fractional (an expected default).
     Returns:
         The fitted points and link.
     """
@@ -80,6 +84,12 @@ def fit_stage_points(
     n, k = F.shape
     if np.isnan(F).any():
         raise ValueError("fractions contain NaN: apply the missing-value policy first")
+    w = None
+    if sample_weight is not None:
+        w = np.asarray(sample_weight, dtype="float64")
+        if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError("sample_weight: need one finite, non-negative weight per row, not all zero")
+        w = w * (n / w.sum())
     active = np.ones(k, bool) if active is None else np.asarray(active, bool)
     if not active.any():
         raise ValueError("no active indicator to give points to")
@@ -105,11 +115,12 @@ def fit_stage_points(
     def objective(psi: np.ndarray) -> tuple[float, np.ndarray]:
         z = DM @ psi[:1 + m]
         v = M[1:] @ psi[:1 + m]
-        loss = _log_loss(y, z) + ridge * float(v @ v)
+        loss = _log_loss(y, z, w) + ridge * float(v @ v)
         g_theta = np.zeros(1 + m)
         g_theta[1:] = 2.0 * ridge * v
         grad = np.zeros_like(psi)
-        grad[:1 + m] = DM.T @ ((expit(z) - y) / n) + M.T @ g_theta
+        resid = expit(z) - y
+        grad[:1 + m] = DM.T @ ((resid if w is None else w * resid) / n) + M.T @ g_theta
         return loss, grad
 
     psi0 = np.zeros(1 + m + n_slack)
@@ -129,7 +140,7 @@ def fit_stage_points(
     total = v.sum()
     points = base * v / total if total > 0 else np.where(active, base / active.sum(), 0.0)
     return PointsFit(points=points, intercept=a, slope=float(total),
-                     loss=_log_loss(y, a - F @ v), converged=bool(res.success))
+                     loss=_log_loss(y, a - F @ v, w), converged=bool(res.success))
 
 
 def _constraints(k: int, base: float, groups: list[str] | None, group_bounds: dict[str, tuple[float, float]] | None,

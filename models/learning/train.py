@@ -40,7 +40,7 @@ from threadpoolctl import threadpool_limits
 
 from innopoints.features.catalog import Indicator
 from innopoints.features.errors import EvaluationError, FormulaError
-from innopoints.features.stage import STAGES, StageRule
+from innopoints.features.stage import STAGES, StageRule, stage_view
 from innopoints.models.evaluation.backtest import (
     MIN_TEST_DEFAULTS,
     backtest,
@@ -76,6 +76,8 @@ from innopoints.models.learning.fit import PointsFit, fit_stage_points, scaled_i
 from innopoints.models.learning.learners import LGBMDefaultModel, LogisticDefaultModel
 from innopoints.models.learning.reference import fit_reference, tune_reference
 from innopoints.models.learning.refine import eligibility, refinement_table
+from innopoints.models.policy.constraints import ConflictRule, constraint_costs
+from innopoints.models.selection.analysis import SelectionSettings, selection_analysis
 
 Progress = Callable[[str], None]
 
@@ -89,7 +91,7 @@ TRAIN_STEPS = (
     "evidence: refits with shadow indicators", "selection pass (fit years → validation year)",
     "candidate formulas", "recalibration frontier", "final pass (all training years)", "candidate formulas",
     "recalibration frontier", "evaluation on the test year", "points intervals", "reference models", "backtest",
-    "refinement",
+    "who was lent: support and corrections", "refinement",
 )
 """The steps :func:`train_candidates` reports to its ``progress`` callback, in order (progress bars count them)."""
 
@@ -118,6 +120,8 @@ class TrainSettings:
     min_slice_n: int = 200
     min_slice_defaults: int = 5
     test_year: int | None = None
+    selection: SelectionSettings = SelectionSettings()  # who was lent: support, IPW and reject inference
+    sign_conflicts: Mapping[str, ConflictRule] = field(default_factory=dict)  # graded handling; default zero
 
 
 @dataclass
@@ -153,6 +157,8 @@ class TrainResult:
     split: dict
     notes: list[str] = field(default_factory=list)
     plots: dict = field(default_factory=dict)  # SHAP sample of the reference model, for dependence plots
+    selection: dict = field(default_factory=dict)  # models.selection.analysis: support, IPW, reject inference
+    graded: dict[str, Formula] = field(default_factory=dict)  # the recommended formula with a chosen graded rule
 
 
 def split_fit_validation(train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -245,8 +251,9 @@ def _baseline_active(baseline: Formula, indicators: Sequence[Indicator], policy:
     return np.column_stack([policy.active[:, col[i]] if i in col else np.ones(len(STAGES), bool) for i in b_ids])
 
 
-def _fractions(formula_or_curves, data: pd.DataFrame, ids: list[str]) -> np.ndarray:
-    return formula_or_curves.fractions(data[ids + ["stage"]])[ids].to_numpy(dtype="float64")
+def _fractions(formula: Formula, data: pd.DataFrame, ids: list[str]) -> np.ndarray:
+    """(n, k) curve fractions of ``formula``'s indicators, each row in its stage under the formula's rule."""
+    return formula.fractions(stage_view(data, formula.stage_rule)[ids + ["stage"]])[ids].to_numpy(dtype="float64")
 
 
 def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: Formula, settings: TrainSettings,
@@ -299,7 +306,9 @@ def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: 
 
     say("recalibration frontier")
     active = _baseline_active(baseline, indicators, learned.specs["policy"])
-    frontier, recal = _frontier(data, y, codes, baseline, active, settings)
+    # Recalibrations keep the baseline's stage rule, so they are fitted on its stages.
+    frontier, recal = _frontier(data, y, _stage_codes(stage_view(data, baseline.stage_rule)), baseline, active,
+                                settings)
     b_ids, _ = _baseline_points(baseline)
     for limit, pts in recal.items():
         formulas[f"recal-{int(limit)}"] = _reweighted(
@@ -402,7 +411,9 @@ def _validation_log_loss(points_fit: np.ndarray, y_fit: np.ndarray, points_valid
 
 
 def _score(formula: Formula, frame: pd.DataFrame) -> np.ndarray:
-    return formula.score(frame[formula.required_columns + ["stage"]])["points"].to_numpy()
+    """Points of every row, each row in its stage under the formula's own rule (:func:`stage_view`)."""
+    rows = stage_view(frame, formula.stage_rule)
+    return formula.score(rows[formula.required_columns + ["stage"]])["points"].to_numpy()
 
 
 def flavour_of(name: str) -> str | None:
@@ -545,6 +556,19 @@ def _train_candidates(loans: pd.DataFrame, indicators: Sequence[Indicator], base
     models, reference = _model_metrics(train, test, fit_part, valid, indicators, settings, ev_kw)
     say("backtest")
     back = _backtest(loans, best, formulas[best], baseline, indicators, settings, learned, split, populations, kw)
+    say("who was lent: support and corrections")
+    lent = {}
+    if settings.selection.enabled:
+        lent = selection_analysis(loans, populations, baseline, formulas[best], indicators,
+                                  test_year=split["test_year"], share=settings.share, seed=settings.seed,
+                                  fit=settings.fit, settings=settings.selection)
+    conflicts = [i for i, ok in learned.eligible["sign_conflict"].items() if ok]
+    graded: dict[str, Formula] = {}
+    if conflicts:
+        lent["sign_conflicts"], graded = constraint_costs(
+            formulas[best], {i: settings.sign_conflicts.get(i, ConflictRule()) for i in conflicts},
+            baseline=baseline, train=train, test=test, directions={i.id: i.direction for i in indicators},
+            n_boot=min(settings.n_boot, BACKTEST_BOOT), seed=settings.seed)
 
     say("refinement")
     refinement = refinement_table(indicators=indicators, evidence=learned.evidence, eligible=learned.eligible,
@@ -584,7 +608,7 @@ def _train_candidates(loans: pd.DataFrame, indicators: Sequence[Indicator], base
         if not learned.available[c, j] and learned.eligible.iloc[j]["eligible"]]
     return TrainResult(formulas=formulas, evaluation=evaluation, refinement=refinement,
                        frontier=final.frontier, explain=explain, models=models, split=split,
-                       notes=notes, plots=plots)
+                       notes=notes, plots=plots, selection=lent, graded=graded)
 
 
 def _evidence_summary(learned: Learned, settings: TrainSettings) -> dict:
@@ -624,6 +648,7 @@ def _recipe_points(name: str, data: pd.DataFrame, indicators: Sequence[Indicator
     y = data["defaulted"].to_numpy(dtype="float64")
     codes = _stage_codes(data)
     if name.startswith("recal-"):
+        codes = _stage_codes(stage_view(data, baseline.stage_rule))
         limit = float(name.split("-", 1)[1])
         b_ids, w0 = _baseline_points(baseline)
         active = _baseline_active(baseline, indicators, learned.specs["policy"])

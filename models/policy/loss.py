@@ -576,3 +576,92 @@ def _empty_total() -> dict:
     total.update({"expected_default_rate": None, "expected_default_rate_low": None,
                   "expected_default_rate_high": None})
     return total
+
+
+# ----------------------------------------------------------------------------- headline under assumptions
+
+
+MAX_MARGINAL_PD = 0.05
+"""Default probability of the marginal band (the band of the lowest-scored qualified firm) above which a
+cut-off is flagged: 2.5 times the 2 % default rate of the loans the bands are calibrated on in the synthetic
+cohort; a bank lending at such a threshold lends to its marginal firms at a rate no points policy intends."""
+
+
+def match_qualified_firms(points: np.ndarray, band: np.ndarray, bands: pd.DataFrame, terms: Terms,
+                          n_firms: int) -> dict:
+    """The lowest national cut-off qualifying at most ``n_firms`` firms (ties enter together), and what it lends."""
+    curve = threshold_curve(points, band, bands, terms)
+    k = int(np.searchsorted(curve["qualified_firms"].to_numpy(), n_firms, side="right")) - 1
+    if k < 0:
+        return {"cutoff": None, "qualified_firms": 0, "expected_loss": 0.0, "expected_volume": 0.0}
+    row = curve.iloc[k]
+    return {"cutoff": float(row["cutoff"]), "qualified_firms": int(row["qualified_firms"]),
+            "expected_loss": float(row["expected_loss"]), "expected_volume": float(row["expected_volume"])}
+
+
+def marginal_pd(points: np.ndarray, qualified: np.ndarray, band: np.ndarray, bands: pd.DataFrame) -> dict:
+    """The band of the lowest-scored qualified firm, its points and its 12-month default probability."""
+    qualified = np.asarray(qualified, bool)
+    if not qualified.any():
+        return {"band": None, "points": None, "pd": None}
+    pts = np.asarray(points, dtype="float64")
+    i = int(np.flatnonzero(qualified)[np.argmin(pts[qualified])])
+    b = int(band[i])
+    return {"band": b + 1, "points": float(pts[i]), "pd": float(bands["pd"].to_numpy()[b])}
+
+
+def cutoff_marginal_pd(points: np.ndarray, band: np.ndarray, bands: pd.DataFrame, cutoff: float | None) -> dict:
+    """:func:`marginal_pd` of a national points cut-off (everyone at or above it qualifies)."""
+    if cutoff is None:
+        return {"band": None, "points": None, "pd": None}
+    return marginal_pd(points, np.asarray(points, dtype="float64") >= cutoff, band, bands)
+
+
+def with_take_up(bands: pd.DataFrame, rate: float | None) -> pd.DataFrame:
+    """The bands with one take-up in every band (``None``: the per-band estimate, ``take_up_estimated``)."""
+    column = "take_up_estimated" if "take_up_estimated" in bands else "take_up"
+    return bands.assign(take_up=bands[column] if rate is None else float(rate))
+
+
+def sensitivity_grid(reference: tuple, candidate: tuple, terms: Terms, shares, take_up_rates) -> list[dict]:
+    """The headline over a grid of qualification shares and take-up settings, by expectation (no simulation).
+
+    ``reference`` and ``candidate`` are ``(points, band, bands)``. For each share the reference qualifies its top
+    share of firms; the candidate is matched twice: at the same number of qualified firms, and at the
+    reference's expected loss. Each row holds both, with the lending difference as a ratio (−1 … ∞).
+    """
+    rows = []
+    for rate in take_up_rates:
+        ref_bands = with_take_up(reference[2], rate)
+        cand_bands = with_take_up(candidate[2], rate)
+        for share in shares:
+            mask = qualified_mask(np.asarray(reference[0], dtype="float64"), share=share)
+            loss, volume = firm_contributions(reference[1], ref_bands, terms)
+            ref = {"qualified_firms": int(mask.sum()), "expected_loss": float(loss[mask].sum()),
+                   "expected_volume": float(volume[mask].sum()),
+                   "marginal_pd": marginal_pd(reference[0], mask, reference[1], ref_bands)["pd"]}
+            firms = match_qualified_firms(candidate[0], candidate[1], cand_bands, terms, ref["qualified_firms"])
+            loss_m = match_expected_loss(candidate[0], candidate[1], cand_bands, terms, ref["expected_loss"])
+            for m in (firms, loss_m):
+                m["marginal_pd"] = cutoff_marginal_pd(candidate[0], candidate[1], cand_bands, m["cutoff"])["pd"]
+                m["volume_ratio"] = (m["expected_volume"] / ref["expected_volume"] - 1.0
+                                     if ref["expected_volume"] else None)
+            firms["loss_ratio"] = firms["expected_loss"] / ref["expected_loss"] - 1.0 if ref["expected_loss"] else None
+            rows.append({"take_up": rate, "share": float(share), "reference": ref, "equal_firms": firms,
+                         "equal_loss": loss_m})
+    return rows
+
+
+def calibration_check(calibrator: BandCalibrator, points, defaulted) -> dict:
+    """Out-of-time check of a calibrator on loans it was not fitted on: per band and in total, the loans, the
+    observed defaults and the defaults its PDs expect."""
+    band = calibrator.band(points)
+    y = np.asarray(defaulted, dtype="float64")
+    n_bands = calibrator.n_bands_
+    expected = calibrator.table_["pd"].to_numpy()[band]
+    n = np.bincount(band, minlength=n_bands)
+    d = np.bincount(band, weights=y, minlength=n_bands)
+    e = np.bincount(band, weights=expected, minlength=n_bands)
+    return {"loans": int(len(y)), "defaults": int(y.sum()), "expected_defaults": float(expected.sum()),
+            "bands": [{"band": i + 1, "loans": int(n[i]), "defaults": int(d[i]), "expected_defaults": float(e[i])}
+                      for i in range(n_bands)]}

@@ -13,8 +13,8 @@ import pytest
 from innopoints.experiments.policy_report import (
     bands_table,
     exhaustion_plot,
-    frontier_plot,
     headline_lines,
+    lending_loss_frontier_plot,
     loss_distribution_plot,
     loss_split_plot,
     policy_markdown,
@@ -105,8 +105,11 @@ def test_markdown_states_the_data_the_rule_and_every_formula(simulated):
     md = policy_markdown(results, plots=["frontier.png"])
     assert md.startswith("# Policy simulation\n")
     assert (f"Scoring year {d['scoring_year']}: {d['firms_scored']:,} firms scored. Default probabilities are "
-            f"calibrated per points band on {d['observed_loans']:,} loans with an observed outcome "
-            f"({d['observed_defaults']:,} defaults)") in md
+            f"calibrated per points band on {d['calibration_loans']:,} loans of "
+            f"{', '.join(map(str, d['calibration_years']))} with an observed outcome "
+            f"({d['calibration_defaults']:,} defaults), checked out of time on {d['calibration_check_year']}; "
+            f"take-up is estimated per band from borrowing in {d['estimate_year']}.") in md
+    assert d["calibration_check_year"] == max(d["calibration_years"]) + 1  # out of time: fitted before it
     assert "Qualification: top 13.7% of firms." in md and "2,000 one-factor draws" in md
     for line in headline_lines(results):
         assert line in md
@@ -144,7 +147,7 @@ def test_chinese_markdown_has_the_same_tables_under_chinese_headings(simulated):
 
 def test_frontier_plot_draws_each_curve_its_policy_point_and_the_matched_point(simulated):
     results, _ = simulated
-    ax = frontier_plot(results).axes[0]
+    ax = lending_loss_frontier_plot(results).axes[0]
     lines = ax.get_lines()
     # Per formula a curve and its policy point; one star for the candidate; the reference's loss as a line.
     assert len(lines) == 2 * 2 + 1 + 1

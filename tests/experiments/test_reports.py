@@ -189,3 +189,16 @@ def test_chinese_report_has_chinese_headings_tables_and_names(small_train):
     for _, row in r.refinement.iterrows():
         line = next(x for x in every.splitlines() if x.startswith(f"| {row['cluster_rank']} | `{row['id']}` |"))
         assert f"| {row['name_zh']} |" in line and f"| {verdicts[row['recommendation']]} |" in line
+
+
+def test_selection_report_shows_support_bins_weights_and_every_correction(small_train):
+    from innopoints.experiments.reports import selection_markdown
+
+    sel = small_train.selection
+    md = selection_markdown(sel)
+    best = small_train.evaluation["best"]
+    assert f"| `{best}` |" in md and "| `baseline` |" in md
+    assert md.count("⚠ low support") == sum(b["low_support"] for b in sel["support"]["bins"])
+    for label in ("as shipped", "refit, unweighted", "refit, weighted", "refit, parcelled rejects"):
+        assert f"| {label} |" in md
+    assert "no population" in selection_markdown({"note": "no population"})

@@ -7,7 +7,7 @@ import pytest
 from innopoints.features import errors
 
 KINDS = ("IndicatorError", "DataError", "ConfigError", "SimulationError", "FormulaError", "ModelInputError",
-         "EvaluationError", "PolicyError", "TrackingError")
+         "EvaluationError", "PolicyError", "TrackingError", "OutputError")
 
 
 @pytest.mark.parametrize("name", KINDS)

@@ -78,7 +78,7 @@ def test_dependence_plot_without_missing_values_draws_no_missing_marker():
 def test_frontier_plot_draws_training_auc_against_the_change_limit():
     frontier = [{"max_change": 5.0, "train_auc": 0.61}, {"max_change": 10.0, "train_auc": 0.63},
                 {"max_change": 30.0, "train_auc": 0.64}]
-    (line,) = plots.frontier_plot(frontier, "Frontier").axes[0].get_lines()
+    (line,) = plots.recalibration_frontier_plot(frontier, "Frontier").axes[0].get_lines()
     assert list(line.get_xdata()) == [5.0, 10.0, 30.0] and list(line.get_ydata()) == [0.61, 0.63, 0.64]
 
 

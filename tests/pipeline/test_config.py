@@ -89,3 +89,18 @@ def test_read_yaml_model_names_what_it_reads(tmp_path):
     assert read_yaml_model(_write(tmp_path, "size: 3\n"), Tiny, "tiny").size == 3
     with pytest.raises(ConfigError, match=r"tiny file .*: size: Input should be a valid integer"):
         read_yaml_model(_write(tmp_path, "size: big\n"), Tiny, "tiny")
+
+
+def test_selection_and_sign_conflict_settings_reach_the_training_settings(tmp_path):
+    from innopoints.pipeline.steps import train_settings
+
+    path = tmp_path / "c.yaml"
+    path.write_text("selection:\n  max_weight: 5\nsign_conflicts:\n  rd_intensity: {mode: plateau, plateau: 0.15}\n",
+                    encoding="utf-8")
+    settings = train_settings(load_config(path))
+    assert settings.selection.max_weight == 5 and settings.selection.enabled
+    assert settings.sign_conflicts["rd_intensity"].mode == "plateau"
+    assert settings.sign_conflicts["rd_intensity"].plateau == 0.15
+    path.write_text("sign_conflicts:\n  rd_intensity: {mode: reverse}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="sign_conflicts.rd_intensity.mode"):
+        load_config(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import numpy as np
@@ -382,11 +383,30 @@ def test_default_in_open_window_is_a_warning(valid_tables):
     )
 
 
-def test_empty_table_is_a_warning(valid_tables):
+def test_an_empty_table_is_an_error(valid_tables):
     valid_tables["loans"] = valid_tables["loans"].iloc[:0]
     report = validate_tables(valid_tables, current_year=YEAR)
-    assert report.ok
-    assert _find(report, "loans", None, "table has no rows", "warning").count == 0
+    assert not report.ok
+    assert _find(report, "loans", None, "table has no rows; every table needs at least one").count == 0
+
+
+def test_future_loans_and_early_outcomes_are_errors_with_count_and_example(valid_tables):
+    loans = valid_tables["loans"]
+    loans.loc[0, "origination_date"] = pd.Timestamp("2025-03-01")  # after "today" below
+    loans.loc[2, "origination_date"] = pd.Timestamp("2024-09-01")  # observed, window closes 2025-09-01
+    report = validate_tables(valid_tables, current_year=YEAR, today=dt.date(2025, 1, 31))
+    future = _find(report, "loans", "origination_date", "is after today (2025-01-31): a loan cannot be "
+                   "originated in the future")
+    assert future.count == 1 and future.examples[0]["loan_id"] == "L0001"
+    early = [f for f in report.errors if f.column == "outcome_observed"]
+    assert len(early) == 1 and early[0].count == 1 and early[0].examples[0]["loan_id"] == "L0003"
+
+
+def test_money_near_the_float_limit_is_an_error(valid_tables):
+    valid_tables["firm_years"].loc[1, "revenue"] = 1.7e308
+    report = validate_tables(valid_tables, current_year=YEAR)
+    finding = [f for f in report.errors if f.where == "firm_years.revenue"][0]
+    assert finding.count == 1 and "must be within +-1e+12" in finding.rule
 
 
 def test_csv_style_values_are_accepted(valid_tables):

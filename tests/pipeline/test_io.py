@@ -249,3 +249,34 @@ def test_every_csv_written_starts_with_the_utf8_bom_and_reads_back(valid_tables,
 def test_write_bytes_atomic(tmp_path):
     path = write_bytes_atomic(tmp_path / "sub" / "x.bin", b"\x00\x01")
     assert path.read_bytes() == b"\x00\x01" and list(path.parent.iterdir()) == [path]
+
+
+def test_outputs_follow_the_umask_and_leave_no_temporary_file(tmp_path):
+    import os
+
+    old = os.umask(0o027)
+    try:
+        paths = [write_text_atomic(tmp_path / "a.txt", "x\n"),
+                 write_csv_atomic(pd.DataFrame({"a": [1]}), tmp_path / "b.csv"),
+                 write_bytes_atomic(tmp_path / "c.xlsx", b"\x00")]
+    finally:
+        os.umask(old)
+    assert [path.stat().st_mode & 0o777 for path in paths] == [0o640] * 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.csv", "c.xlsx"]
+
+
+def test_the_next_writer_sweeps_what_a_killed_one_left(tmp_path):
+    import os
+
+    from innopoints.pipeline.io import OLD_TAG, TMP_TAG
+
+    dead = tmp_path / f".a.txt{TMP_TAG}999999999-abcd"  # no such process
+    dead.write_text("half", encoding="utf-8")
+    alive = tmp_path / f".b.txt{TMP_TAG}{os.getppid()}-abcd"  # a running process: its file stays
+    alive.write_text("busy", encoding="utf-8")
+    cut = tmp_path / f".out{OLD_TAG}999999999-abcd"  # a swap cut between its renames: the old folder returns
+    cut.mkdir()
+    (cut / "kept.txt").write_text("previous", encoding="utf-8")
+    write_text_atomic(tmp_path / "c.txt", "new\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, "c.txt", "out"])
+    assert (tmp_path / "out" / "kept.txt").read_text(encoding="utf-8") == "previous"

@@ -7,35 +7,48 @@ import json
 import numpy as np
 import pytest
 
+from innopoints.features.errors import OutputError
+from innopoints.pipeline.io import MARKER
 from innopoints.pipeline.outputs import dumps, staged_dir
 
 
-def test_staged_files_replace_the_targets_and_leave_the_rest(tmp_path):
+def test_a_staged_folder_replaces_the_target_as_a_whole_with_a_marker(tmp_path):
     target = tmp_path / "out"
-    (target / "sub").mkdir(parents=True)
-    (target / "keep.txt").write_text("old, untouched", encoding="utf-8")
-    (target / "sub" / "a.txt").write_text("old", encoding="utf-8")
     with staged_dir(target) as tmp:
-        assert tmp.parent == tmp_path and tmp.name.startswith(".out.")
+        (tmp / "sub").mkdir()
+        (tmp / "sub" / "a.txt").write_text("old", encoding="utf-8")
+        (tmp / "stale.txt").write_text("from the first run", encoding="utf-8")
+    with staged_dir(target, {"config_hash": "abc"}) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".out.innopoints-tmp-")
         (tmp / "sub").mkdir()
         (tmp / "sub" / "a.txt").write_text("new", encoding="utf-8")
         (tmp / "b.txt").write_text("new", encoding="utf-8")
         assert not (target / "b.txt").exists()  # nothing shows before the block ends
     assert (target / "sub" / "a.txt").read_text(encoding="utf-8") == "new"
-    assert (target / "b.txt").read_text(encoding="utf-8") == "new"
-    assert (target / "keep.txt").read_text(encoding="utf-8") == "old, untouched"
+    assert not (target / "stale.txt").exists()  # nothing of the earlier run stays beside the new files
+    marker = json.loads((target / MARKER).read_text(encoding="utf-8"))
+    assert marker["config_hash"] == "abc" and sorted(marker["files"]) == ["b.txt", "sub/a.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # the scratch folder is gone
+
+
+def test_a_folder_innopoints_did_not_write_is_never_replaced(tmp_path):
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / "thesis.docx").write_text("precious", encoding="utf-8")
+    with pytest.raises(OutputError, match=r"mine holds 1 entries innopoints did not write"), staged_dir(target):
+        pass
+    assert (target / "thesis.docx").read_text(encoding="utf-8") == "precious"
 
 
 def test_a_failure_leaves_the_target_as_it_was(tmp_path):
     target = tmp_path / "out"
-    target.mkdir()
-    (target / "a.txt").write_text("old", encoding="utf-8")
+    with staged_dir(target) as tmp:
+        (tmp / "a.txt").write_text("old", encoding="utf-8")
     with pytest.raises(RuntimeError, match="step failed"), staged_dir(target) as tmp:
         (tmp / "a.txt").write_text("half-written", encoding="utf-8")
         raise RuntimeError("step failed")
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
-    assert [p.name for p in target.iterdir()] == ["a.txt"]
+    assert sorted(p.name for p in target.iterdir()) == ["a.txt", MARKER]
     assert (target / "a.txt").read_text(encoding="utf-8") == "old"
 
 

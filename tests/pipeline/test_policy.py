@@ -22,6 +22,7 @@ from innopoints.pipeline.policy import (
     HEBEI_FUND,
     HEBEI_LOANS,
     PolicyFile,
+    _bands,
     load_policy,
     prepare,
     run_policy,
@@ -213,7 +214,7 @@ def test_run_simulates_the_policy_with_the_runs_seed(data_dir, tmp_path, monkeyp
     # comparison are stubbed: the check stops at the policy step, where the seed is handed over.
     from types import SimpleNamespace
 
-    from innopoints.pipeline import cli, policy, steps
+    from innopoints.pipeline import policy, steps
 
     class Handed(Exception):
         pass
@@ -223,8 +224,8 @@ def test_run_simulates_the_policy_with_the_runs_seed(data_dir, tmp_path, monkeyp
 
     result = SimpleNamespace(formulas={"baseline": official_2024()}, evaluation={"best": "baseline"},
                              explain={"importance": None})
-    tables = steps.load_tables(data_dir)
-    monkeypatch.setattr(cli, "_train_stages", lambda *args, **kwargs: (result, tables, steps.Rows(tables)))
+    monkeypatch.setattr(steps, "train", lambda *args, **kwargs: result)
+    monkeypatch.setattr(steps, "write_train_outputs", lambda *args, **kwargs: None)
     monkeypatch.setattr(steps, "compare", lambda *args, **kwargs: None)
     monkeypatch.setattr(policy, "assess_and_write", handed)
     with pytest.raises(Handed) as seed:
@@ -246,3 +247,61 @@ def test_policy_command_reports_a_bad_policy_file_in_one_line(data_dir, tmp_path
 
 def test_config_error_is_a_user_error():
     assert issubclass(ConfigError, InnopointsError)
+
+
+# ------------------------------------------------------------------- assumptions, robustness and risks
+
+
+def _scored(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = 3000
+    points = rng.uniform(0, 100, n)
+    return pd.DataFrame({"firm_id": [f"f{i % 1000}" for i in range(n)], "year": np.repeat([2021, 2022, 2023], 1000),
+                         "points": points, "amount": 300.0, "guarantee": "credit",
+                         "defaulted": rng.random(n) < 0.08 - 0.0007 * points, "outcome_observed": True})
+
+
+def test_default_probabilities_are_calibrated_on_the_training_years_and_checked_on_the_last():
+    scored = _scored()
+    est = scored["points"].to_numpy()[:1000]
+    cal, bands, check = _bands(scored, est, 2023, PolicyFile())
+    assert check["fit_years"] == [2021, 2022] and check["check_year"] == 2023
+    assert check["check"]["loans"] == 1000 and check["check"]["defaults"] == int(scored["defaulted"][2000:].sum())
+    flipped = scored.assign(defaulted=np.where(scored["year"] == 2023, ~scored["defaulted"], scored["defaulted"]))
+    _, bands_flipped, _ = _bands(flipped, est, 2023, PolicyFile())
+    pd.testing.assert_series_equal(bands["pd"], bands_flipped["pd"])  # the held-out year never moves the PDs
+    _, all_years, _ = _bands(flipped, est, 2023, PolicyFile(bands={"calibrate_on": "all_years"}))
+    assert not np.allclose(all_years["pd"], bands["pd"])
+
+
+def test_churn_counts_add_up_and_flags_follow_the_documented_rule(simulated):
+    _, _, _, sim = simulated
+    ch = sim["churn"]
+    c = ch["formulas"]["hand-candidate"]
+    assert c["kept"] + c["left"] == c["reference_qualified"] and c["kept"] + c["entered"] == c["qualified"]
+    for key, rows in c["groups"].items():
+        assert sum(r["reference"] for r in rows) == c["reference_qualified"]
+        assert sum(r["formula"] for r in rows) == c["qualified"]
+        for r in rows:
+            big = max(r["reference"], r["formula"]) >= ch["min_firms"]
+            moved = r["reference"] == 0 or abs(r["formula"] - r["reference"]) / r["reference"] >= ch["flag_change"]
+            assert r["flag"] == (big and moved)
+            assert (f"{key}={r['group']}" in c["flagged"]) == r["flag"]
+
+
+def test_every_assumption_states_its_value_and_source_and_an_override_says_so(simulated):
+    from innopoints.pipeline.policy import assumptions
+
+    runs, info, terms, _ = simulated
+    policy = PolicyFile(**FAST, take_up={"rate": 0.171}, qualification={"max_marginal_pd": 0.001})
+    sim = simulate_policy(runs, policy, terms)
+    rows = {a["assumption"]: a for a in assumptions(policy, info, runs, terms)}
+    assert rows["take-up"]["value"] == 0.171 and rows["take-up"]["source"] == "set in the policy file"
+    assert rows["loss given default"]["source"].startswith("default")
+    assert "estimated" in rows["guaranteed share of volume"]["source"]
+    default = {a["assumption"]: a for a in assumptions(PolicyFile(), info, runs, terms)}
+    assert default["take-up"]["source"] == f"estimated from borrowing in {info['estimate_year']} (firm-weighted mean " \
+        "over bands)"
+    # A limit of 0.1%: every cut-off lies in a riskier band, so every one is flagged.
+    assert all(m["marginal_pd_flag"] for m in sim["marginal"].values())
+    assert sim["headline"][0]["marginal_pd_flag"]

@@ -11,6 +11,7 @@ import pytest
 
 from innopoints.features.catalog import list_indicators
 from innopoints.features.errors import DataError, IndicatorError
+from innopoints.models.evaluation.metrics import auc
 from innopoints.models.formula.baseline import official_2024
 from innopoints.pipeline import steps
 from innopoints.pipeline.config import RunConfig
@@ -194,3 +195,27 @@ def test_compare_scores_each_formula_on_rows_built_with_its_own_stage_rule(small
     # The config's own rule would put fewer firms in start-up: the rows differ.
     pop_config, _ = steps.build_population(small_tables, year, config)
     assert (pop_b["stage"].astype(str) == "startup").sum() > (pop_config["stage"].astype(str) == "startup").sum()
+
+
+@pytest.mark.slow
+def test_train_scores_the_baseline_on_its_own_stage_rule(small_tables):
+    # A hand-written baseline that calls firms start-ups up to age 8: its test metrics, and those of its
+    # recalibrations (which keep its rule), must be those of scoring loans built with its own rule, not the
+    # run config's; the fitted candidates keep the run's rule.
+    a = official_2024()
+    base = a.model_copy(update={"name": "older-startups",
+                                "stage_rule": a.stage_rule.model_copy(update={"startup_max_age": 8})}).with_hash()
+    config = fast_config()
+    result = steps.train(small_tables, config, base)
+    own = steps.build_loan_table(small_tables, config, base)
+    test = own[own["outcome_observed"] & (own["year"] == result.split["test_year"])]
+    y = test["defaulted"].to_numpy()
+    points = base.score(test[base.required_columns + ["stage"]])["points"].to_numpy()
+    assert result.evaluation["formulas"]["baseline"]["test_auc"] == pytest.approx(auc(y, -points))
+    run_rule = steps.build_loan_table(small_tables, config)
+    test_run = run_rule[run_rule["outcome_observed"] & (run_rule["year"] == result.split["test_year"])]
+    wrong = base.score(test_run[base.required_columns + ["stage"]])["points"].to_numpy()
+    assert auc(y, -wrong) != pytest.approx(auc(y, -points))  # the rules do give different points here
+    recal = next(f for n, f in result.formulas.items() if n.startswith("recal-"))
+    assert recal.stage_rule == base.stage_rule
+    assert result.formulas["fitted-policy"].stage_rule == config.stage_rule

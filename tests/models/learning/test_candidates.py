@@ -515,3 +515,17 @@ def test_risk_bins_of_an_empty_or_constant_indicator_score_everyone_alike():
         assert isinstance(curve, Bins) and curve.levels == [1.0, 1.0]
     assert (learned.fractions[:, 0] == 0.0).all()  # nobody reports: nothing to score, missing scores nothing
     assert (learned.fractions[:, 1] == 1.0).all()  # everybody reports the same: all alike
+
+
+def test_curves_transform_gives_new_rows_the_training_fractions():
+    # Scoring the training rows again must reproduce the fractions the fit saw, missing values included.
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"a": rng.normal(size=600), "b": rng.exponential(size=600)})
+    X.loc[::7, "b"] = np.nan
+    y = (rng.uniform(size=600) < 1 / (1 + np.exp(2 + X["a"]))).astype(float)
+    codes = np.arange(600) % 3
+    spec = Spec(ids=["a", "b"], directions=np.array([1, -1]), active=np.array([True, True]))
+    for kind in ("risk_bins", "percentile"):
+        curves = learn_curves(X, y, codes, spec, kind)
+        np.testing.assert_allclose(curves.transform(X, codes), curves.fractions, atol=1e-12)
+        np.testing.assert_allclose(curves.transform(X.to_numpy(), codes), curves.fractions, atol=1e-12)

@@ -105,6 +105,20 @@ def test_loss_is_the_unpenalised_mean_log_loss(stage):
     assert fit.loss == pytest.approx(by_hand, rel=1e-10)
 
 
+def test_integer_sample_weights_fit_as_repeated_rows_and_fractional_labels_are_allowed():
+    F, y = make_stage(seed=3, n=3000)
+    w = np.random.default_rng(1).integers(1, 4, size=len(y)).astype("float64")
+    weighted = fit_stage_points(F, y, sample_weight=w, ridge=0.0)
+    repeated = fit_stage_points(np.repeat(F, w.astype(int), axis=0), np.repeat(y, w.astype(int)), ridge=0.0)
+    np.testing.assert_allclose(weighted.points, repeated.points, atol=1e-3)
+    assert not np.allclose(weighted.points, fit_stage_points(F, y, ridge=0.0).points, atol=1e-3)
+    # A fractional label (an inferred default probability) counts as that share of a default.
+    soft = fit_stage_points(F, np.where(y > 0, 0.5, 0.0), ridge=0.0)
+    assert soft.points.sum() == pytest.approx(100.0, abs=TOL)
+    with pytest.raises(ValueError, match="sample_weight"):
+        fit_stage_points(F, y, sample_weight=-w)
+
+
 def test_fit_is_deterministic(stage):
     F, y = stage
     kw = dict(groups=GROUPS, group_bounds={"a": (0.1, 0.4)}, max_points=30.0,

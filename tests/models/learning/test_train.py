@@ -15,6 +15,7 @@ from innopoints.features.catalog import Indicator, list_indicators
 from innopoints.features.stage import STAGES
 from innopoints.models.formula.baseline import official_2024
 from innopoints.models.learning.candidates import stage_rules
+from innopoints.models.learning.evidence import EvidenceSettings
 from innopoints.models.learning.train import TRAIN_STEPS, TrainSettings, train_candidates
 from innopoints.pipeline.simulate import simulate
 
@@ -300,9 +301,12 @@ def test_reference_models_are_tuned_and_reported_next_to_the_formulas(trained):
 
 
 def test_same_data_config_and_seed_give_byte_identical_formulas_and_refinement():
-    cohort = simulate(12_000, 3)
-    a = _train(cohort, 3, shap_rows=1500)[0]
-    b = _train(cohort, 3, shap_rows=1500)[0]
+    # Fewer refits than the default on a smaller cohort: every step runs, with its random draws, in a third of
+    # the time; the refits' own independence of the worker count is tested in test_evidence.py.
+    cohort = simulate(8_000, 3, default_rate=0.08)
+    quick = dict(shap_rows=500, backtest_refits=5, evidence=EvidenceSettings(refits=10, seed=3, max_rows=4000))
+    a = _train(cohort, 3, **quick)[0]
+    b = _train(cohort, 3, **quick)[0]
     assert a.formulas.keys() == b.formulas.keys()
     for name in a.formulas:
         assert a.formulas[name].to_text("json") == b.formulas[name].to_text("json"), name

@@ -12,6 +12,7 @@ from innopoints.models.policy.loss import (
     Qualification,
     Terms,
     assess,
+    calibration_check,
     cells,
     conditional_pd,
     expected_cells,
@@ -19,9 +20,12 @@ from innopoints.models.policy.loss import (
     guaranteed_volume_share,
     lending_by_band,
     lifetime_pd,
+    marginal_pd,
     match_expected_loss,
+    match_qualified_firms,
     per_default,
     qualify,
+    sensitivity_grid,
     simulate_losses,
     summarise,
     threshold_curve,
@@ -268,3 +272,45 @@ def test_terms_refuse_out_of_range_values():
         Terms(lgd=1.5)
     with pytest.raises(PolicyError, match="terms.correlation"):
         Terms(correlation=1.0)
+
+
+# ------------------------------------------------------------------------ headline under assumptions
+
+
+def test_match_qualified_firms_takes_the_lowest_cutoff_within_the_count_ties_together():
+    terms = Terms(lgd=0.5)
+    assert match_qualified_firms(POINTS, BAND, BANDS, terms, 25)["cutoff"] == 50.0  # 20 firms; 30 would overshoot
+    assert match_qualified_firms(POINTS, BAND, BANDS, terms, 30) == {
+        "cutoff": 10.0, "qualified_firms": 30, "expected_loss": pytest.approx(30.0),
+        "expected_volume": pytest.approx(3000.0)}
+    assert match_qualified_firms(POINTS, BAND, BANDS, terms, 5)["cutoff"] is None
+
+
+def test_marginal_pd_is_the_pd_of_the_lowest_qualified_firms_band():
+    assert marginal_pd(POINTS, np.ones(30, bool), BAND, BANDS) == {"band": 1, "points": 10.0, "pd": 0.04}
+    assert marginal_pd(POINTS, POINTS >= 50, BAND, BANDS)["pd"] == 0.01
+    assert marginal_pd(POINTS, np.zeros(30, bool), BAND, BANDS)["pd"] is None
+
+
+def test_sensitivity_grid_of_a_formula_against_itself_changes_nothing_and_take_up_scales_volume():
+    bands = BANDS.assign(take_up_estimated=BANDS["take_up"])
+    rows = sensitivity_grid((POINTS, BAND, bands), (POINTS, BAND, bands), Terms(lgd=0.5), [2 / 3, 1.0], [None, 0.5])
+    assert [(r["take_up"], r["share"]) for r in rows] == [(None, 2 / 3), (None, 1.0), (0.5, 2 / 3), (0.5, 1.0)]
+    for r in rows:
+        assert r["equal_firms"]["volume_ratio"] == pytest.approx(0.0)
+        assert r["equal_firms"]["loss_ratio"] == pytest.approx(0.0)
+        assert r["equal_loss"]["volume_ratio"] == pytest.approx(0.0)
+    # Everyone qualifies: estimated take-up gives 3,000 of volume; a flat 0.5 gives 10 x 0.5 x 200 + 20 x 0.5 x 400.
+    assert rows[1]["reference"]["expected_volume"] == pytest.approx(3000.0)
+    assert rows[3]["reference"]["expected_volume"] == pytest.approx(5000.0)
+    assert rows[1]["reference"]["marginal_pd"] == 0.04 and rows[0]["reference"]["marginal_pd"] == 0.01
+
+
+def test_calibration_check_counts_observed_against_expected_defaults_per_band(loans):
+    points, y = loans
+    cal = BandCalibrator(n_bands=4).fit(points, y)
+    check = calibration_check(cal, points, y)
+    assert check["loans"] == len(y) and check["defaults"] == int(y.sum())
+    assert sum(b["loans"] for b in check["bands"]) == len(y)
+    # In sample, pooled monotone rates reproduce the observed count (floors aside).
+    assert check["expected_defaults"] == pytest.approx(y.sum(), rel=0.05)
