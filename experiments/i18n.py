@@ -342,16 +342,23 @@ TEXTS: dict[str, tuple[str, str]] = {
                           "training AUC |",
                           "| 每阶段最多变动分值 | 实际变动(初创期 / 成长期 / 稳定期) | 训练集对数损失 | 训练集 AUC |"),
     "ref.sec_notes": ("## Notes", "## 附注"),
+    # ------------------------------------------------------ selection report (experiments/reports.py, selection.md)
+    "sel.title": ("# Who was lent: support and corrections 贷款样本选择", "# 贷款样本选择:支持度与校正 Who was lent"),
+    "sel.sec_support": ("## Support behind each formula's qualified set", "## 各公式入选名单的样本支持度"),
+    "sel.sec_weights": ("## Inverse-propensity weights (a sensitivity analysis)", "## 逆倾向得分加权(敏感性分析)"),
+    "sel.sec_points": ("## The recommended formula's points, corrected (`{formula}`)",
+                       "## 推荐公式分值的校正(`{formula}`)"),
+    "sel.sec_sign_conflicts": ("## Sign conflicts: graded policy constraints", "## 方向冲突:分级政策约束"),
     # ------------------------------------------------------------- policy report (experiments/policy_report.py)
     "pr.title": ("# Policy simulation", "# 政策模拟"),
     "pr.data": ("Scoring year {year}: {firms} firms scored. Default probabilities are calibrated per points band on "
                 "{calibration}; {take_up}. Money in CNY 10k.",
-                "评分年份 {year}:共评分 {firms} 家企业。违约概率按积分档在{calibration}上校准;{take_up}。"
+                "评分年份 {year}:共评分 {firms} 家企业。违约概率按积分档校准,依据{calibration};{take_up}。"
                 "金额单位为万元。"),
     "pr.calibration_all": ("{loans} loans with an observed outcome ({defaults} defaults)",
-                           " {loans} 笔已观察到结果的贷款({defaults} 笔违约)"),
+                           "{loans} 笔已观察到结果的贷款({defaults} 笔违约)"),
     "pr.calibration_fit": ("{loans} loans of {years} with an observed outcome ({defaults} defaults){check}",
-                           " {years} 年 {loans} 笔已观察到结果的贷款({defaults} 笔违约){check}"),
+                           "{years} 年的 {loans} 笔已观察到结果的贷款({defaults} 笔违约){check}"),
     "pr.calibration_check": (", checked out of time on {year}", ",并在 {year} 年做样本外检验"),
     "pr.calibration_no_check": (" (every observed year: no out-of-time check)", "(已用全部观察年份:无样本外检验)"),
     "pr.take_up_flat": ("take-up is {rate} in every band (set in the policy file)",
@@ -434,6 +441,8 @@ TEXTS: dict[str, tuple[str, str]] = {
                             "loss, marginal PD | equal loss: firms, volume, marginal PD |",
                             "| 使用率 | 入选比例 | 参照:企业数、放贷额、损失、边际违约概率 | 同等企业数:放贷额、损失、"
                             "边际违约概率 | 同等损失:企业数、放贷额、边际违约概率 |"),
+    "pr.cell_per_band": ("estimated per band", "按档估计"),
+    "pr.cell_flat": ("{rate} flat", "统一 {rate}"),
     "pr.sec_marginal": ("## Marginal default probability of the cut-offs", "## 分数线处的边际违约概率"),
     "pr.sec_calibration": ("## Out-of-time check of the default probabilities", "## 违约概率的样本外检验"),
     "pr.sec_churn": ("## Qualified-set churn (a policy risk)", "## 入选名单变动(政策风险)"),

@@ -282,6 +282,7 @@ def headline_range_lines(results: dict, lang: str = "en") -> list[str]:
 def sensitivity_lines(results: dict, lang: str = "en") -> list[str]:
     """The headline over the sensitivity grid: each take-up setting and share, at equal qualified firms and at
     equal expected loss, with the range it spans."""
+    t = Texts(lang)
     grid = results.get("sensitivity") or {}
     limit = results["policy"]["qualification"]["max_marginal_pd"]
     lines = []
@@ -295,12 +296,12 @@ def sensitivity_lines(results: dict, lang: str = "en") -> list[str]:
             f"qualified firms lending {_pct(min(eq_firms, default=None))} to {_pct(max(eq_firms, default=None))} "
             f"and expected loss {_pct(min(loss_firms, default=None))} to {_pct(max(loss_firms, default=None))}.",
             "",
-            Texts(lang)("pr.sensitivity_head"),
+            t("pr.sensitivity_head"),
             "|---|---|---|---|---|",
         ]
         for r in rows:
             ref, f, m = r["reference"], r["equal_firms"], r["equal_loss"]
-            take = "estimated per band" if r["take_up"] is None else f"{r['take_up']:g} flat"
+            take = t("pr.cell_per_band") if r["take_up"] is None else t("pr.cell_flat", rate=f"{r['take_up']:g}")
             lines.append(
                 f"| {take} | {r['share']:.2%} | {ref['qualified_firms']:,}, {money(ref['expected_volume'])}, "
                 f"{money(ref['expected_loss'])}, {_pd_cell(ref['marginal_pd'], limit)} | "

@@ -198,17 +198,19 @@ def _share(v) -> str:
     return "–" if v is None else f"{v:.1%}"
 
 
-def selection_markdown(sel: dict) -> str:
+def selection_markdown(sel: dict, lang: str = "en") -> str:
     """The selection report: how much of each formula's qualified set lies where few loans were ever made,
-    and what inverse-propensity weights and reject inference do to the recommended formula's points."""
+    and what inverse-propensity weights and reject inference do to the recommended formula's points.
+    Headings in ``lang``; the body is English in both languages."""
+    t = Texts(lang)
     if "support" not in sel:
-        return "\n".join(["# Who was lent: support and corrections 贷款样本选择", "",
+        return "\n".join([t("sel.title"), "",
                           sel.get("note", "Not run (`selection.enabled: false`)."), "",
-                          *sign_conflict_lines(sel.get("sign_conflicts"))])
+                          *sign_conflict_lines(sel.get("sign_conflicts"), lang)])
     s, prop, sup = sel["settings"], sel["propensity"], sel["support"]
     names = list(sup["formulas"])
     lines = [
-        "# Who was lent: support and corrections 贷款样本选择",
+        t("sel.title"),
         "",
         "Every AUC, weight and recommendation is learned from approved loans, and banks lend mostly to firms the "
         "formula in force qualifies. Where a formula qualifies firms unlike any funded firm, what it promises "
@@ -217,7 +219,7 @@ def selection_markdown(sel: dict) -> str:
         f"{_f(prop['test_auc'])} (lending rate {prop['test_lending_rate']:.1%}, mean propensity "
         f"{prop['test_mean_propensity']:.1%}).",
         "",
-        "## Support behind each formula's qualified set",
+        t("sel.sec_support"),
         "",
         f"Low support: a modelled chance of a loan below **{s['low_support']:.1%}** (`selection.low_support`). "
         f"Qualified: the top {s['share']:.2%} of the {prop['test_year']} firms under each formula.",
@@ -243,7 +245,7 @@ def selection_markdown(sel: dict) -> str:
     w, we = sel["weights_ipw"], sel["weighted_evaluation"]
     lines += [
         "",
-        "## Inverse-propensity weights (a sensitivity analysis)",
+        t("sel.sec_weights"),
         "",
         f"Each training loan weighs lending rate ÷ its propensity, clipped to [{1 / s['max_weight']:.2f}, "
         f"{s['max_weight']:g}] (`selection.max_weight`): range {w['min']:.2f}–{w['max']:.2f}, "
@@ -260,7 +262,7 @@ def selection_markdown(sel: dict) -> str:
               "refit_parcelled": "refit, parcelled rejects"}
     pts = wt["points"]
     lines += [
-        f"## The recommended formula's points, corrected (`{wt['formula']}`)",
+        t("sel.sec_points", formula=wt["formula"]),
         "",
         "Its max points refitted on its own curves by the constrained likelihood fit, where it gives points: "
         "unweighted, with the weights above, and augmented with "
@@ -288,15 +290,16 @@ def selection_markdown(sel: dict) -> str:
               "Read these as sensitivity analyses: the weights only reach firms like some that were lent (a "
               "propensity of 0 cannot be weighted up), and parcelling assumes how much riskier a refused firm is.",
               ""]
-    lines += sign_conflict_lines(sel.get("sign_conflicts"))
+    lines += sign_conflict_lines(sel.get("sign_conflicts"), lang)
     return "\n".join(lines)
 
 
-def sign_conflict_lines(costs: dict | None) -> list[str]:
-    """Graded handling of each sign conflict (zero, capped share, plateau) with its AUC cost; chosen one marked."""
+def sign_conflict_lines(costs: dict | None, lang: str = "en") -> list[str]:
+    """Graded handling of each sign conflict (zero, capped share, plateau) with its AUC cost; chosen one marked.
+    The heading in ``lang``; the body is English in both languages."""
     if not costs:
         return []
-    lines = ["## Sign conflicts: graded policy constraints", "",
+    lines = [Texts(lang)("sel.sec_sign_conflicts"), "",
              f"Each indicator whose learned direction contradicts policy, handled three ways in `{costs['formula']}` "
              "(the other indicators' points scaled so every stage keeps its total): **zero** points, a **capped "
              "share** on its official curve, or a **plateau** curve that stops rewarding beyond a value. Chosen "

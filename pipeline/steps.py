@@ -309,7 +309,8 @@ def write_train_outputs(result, out_dir: Path, lang: str = "en") -> dict[str, Pa
             from innopoints.experiments.reports import selection_markdown
 
             (tmp / "selection.json").write_text(dumps(result.selection), encoding="utf-8")
-            (tmp / "selection.md").write_text(selection_markdown(result.selection), encoding="utf-8")
+            (tmp / "selection.md").write_text(selection_markdown(result.selection, lang),
+                                                 encoding="utf-8")
         for name, formula in result.graded.items():  # the recommended formula with a graded sign-conflict rule
             (tmp / "formulas" / f"{name}.json").write_text(formula.to_text("json"), encoding="utf-8")
         (tmp / "refinement.md").write_text(

@@ -133,7 +133,9 @@ def test_chinese_markdown_has_the_same_tables_under_chinese_headings(simulated):
     en, zh = policy_markdown(results, plots=["frontier.png"]), policy_markdown(results, plots=["frontier.png"],
                                                                                lang="zh")
     assert zh.startswith("# 政策模拟\n")
-    for heading in ("## 要点:同等预期损失下释放的放贷", "## 各公式", "## 假设", "## 图表", "### 积分档", "### 分省"):
+    for heading in ("## 要点:同等预期损失下释放的放贷", "## 各公式", "## 假设", "## 其他假设下的要点",
+                    "## 分数线处的边际违约概率", "## 违约概率的样本外检验", "## 入选名单变动(政策风险)",
+                    "## 省级风险补偿资金:为何耗尽", "## 全部假设:取值与来源", "## 图表", "### 积分档", "### 分省"):
         assert f"\n{heading}\n" in zh
     assert "| 公式 | 入选企业 |" in zh and "| 省份 | 入选 |" in zh
     province = next(iter(results["formulas"]["official-2024"]["by_province"]))

@@ -202,3 +202,6 @@ def test_selection_report_shows_support_bins_weights_and_every_correction(small_
     for label in ("as shipped", "refit, unweighted", "refit, weighted", "refit, parcelled rejects"):
         assert f"| {label} |" in md
     assert "no population" in selection_markdown({"note": "no population"})
+    zh = selection_markdown(sel, lang="zh")
+    assert zh.startswith("# 贷款样本选择") and "\n## 各公式入选名单的样本支持度\n" in zh
+    assert zh.count("\n| ") == md.count("\n| ")  # the same tables under Chinese headings
