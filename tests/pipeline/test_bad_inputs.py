@@ -255,7 +255,7 @@ CASES: list[Case] = [
     Case("export-out-is-folder", ["export", "builtin:official-2024", "--out", "x"], "--out x is an existing folder",
          _mkdir("x")),
     Case("export-format", ["export", "builtin:official-2024", "--format", "xml", "--out", "x.json"],
-         "--format must be json, yaml, csv or points"),
+         "--format must be json, yaml, csv, points or xlsx"),
     Case("features-out-is-folder", ["features", "--data", D, "--out", "x", Q], "--out x is an existing folder",
          _mkdir("x")),
     Case("features-out-suffix", ["features", "--data", D, "--out", "x.xlsx", Q], "must end in .parquet or .csv"),
