@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from innopoints.features.catalog import CATEGORIES, OFFICIAL_GROUPS, list_indicators
+from innopoints.features.catalog import CATEGORIES, GROUP_DEFAULTS, OFFICIAL_GROUPS, list_indicators
 from innopoints.features.errors import FormulaError, IndicatorError
 from innopoints.features.stage import STAGE_NAMES_ZH, STAGES, StageRule
 from innopoints.models.formula.curves import CURVE_TYPES, Bins, Curve, LinearCap, Percentile, StrictModel
@@ -192,10 +192,11 @@ def _known_indicators(local: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for spec in local:
         # A local definition without a usable direction is read as the policy default (+1).
         direction = spec.get("direction") if spec.get("direction") in (1, -1) else 1
+        official_group, category = GROUP_DEFAULTS.get(spec.get("group"), (None, None))
         known[spec["id"]] = {"direction": direction, "group": spec.get("group"),
                              "name_zh": spec.get("name_zh", ""), "name_en": spec.get("name_en", ""),
                              "official_no": None, "unit": spec.get("unit", ""),
-                             "official_group": spec.get("official_group"), "category": spec.get("category")}
+                             "official_group": official_group, "category": category}
     return known
 
 

@@ -62,8 +62,8 @@ def test_a_formula_file_loads_in_either_format(tmp_path, fmt):
 
 
 def test_a_missing_file_says_which_references_exist(tmp_path):
-    with pytest.raises(FormulaError, match=re.escape(f"formula '{tmp_path / 'x.json'}' is not a file, "
-                                                     "builtin:NAME (guideline-2025, official-2024), models:/NAME@ALIAS")):
+    with pytest.raises(FormulaError, match=re.escape(f"formula '{tmp_path / 'x.json'}' is not a file, builtin:NAME "
+                                                     "(guideline-2025, official-2024), models:/NAME@ALIAS")):
         load_formula(str(tmp_path / "x.json"))
 
 
