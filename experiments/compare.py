@@ -502,8 +502,9 @@ def migration_markdown(c: Comparison) -> list[str]:
 def _migration_note(c: Comparison) -> str:
     scale = [f"{side} {f['base_points']:g} base + {f['bonus_points']:g} bonus points"
              for side, f in (("A", c.formula_a), ("B", c.formula_b))]
-    return (f"each formula qualifies its own top {c.settings['share']:.1%} of the scoring year's firms "
-            f"({'; '.join(scale)}), so formulas on different scales (guideline 1.0 and 2.0) compare by rank.")
+    return (f"Each formula qualifies its own top {c.settings['share']:.1%} of the scoring year's firms "
+            f"({'; '.join(scale)}): formulas on different scales (a guideline 1.0 and a 2.0 formula) compare by "
+            "rank.")
 
 
 def _loans_cell(n, rate) -> str:

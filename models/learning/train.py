@@ -300,6 +300,8 @@ def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: 
                   version=provenance.get("version", "1"), bonus_points=baseline.scale.bonus_points)
     cap = baseline.scale.bonus_points
     G, bonus_active = _bonus_inputs(baseline, data, learned)
+    bonus_how = (f"; the baseline's {len(baseline.bonus)} bonus item(s) keep their curves, their points "
+                 f"{{}} within the {cap:g}-point bonus cap (none for a sign conflict)" if baseline.bonus else "")
 
     def bonus(points: np.ndarray, fractions: np.ndarray, decimals: int = 2) -> list:
         """The baseline's bonus items with points fitted beside these base points (see fit_bonus_points)."""
@@ -317,7 +319,8 @@ def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: 
         pts = shap_points(learned.evidence.stage_importance, spec, base)
         formulas[f"shap-{flavour}"] = assemble(
             name=f"shap-{flavour}", title=f"SHAP-importance points ({flavour})",
-            description=f"Max points proportional to mean |SHAP| per stage over the refits; {how}.",
+            description=f"Max points proportional to mean |SHAP| per stage over the refits; {how}"
+                        f"{bonus_how.format('proportional to mean |SHAP|')}.",
             curves=curves, points=pts, provenance=prov(f"shap-{flavour}"),
             bonus=bonus_items(baseline.bonus, _shap_bonus(baseline, learned, bonus_active), cap), **common)
         fpts, _fits, fnotes = fitted_points(curves.fractions, y, codes, spec, groups, settings.fit)
@@ -326,7 +329,7 @@ def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: 
         formulas[f"fitted-{flavour}"] = assemble(
             name=f"fitted-{flavour}", title=f"Fitted points ({flavour})",
             description=f"Max points that maximise the likelihood of repayment through the formula score "
-                        f"({constraints}); {how}.",
+                        f"({constraints}); {how}{bonus_how.format('fitted to the same likelihood')}.",
             curves=curves, points=fpts, provenance=prov(f"fitted-{flavour}", "; ".join(fnotes)),
             bonus=bonus(fpts, curves.fractions), **common)
         formulas[f"fitted-{flavour}-int"] = assemble(
@@ -346,7 +349,8 @@ def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: 
             description=f"The baseline's indicators, curves and missing policies with max points refitted to "
                         f"loan outcomes, moving at most {limit:g} of {base:g} points per stage, more where "
                         "indicators without a measurable link, with a sign conflict or that a stage's firms "
-                        "cannot have must lose their points (policy-consistent).",
+                        "cannot have must lose their points (policy-consistent)"
+                        f"{bonus_how.format(f'moved by at most {limit:g}')}.",
             provenance=prov(f"recal-{int(limit)}"), bonus=bonus_pts)
     return Recipe(formulas, frontier, notes)
 
