@@ -106,6 +106,14 @@ class Comparison:
     migration: pd.DataFrame | None = None
     structure: pd.DataFrame | None = None
 
+    def migration_html(self) -> str:
+        """The migration table as an HTML section of the reviewer report (:func:`migration_html`)."""
+        return migration_html(self)
+
+    def migration_markdown(self) -> list[str]:
+        """The migration table as Markdown lines of the summary (:func:`migration_markdown`)."""
+        return migration_markdown(self)
+
     def as_dict(self) -> dict:
         """JSON-ready dict: DataFrames become lists of records, numpy scalars and NaN become plain values."""
         out = {}
