@@ -583,7 +583,7 @@ def render_html(comparison: Comparison) -> str:
     c = comparison
     title = f"Compare {c.label_b} vs {c.label_a}"
     sections = [_header(c), _what_changes(c), _metrics(c), _points(c), _importance(c), _conflicts(c),
-                _qualified(c), _policy(c), _calibration(c), _psi(c), _footer(c)]
+                _qualified(c), c.migration_html(), _policy(c), _calibration(c), _psi(c), _footer(c)]
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{escape(CSP, quote=False)}">'
@@ -653,6 +653,7 @@ def render_markdown(comparison: Comparison) -> str:
         lines += ["", f"**Policy (simulated):** at A's expected loss, B lends {money(ph['expected_volume'])} "
                       f"({money(ph['volume_difference'])} more than A, CNY 10k) to {money(ph['qualified_firms'])} "
                       "qualified firms."]
+    lines += c.migration_markdown()
     lines += ["", "Full report (metrics, slices, policy, calibration, PSI, provenance): the HTML file of this "
               "comparison."]
     return "\n".join(lines) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -346,12 +347,15 @@ def compare(a: Formula, b: Formula, tables: dict[str, pd.DataFrame], config: Run
 
 
 def write_comparison(comparison, out: Path) -> list[Path]:
-    """The self-contained HTML report and its Markdown summary beside it (``.md``)."""
+    """The self-contained HTML report, its Markdown summary (``.md``) and its aggregates as JSON (``.json``)
+    beside it."""
     from innopoints.experiments.html import render_html, render_markdown
     from innopoints.pipeline.io import write_text_atomic
 
     out = Path(out)
     md = out.with_suffix(".md")
+    data = out.with_suffix(".json")  # the same aggregates as data (migration table included)
     write_text_atomic(out, render_html(comparison))
     write_text_atomic(md, render_markdown(comparison))
-    return [out, md]
+    write_text_atomic(data, json.dumps(comparison.as_dict(), indent=2, ensure_ascii=False) + "\n")
+    return [out, md, data]
