@@ -20,10 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from html import escape
 
 import numpy as np
 import pandas as pd
 
+from innopoints.experiments.i18n import Texts
 from innopoints.features.catalog import list_indicators
 from innopoints.features.stage import STAGES
 from innopoints.models.evaluation.backtest import policy_metrics
@@ -78,6 +80,10 @@ class Comparison:
     distribution : histogram of the population's points under A and B on common bins.
     policy : optional policy simulation of A and B (``innopoints.pipeline.policy.report_summary``): totals per formula
         and the matched-loss headline; None when none was run.
+    migration : :func:`migration_table`: who enters and leaves the qualified set, overall and by stage,
+        province and SME flag, with the test loans' default rates of those who enter and leave.
+    structure : :func:`structure_table`: the points of A and B per guideline 1.0 group and 2.0 category and
+        stage, so a 1.0 and a 2.0 formula can be read side by side.
     """
 
     label_a: str
@@ -98,6 +104,16 @@ class Comparison:
     psi: dict
     distribution: pd.DataFrame
     policy: dict | None = None
+    migration: pd.DataFrame | None = None
+    structure: pd.DataFrame | None = None
+
+    def migration_html(self, lang: str = "en") -> str:
+        """The migration table as an HTML section of the reviewer report (:func:`migration_html`)."""
+        return migration_html(self, lang)
+
+    def migration_markdown(self, lang: str = "en") -> list[str]:
+        """The migration table as Markdown lines of the summary (:func:`migration_markdown`)."""
+        return migration_markdown(self, lang)
 
     def as_dict(self) -> dict:
         """JSON-ready dict: DataFrames become lists of records, numpy scalars and NaN become plain values."""
@@ -214,6 +230,8 @@ def compare_formulas(
         calibration_b=pd.DataFrame(metrics_b["calibration"]),
         psi=psi_result,
         distribution=points_distribution(pop_a["points"], pop_b["points"]),
+        migration=migration_table(q_pop, q_loans),
+        structure=structure_table(a, b),
     )
 
 
@@ -398,6 +416,114 @@ def points_distribution(points_a, points_b, bins: int = HIST_BINS) -> pd.DataFra
     n_a, _ = np.histogram(pa, edges)
     n_b, _ = np.histogram(pb, edges)
     return pd.DataFrame({"lower": edges[:-1], "upper": edges[1:], "n_a": n_a, "n_b": n_b})
+
+
+MIGRATION_SLICES: tuple[str, ...] = ("stage", "province", "is_sme")
+"""Order of the migration table's slices (the overall row first)."""
+
+
+def migration_table(q_pop: dict, q_loans: dict) -> pd.DataFrame:
+    """Who enters and leaves the qualified set when scoring moves from A to B: one row overall, then one per
+    stage, province and SME flag.
+
+    Columns: ``slice``, ``value``, ``firms``, ``qualified_a``, ``qualified_b``, ``entering``, ``leaving``,
+    ``staying``, ``net`` (entering − leaving) on the scoring year's firms, and on the test loans (qualified at
+    origination by each formula's top share) ``loans_entering``, ``default_rate_entering``, ``loans_leaving``,
+    ``default_rate_leaving``: whether the change swaps risky firms for safer ones. Aggregates only.
+    """
+    def loan_cells(groups: dict | None) -> dict:
+        groups = groups or {}
+        out = {}
+        for g in ("entering", "leaving"):
+            cell = groups.get(g) or {}
+            out[f"loans_{g}"] = cell.get("n", 0)
+            out[f"default_rate_{g}"] = cell.get("default_rate")
+        return out
+
+    rows = [{"slice": "all", "value": "all", "firms": q_pop["n_b"], "qualified_a": q_pop["qualified_a"],
+             "qualified_b": q_pop["qualified_b"], "entering": q_pop["entering"], "leaving": q_pop["leaving"],
+             "staying": q_pop["staying"], **loan_cells(q_loans.get("overall"))}]
+    for col in (c for c in MIGRATION_SLICES if c in q_pop["by"]):
+        loans_by = {str(r["value"]): r for r in q_loans.get("by", {}).get(col, [])}
+        for r in q_pop["by"][col]:
+            rows.append({"slice": col, "value": str(r["value"]), "firms": r["n"], "qualified_a": r["qualified_a"],
+                         "qualified_b": r["qualified_b"], "entering": r["entering"], "leaving": r["leaving"],
+                         "staying": r["staying"], **loan_cells(loans_by.get(str(r["value"])))})
+    table = pd.DataFrame(rows)
+    table.insert(8, "net", table["entering"] - table["leaving"])
+    return table
+
+
+def structure_table(a: Formula, b: Formula) -> pd.DataFrame:
+    """Max points of A and B per guideline scheme (``1.0``: official group; ``2.0``: category; ``bonus``: the
+    bonus cap and items), group and stage: how a 1.0 and a 2.0 formula divide their points."""
+    rows = []
+    tables = {"a": weights_table(a), "b": weights_table(b)}
+    for scheme, col in (("1.0", "official_group"), ("2.0", "category")):
+        keys = sorted(set().union(*(t.loc[t["kind"] == "indicator", col].dropna() for t in tables.values())))
+        for key in keys:
+            for stage in STAGES:
+                row = {"scheme": scheme, "group": key, "stage": stage}
+                for side, t in tables.items():
+                    m = (t["kind"] == "indicator") & (t[col] == key) & (t["stage"] == stage)
+                    row[f"points_{side}"] = float(t.loc[m, "max_points"].sum())
+                rows.append(row)
+    rows.append({"scheme": "bonus", "group": "cap", "stage": "all", "points_a": a.scale.bonus_points,
+                 "points_b": b.scale.bonus_points})
+    out = pd.DataFrame(rows, columns=["scheme", "group", "stage", "points_a", "points_b"])
+    out["change"] = (out["points_b"] - out["points_a"]).round(9)
+    return out
+
+
+def migration_html(c: Comparison, lang: str = "en") -> str:
+    """The migration table as a self-contained HTML section (empty when the comparison has none); its heading
+    in ``lang``, the note and the table in English."""
+
+    if c.migration is None or c.migration.empty:
+        return ""
+    head = ["slice", "value", "firms", "qualified A", "qualified B", "entering", "leaving", "staying", "net",
+            "test loans entering (default rate)", "test loans leaving (default rate)"]
+    body = []
+    for r in c.migration.itertuples():
+        cells = [r.slice, r.value, r.firms, r.qualified_a, r.qualified_b, r.entering, r.leaving, r.staying,
+                 f"{r.net:+d}", _loans_cell(r.loans_entering, r.default_rate_entering),
+                 _loans_cell(r.loans_leaving, r.default_rate_leaving)]
+        body.append("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in cells) + "</tr>")
+    table = ("<table><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead><tbody>"
+             + "".join(body) + "</tbody></table>")
+    return (f'<section id="migration"><h2>{escape(Texts(lang)("mig.title"))}</h2>'
+            f"<p class=\"note\">{escape(_migration_note(c))}</p>{table}</section>")
+
+
+def migration_markdown(c: Comparison, lang: str = "en") -> list[str]:
+    """The migration table as Markdown lines (overall and by stage and SME flag; provinces in the JSON/HTML);
+    its label in ``lang``, the note and the table in English."""
+
+    if c.migration is None or c.migration.empty:
+        return []
+    lines = ["", f"**{Texts(lang)('mig.label')}:** {_migration_note(c)}", "",
+             "| slice | value | firms | qualified A | qualified B | entering | leaving | net | "
+             "test loans entering (default rate) | leaving (default rate) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in c.migration.loc[c.migration["slice"] != "province"].itertuples():
+        lines.append(f"| {r.slice} | {r.value} | {r.firms} | {r.qualified_a} | {r.qualified_b} | {r.entering} | "
+                     f"{r.leaving} | {r.net:+d} | {_loans_cell(r.loans_entering, r.default_rate_entering)} | "
+                     f"{_loans_cell(r.loans_leaving, r.default_rate_leaving)} |")
+    return lines
+
+
+def _migration_note(c: Comparison) -> str:
+    scale = [f"{side} {f['base_points']:g} base + {f['bonus_points']:g} bonus points"
+             for side, f in (("A", c.formula_a), ("B", c.formula_b))]
+    return (f"Each formula qualifies its own top {c.settings['share']:.1%} of the scoring year's firms "
+            f"({'; '.join(scale)}): formulas on different scales (a guideline 1.0 and a 2.0 formula) compare by "
+            "rank.")
+
+
+def _loans_cell(n, rate) -> str:
+    if not n:
+        return "0"
+    return f"{n} ({rate:.1%})" if rate is not None and not pd.isna(rate) else f"{n}"
 
 
 # ------------------------------------------------------------------------------------------- helpers

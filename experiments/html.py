@@ -595,7 +595,8 @@ def render_html(comparison: Comparison, lang: str = "en") -> str:
     c, t = comparison, Texts(lang)
     title = t("html.title", b=c.label_b, a=c.label_a)
     sections = [_header(c, t), _what_changes(c, t), _metrics(c, t), _points(c, t), _importance(c, t),
-                _conflicts(c, t), _qualified(c, t), _policy(c, t), _calibration(c, t), _psi(c, t), _footer(c, t)]
+                _conflicts(c, t), _qualified(c, t), c.migration_html(lang),
+                _policy(c, t), _calibration(c, t), _psi(c, t), _footer(c, t)]
     return (
         f'<!DOCTYPE html>\n<html lang="{t.html_lang}"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{escape(CSP, quote=False)}">'
@@ -664,5 +665,6 @@ def render_markdown(comparison: Comparison, lang: str = "en") -> str:
         ph = c.policy["headline"]
         lines += ["", t("md.policy", volume=money(ph["expected_volume"]), diff=money(ph["volume_difference"]),
                         firms=money(ph["qualified_firms"]))]
+    lines += c.migration_markdown(lang)
     lines += ["", t("md.full")]
     return "\n".join(lines) + "\n"

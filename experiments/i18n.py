@@ -207,6 +207,9 @@ TEXTS: dict[str, tuple[str, str]] = {
                  "对比数据的指纹:{fingerprint}。入选比例 {share};配对自助法 {n_boot} 次重抽样,种子 {seed};测试年份 "
                  "{test_year};因观察期未满而排除的贷款:{excluded}。仅含汇总数据:本报告不出现任何企业或贷款标识。"),
     "made_by": ("Made by innopoints compare.", "由 innopoints compare 生成。"),
+    "mig.title": ("Migration: who enters and leaves the qualified set (B vs A)",
+                  "入选名单迁移:谁进入、谁退出(B 对比 A)"),
+    "mig.label": ("Migration (B vs A)", "入选名单迁移(B 对比 A)"),
     # ----------------------------------------------------------------------- Markdown summary of the comparison
     "md.title": ("Formula comparison: `{b}` vs `{a}`", "公式对比:`{b}` 对比 `{a}`"),
     "md.a": ("**A (baseline):** `{label}` — {title}", "**A(基准):** `{label}` — {title}"),

@@ -19,6 +19,67 @@ from innopoints.features.errors import IndicatorError
 GROUPS = ("input", "output", "growth", "financial")
 STATUSES = ("official", "candidate", "local")
 
+OFFICIAL_GROUPS: dict[str, str] = {
+    # guideline 1.0 (2022; the 2024 national trial keeps it): the three published groups of core indicators
+    "technology_innovation": "技术创新",
+    "growth_operation": "成长经营",
+    "auxiliary": "辅助",
+}
+CATEGORIES: dict[str, str] = {
+    # guideline 2.0 (29 Oct 2025): the four categories of indicators
+    "input": "投入",
+    "output": "产出",
+    "development": "发展",
+    "impact": "影响",
+}
+
+GUIDELINES: dict[str, tuple[str, str]] = {
+    # indicator id -> (1.0 official group, 2.0 category). Official indicators 1-17 take their published 1.0
+    # group; a candidate takes the group it would be counted in. The 2.0 indicator list is not public, so
+    # every 2.0 category here is our reading of the category names (docs/formula.md).
+    "rd_expense": ("technology_innovation", "input"),
+    "rd_expense_growth": ("technology_innovation", "development"),
+    "rd_intensity": ("technology_innovation", "input"),
+    "st_staff_share": ("technology_innovation", "input"),
+    "invention_patent_apps": ("technology_innovation", "output"),
+    "pct_apps": ("technology_innovation", "output"),
+    "tech_contract_turnover": ("technology_innovation", "impact"),
+    "high_tech_revenue": ("growth_operation", "impact"),
+    "revenue": ("growth_operation", "development"),
+    "revenue_growth": ("growth_operation", "development"),
+    "postgrad_share": ("growth_operation", "input"),
+    "rd_tax_deduction": ("growth_operation", "input"),
+    "roe": ("growth_operation", "development"),
+    "new_graduates_hired": ("auxiliary", "impact"),
+    "rd_platforms_2y": ("auxiliary", "impact"),
+    "st_awards_2y": ("auxiliary", "impact"),
+    "vc_raised": ("auxiliary", "development"),
+    "rd_expense_growth_2y": ("technology_innovation", "development"),
+    "rd_per_employee": ("technology_innovation", "input"),
+    "rd_expense_3y": ("technology_innovation", "input"),
+    "invention_patents_granted": ("technology_innovation", "output"),
+    "patent_grant_ratio": ("technology_innovation", "output"),
+    "utility_models": ("technology_innovation", "output"),
+    "software_copyrights": ("technology_innovation", "output"),
+    "rd_productivity": ("technology_innovation", "output"),
+    "invention_patents_granted_3y": ("technology_innovation", "output"),
+    "high_tech_revenue_share": ("growth_operation", "impact"),
+    "revenue_growth_2y": ("growth_operation", "development"),
+    "employment_growth": ("growth_operation", "development"),
+    "revenue_per_employee": ("growth_operation", "development"),
+    "leverage": ("growth_operation", "development"),
+    "firm_age": ("auxiliary", "development"),
+    "profit_margin": ("growth_operation", "development"),
+}
+
+GROUP_DEFAULTS: dict[str, tuple[str, str]] = {
+    # our group -> (1.0 official group, 2.0 category) for an indicator not in GUIDELINES (a local one)
+    "input": ("technology_innovation", "input"),
+    "output": ("technology_innovation", "output"),
+    "growth": ("growth_operation", "development"),
+    "financial": ("growth_operation", "development"),
+}
+
 
 @dataclass(frozen=True)
 class Indicator:
@@ -37,6 +98,15 @@ class Indicator:
     description: str = ""
     inflatable: bool = False  # a count firms can inflate cheaply (applications, utility models, copyrights)
     func: Callable[..., pd.Series] | None = field(default=None, repr=False, compare=False)
+    official_group: str | None = None  # guideline 1.0 group (OFFICIAL_GROUPS); default from GUIDELINES
+    category: str | None = None  # guideline 2.0 category (CATEGORIES); default from GUIDELINES
+
+    def __post_init__(self) -> None:
+        official_group, category = GUIDELINES.get(self.id) or GROUP_DEFAULTS.get(self.group, (None, None))
+        if self.official_group is None:
+            object.__setattr__(self, "official_group", official_group)
+        if self.category is None:
+            object.__setattr__(self, "category", category)
 
     @property
     def official(self) -> bool:
@@ -61,6 +131,10 @@ class Indicator:
             "name_zh": self.name_zh,
             "name_en": self.name_en,
             "group": self.group,
+            "official_group": self.official_group,
+            "official_group_zh": OFFICIAL_GROUPS.get(self.official_group or "", ""),
+            "category": self.category,
+            "category_zh": CATEGORIES.get(self.category or "", ""),
             "unit": self.unit,
             "direction": self.direction,
             "official": self.official,
@@ -82,6 +156,11 @@ def check_metadata(ind: Indicator) -> None:
         raise IndicatorError(f"indicator id {ind.id!r}: must be a lower_snake identifier")
     if ind.group not in GROUPS:
         raise IndicatorError(f"indicator {ind.id!r}: group {ind.group!r} is not one of {list(GROUPS)}")
+    if ind.official_group not in OFFICIAL_GROUPS:
+        raise IndicatorError(f"indicator {ind.id!r}: official_group {ind.official_group!r} is not one of "
+                             f"{list(OFFICIAL_GROUPS)}")
+    if ind.category not in CATEGORIES:
+        raise IndicatorError(f"indicator {ind.id!r}: category {ind.category!r} is not one of {list(CATEGORIES)}")
     if ind.direction not in (1, -1):
         raise IndicatorError(f"indicator {ind.id!r}: direction must be 1 or -1, got {ind.direction!r}")
     if ind.status not in STATUSES:

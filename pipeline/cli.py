@@ -732,6 +732,14 @@ def policy(
         run_id = log_policy(results, out, experiment=experiment, uri=uri)
         console.print(f"MLflow: run {run_id} in experiment {experiment!r} ({uri})")
 
+from innopoints.pipeline import formula_files  # noqa: E402  (registered after user_errors exists)
+
+formula_app = typer.Typer(name="formula", help=formula_files.HELP, no_args_is_help=True, add_completion=False,
+                          pretty_exceptions_enable=False)
+for _name, _command in formula_files.COMMANDS.items():
+    formula_app.command(name=_name)(user_errors(_command))
+app.add_typer(formula_app, name="formula")
+
 
 def main() -> None:
     """Console-script entry point."""

@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from innopoints.features.errors import FormulaError
-from innopoints.models.formula.schema import Formula
+from innopoints.models.formula.schema import RESEAL, Formula, read_formula
 
 BUILTIN_PREFIX = "builtin:"
 MLFLOW_REF = re.compile(r"^(models:/|runs:/)|^[0-9a-f]{32}$")
@@ -38,6 +38,9 @@ def formula_format(path: Path) -> str:
 def load_formula(ref: str, *, uri: str | None = None) -> Formula:
     """Load a formula from any reference kind, checking its content hash.
 
+    A file without a content hash (written by hand) is validated, its hash computed, and one line on stderr
+    says it was unsealed; a file whose hash does not match its content is refused.
+
     ``uri`` is the MLflow store for registry and run references (default: ``MLFLOW_TRACKING_URI`` or the
     SQLite store in the working directory).
     """
@@ -61,4 +64,12 @@ def load_formula(ref: str, *, uri: str | None = None) -> Formula:
             "models:/NAME/VERSION, runs:/RUN_ID or a run id")
     from innopoints.pipeline.io import read_text_input
 
-    return Formula.from_text(read_text_input(path, "formula", FormulaError), formula_format(path))
+    text = read_text_input(path, "formula", FormulaError)
+    loaded = read_formula(text, formula_format(path), source=str(path))
+    if not loaded.sealed:
+        from innopoints.pipeline.progress import console
+
+        console.print(f"note: {path} is unsealed (no provenance.content_hash): validated and loaded with hash "
+                      f"{loaded.formula.provenance.content_hash[:12]}…; seal it with "
+                      f"`{RESEAL.format(source=path)}`", soft_wrap=True, highlight=False)
+    return loaded.formula

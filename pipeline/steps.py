@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -368,12 +369,15 @@ def compare(a: Formula, b: Formula, tables: dict[str, pd.DataFrame], config: Run
 
 
 def write_comparison(comparison, out: Path, lang: str = "en") -> list[Path]:
-    """The self-contained HTML report and its Markdown summary beside it (``.md``), in ``lang``."""
+    """The self-contained HTML report, its Markdown summary (``.md``), both in ``lang``, and its aggregates as
+    JSON (``.json``) beside it."""
     from innopoints.experiments.html import render_html, render_markdown
     from innopoints.pipeline.io import write_text_atomic
 
     out = Path(out)
     md = out.with_suffix(".md")
+    data = out.with_suffix(".json")  # the same aggregates as data (migration table included)
     write_text_atomic(out, render_html(comparison, lang))
     write_text_atomic(md, render_markdown(comparison, lang))
-    return [out, md]
+    write_text_atomic(data, json.dumps(comparison.as_dict(), indent=2, ensure_ascii=False) + "\n")
+    return [out, md, data]

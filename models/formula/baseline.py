@@ -117,6 +117,7 @@ def official_2024() -> Formula:
             id=ind.id,
             group=ind.group,
             official_group=official_group(ind.official_no),
+            category=ind.category,
             direction=ind.direction,
             points=StagePoints(**points[ind.id]),
             curve=LinearCap(zero_at=0.0, full_at=REFERENCE_VALUES[ind.id][0]),

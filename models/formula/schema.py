@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -24,7 +25,7 @@ import pandas as pd
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from innopoints.features.catalog import list_indicators
+from innopoints.features.catalog import CATEGORIES, GROUP_DEFAULTS, OFFICIAL_GROUPS, list_indicators
 from innopoints.features.errors import FormulaError, IndicatorError
 from innopoints.features.safe_yaml import load_yaml
 from innopoints.features.stage import STAGE_NAMES_ZH, STAGES, StageRule
@@ -37,6 +38,16 @@ SUM_TOLERANCE = 1e-6
 _SLUG = r"^[a-z0-9][a-z0-9_.-]*$"
 _COLUMN_ID = r"^[a-z][a-z0-9_]*$"
 _TAGS = {"curve": set(CURVE_TYPES), "missing": {"zero", "fixed", "stage_median", "risk_matched"}}
+OfficialGroup = Literal[tuple(OFFICIAL_GROUPS)]  # guideline 1.0 groups
+Category = Literal[tuple(CATEGORIES)]  # guideline 2.0 categories
+_WRITTEN_WHEN_SET: dict[str, tuple[str, ...]] = {
+    # Keys added after schema 1.0 was first published: written only when set, so a file sealed before they
+    # existed keeps its content hash.
+    "indicators": ("category",),
+    "bonus": ("official_group", "category"),
+}
+RESEAL = "innopoints formula seal {source} --out {source}"
+"""The command that re-seals a formula file after a deliberate edit (named in the tamper message)."""
 
 
 # --------------------------------------------------------------------------------------------- schema
@@ -133,12 +144,14 @@ class IndicatorItem(StrictModel):
 
     ``direction`` is the direction the formula scores in (defaults to the catalog's policy direction; a
     fitted formula that finds a sign conflict states ``-1`` here explicitly). ``group`` overrides the
-    catalog group; ``official_group`` records the official 1.0 / 2.0 group the indicator is counted in.
+    catalog group (the fitting groups); ``official_group`` is the guideline 1.0 group and ``category`` the
+    guideline 2.0 category the indicator is counted in (both default to the catalog's in tables).
     """
 
     id: str = Field(min_length=1)
     group: str | None = None
-    official_group: str | None = None
+    official_group: OfficialGroup | None = None
+    category: Category | None = None
     direction: Literal[1, -1] | None = None
     points: StagePoints
     curve: Curve
@@ -150,6 +163,8 @@ class BonusItem(StrictModel):
 
     id: str = Field(pattern=_COLUMN_ID)
     indicator: str = Field(min_length=1)
+    official_group: OfficialGroup | None = None
+    category: Category | None = None
     points: float = Field(ge=0)
     curve: Curve
     missing: Missing = MissingZero()
@@ -171,15 +186,18 @@ def _known_indicators(local: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Metadata by id of the catalog's indicators plus the formula's own local ones."""
     known = {
         ind.id: {"direction": ind.direction, "group": ind.group, "name_zh": ind.name_zh,
-                 "name_en": ind.name_en, "official_no": ind.official_no, "unit": ind.unit}
+                 "name_en": ind.name_en, "official_no": ind.official_no, "unit": ind.unit,
+                 "official_group": ind.official_group, "category": ind.category}
         for ind in list_indicators()
     }
     for spec in local:
         # A local definition without a usable direction is read as the policy default (+1).
         direction = spec.get("direction") if spec.get("direction") in (1, -1) else 1
+        official_group, category = GROUP_DEFAULTS.get(spec.get("group"), (None, None))
         known[spec["id"]] = {"direction": direction, "group": spec.get("group"),
                              "name_zh": spec.get("name_zh", ""), "name_en": spec.get("name_en", ""),
-                             "official_no": None, "unit": spec.get("unit", "")}
+                             "official_no": None, "unit": spec.get("unit", ""),
+                             "official_group": official_group, "category": category}
     return known
 
 
@@ -203,58 +221,66 @@ class Formula(StrictModel):
     indicators: list[IndicatorItem] = Field(min_length=1)
     bonus: list[BonusItem] = Field(default_factory=list)
     local_indicators: list[dict[str, Any]] = Field(default_factory=list)
-    provenance: Provenance
+    provenance: Provenance = Provenance(method="hand-written")
 
     # ------------------------------------------------------------------------------------- validation
 
     @model_validator(mode="after")
     def _check(self) -> Formula:
-        _check_local(self.local_indicators)
+        problems = self.problems()
+        if problems:
+            error = FormulaError("; ".join(problems))
+            error.problems = problems  # every problem, for `innopoints formula check`
+            raise error
+        return self
+
+    def problems(self) -> list[str]:
+        """Every rule the (well-typed) formula breaks, one ``path: message`` line each, in file order."""
+        out: list[str] = []
+        try:
+            _check_local(self.local_indicators)
+        except FormulaError as err:
+            return [str(err)]
         known = _known_indicators(self.local_indicators)
         seen: dict[str, int] = {}
         for i, item in enumerate(self.indicators):
             path = f"indicators[{i}]"
             if item.id not in known:
-                raise FormulaError(
-                    f"{path}.id: unknown indicator {item.id!r}: not in the catalog and not in "
-                    "local_indicators"
-                )
+                out.append(f"{path}.id: unknown indicator {item.id!r}: not in the catalog and not in "
+                           "local_indicators (see `innopoints indicators`)")
+                continue
             if item.id in seen:
-                raise FormulaError(
-                    f"{path}.id: duplicate indicator {item.id!r} (also indicators[{seen[item.id]}])"
-                )
+                out.append(f"{path}.id: duplicate indicator {item.id!r} (also indicators[{seen[item.id]}])")
             seen[item.id] = i
             direction = item.direction or known[item.id]["direction"]
-            _check_curve_direction(f"{path}.curve", item.curve, direction, item.id, item.direction is None)
+            out += _curve_direction_problems(f"{path}.curve", item.curve, direction, item.id,
+                                             item.direction is None)
         for stage in STAGES:
             total = sum(getattr(item.points, stage) for item in self.indicators)
             if abs(total - self.scale.base_points) > SUM_TOLERANCE:
-                raise FormulaError(
-                    f"indicators[*].points.{stage}: the {stage} points sum to {total!r}, must equal "
-                    f"scale.base_points ({self.scale.base_points!r})"
-                )
+                out.append(f"indicators[*].points.{stage}: the {stage} points sum to {total!r}, must equal "
+                           f"scale.base_points ({self.scale.base_points!r})")
         if self.bonus and self.scale.bonus_points == 0:
-            raise FormulaError(
-                f"bonus: {len(self.bonus)} bonus item(s) but scale.bonus_points is 0, so they could never "
-                "score"
-            )
+            out.append(f"bonus: {len(self.bonus)} bonus item(s) but scale.bonus_points is 0, so they could never "
+                       "score")
         bonus_seen: dict[str, int] = {}
         for i, item in enumerate(self.bonus):
             path = f"bonus[{i}]"
             if item.id in bonus_seen:
-                raise FormulaError(
-                    f"{path}.id: duplicate bonus item {item.id!r} (also bonus[{bonus_seen[item.id]}])"
-                )
+                out.append(f"{path}.id: duplicate bonus item {item.id!r} (also bonus[{bonus_seen[item.id]}])")
             bonus_seen[item.id] = i
             if item.indicator not in known:
-                raise FormulaError(
-                    f"{path}.indicator: unknown indicator {item.indicator!r}: not in the catalog and not in "
-                    "local_indicators"
-                )
-            _check_curve_direction(f"{path}.curve", item.curve, known[item.indicator]["direction"],
-                                   item.indicator, True)
-        _check_output_columns(self)
-        return self
+                out.append(f"{path}.indicator: unknown indicator {item.indicator!r}: not in the catalog and not in "
+                           "local_indicators (see `innopoints indicators`)")
+                continue
+            out += _curve_direction_problems(f"{path}.curve", item.curve, known[item.indicator]["direction"],
+                                             item.indicator, True)
+        if not out:
+            try:
+                _check_output_columns(self)
+            except FormulaError as err:
+                out.append(str(err))
+        return out
 
     def direction_of(self, indicator_id: str) -> int:
         """The direction the formula scores ``indicator_id`` in (its item's, else the catalog's)."""
@@ -276,7 +302,13 @@ class Formula(StrictModel):
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict in the fixed key order of the schema (every key present, ``null`` for unset)."""
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        for section, keys in _WRITTEN_WHEN_SET.items():
+            for item in data[section]:
+                for key in keys:
+                    if item.get(key) is None:
+                        item.pop(key, None)
+        return data
 
     def to_text(self, fmt: str = "json") -> str:
         """Canonical JSON or YAML text of the formula."""
@@ -297,52 +329,40 @@ class Formula(StrictModel):
         return self.model_copy(update={"provenance": provenance})
 
     @classmethod
-    def from_dict(cls, data: Any, *, allow_unhashed: bool = False) -> Formula:
+    def from_dict(cls, data: Any, *, allow_unhashed: bool = False, source: str = "FILE") -> Formula:
         """Validate a plain dict into a formula; every problem is a :class:`FormulaError` naming the field.
 
-        The stored ``provenance.content_hash`` must match the content (a file edited by hand after it was
-        produced is refused); an empty hash is accepted only with ``allow_unhashed=True`` (drafts).
+        A stored ``provenance.content_hash`` must match the content (a file edited after it was sealed is
+        refused, and the message names the command that re-seals ``source``); an empty hash is accepted only
+        with ``allow_unhashed=True``, and the formula then keeps it empty (see :func:`read_formula` for a
+        hand-written file loaded with its hash computed).
         """
-        if not isinstance(data, dict):
-            raise FormulaError(f"formula: the top level must be a mapping of keys, got {type(data).__name__}")
-        version = data.get("schema_version")
-        if version not in SUPPORTED_SCHEMA_VERSIONS:
-            what = "is missing" if version is None else f"{version!r} is not supported"
-            if str(version) in SUPPORTED_SCHEMA_VERSIONS:
-                # An unquoted `schema_version: 1.0` in YAML is a number, not the version string.
-                what = f"got the number {version!r}; write it as a string ('{version}', quoted in YAML)"
-            raise FormulaError(
-                f"schema_version: {what}; this version of innopoints reads {list(SUPPORTED_SCHEMA_VERSIONS)}"
-            )
-        _check_finite(data, "")
-        try:
-            formula = cls.model_validate(data)
-        except ValidationError as err:
-            raise FormulaError(_format_validation_error(err)) from None
-        except IndicatorError as err:
-            # The stage rule is the features layer's model; its own checks raise its own error type.
-            message = str(err).removeprefix("stage rule: ")
-            raise FormulaError(f"stage_rule: {message}") from None
+        formula = _validated(data)
         stored = formula.provenance.content_hash
         if not stored:
             if not allow_unhashed:
                 raise FormulaError(
                     "provenance.content_hash: missing; a formula file carries the hash written when it "
-                    "was produced (a hand-written draft can be loaded with allow_unhashed=True and saved "
-                    "with its hash)"
+                    f"was sealed (seal a hand-written file with `{RESEAL.format(source=source)}`)"
                 )
         elif stored != formula.compute_hash():
             raise FormulaError(
-                "content_hash mismatch: the file was edited after it was produced; provenance.content_hash "
-                f"is {stored[:12]}… but the content hashes to {formula.compute_hash()[:12]}…. Re-export "
-                "the formula, or load the edit as a draft (allow_unhashed, with the hash emptied) and save "
-                "it anew"
+                f"{source}: content_hash mismatch: the file was edited after it was sealed; "
+                f"provenance.content_hash is {stored[:12]}… but the content hashes to "
+                f"{formula.compute_hash()[:12]}…. If the edit is yours, re-seal the file with "
+                f"`{RESEAL.format(source=source)}` (or empty provenance.content_hash to load it unsealed)"
             )
         return formula
 
     @classmethod
-    def from_text(cls, text: str, fmt: str = "json", *, allow_unhashed: bool = False) -> Formula:
+    def from_text(cls, text: str, fmt: str = "json", *, allow_unhashed: bool = False,
+                  source: str = "FILE") -> Formula:
         """Parse JSON or YAML text and validate it (see :meth:`from_dict`)."""
+        return cls.from_dict(cls.parse_text(text, fmt), allow_unhashed=allow_unhashed, source=source)
+
+    @staticmethod
+    def parse_text(text: str, fmt: str = "json") -> Any:
+        """JSON (duplicate keys refused) or YAML text to plain data, not validated; a syntax error says where."""
         _check_format(fmt)
         if fmt == "json":
             try:
@@ -356,7 +376,7 @@ class Formula(StrictModel):
                 data = load_yaml(text)  # refuses anchors, aliases, huge or deep text
             except yaml.YAMLError as err:
                 raise FormulaError(f"formula: not valid YAML: {' '.join(str(err).split())}") from None
-        return cls.from_dict(data, allow_unhashed=allow_unhashed)
+        return data
 
     # ---------------------------------------------------------------------------------------- scoring
 
@@ -423,6 +443,96 @@ class Formula(StrictModel):
         return out
 
 
+# ------------------------------------------------------------------------------ loading people's files
+
+
+def _check_version(data: Any) -> None:
+    if not isinstance(data, dict):
+        raise FormulaError(f"formula: the top level must be a mapping of keys, got {type(data).__name__}")
+    version = data.get("schema_version")
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        what = "is missing" if version is None else f"{version!r} is not supported"
+        if str(version) in SUPPORTED_SCHEMA_VERSIONS:
+            # An unquoted `schema_version: 1.0` in YAML is a number, not the version string.
+            what = f"got the number {version!r}; write it as a string ('{version}', quoted in YAML)"
+        raise FormulaError(
+            f"schema_version: {what}; this version of innopoints reads {list(SUPPORTED_SCHEMA_VERSIONS)}"
+        )
+
+
+def _validated(data: Any) -> Formula:
+    """Plain data to a formula, content hash not checked; the first problems as one :class:`FormulaError`."""
+    _check_version(data)
+    _check_finite(data, "")
+    try:
+        return Formula.model_validate(data)
+    except ValidationError as err:
+        raise FormulaError(_format_validation_error(err)) from None
+    except IndicatorError as err:
+        # The stage rule is the features layer's model; its own checks raise its own error type.
+        message = str(err).removeprefix("stage rule: ")
+        raise FormulaError(f"stage_rule: {message}") from None
+
+
+@dataclass(frozen=True)
+class LoadedFormula:
+    """A formula read from a file, and whether the file was sealed (carried its content hash)."""
+
+    formula: Formula  # with provenance.content_hash filled either way
+    sealed: bool
+
+
+def read_formula(text: str, fmt: str, *, source: str = "FILE") -> LoadedFormula:
+    """Read a formula file as people write them: a file without ``provenance.content_hash`` (hand-written)
+    is validated and its hash computed on load (``sealed`` is False: the caller says so); a file whose hash
+    is present but wrong is refused, naming the command that re-seals ``source``."""
+    formula = Formula.from_text(text, fmt, allow_unhashed=True, source=source)
+    if formula.provenance.content_hash:
+        return LoadedFormula(formula, sealed=True)
+    return LoadedFormula(formula.with_hash(), sealed=False)
+
+
+def formula_problems(text: str, fmt: str, *, source: str = "FILE") -> list[str]:
+    """Every problem of a formula file in one pass, one ``path: message`` line each (empty: the file is fine).
+
+    Types and keys are checked first, all at once; the rules between fields (known indicators, directions,
+    points summing to the base, ...) are checked, all at once, on a file whose types are right; the content
+    hash last. An unsealed file is not a problem (it loads, with its hash computed).
+    """
+    try:
+        data = Formula.parse_text(text, fmt)
+        _check_version(data)
+        _check_finite(data, "")
+    except FormulaError as err:
+        return [str(err)]
+    try:
+        formula = Formula.model_validate(data)
+    except ValidationError as err:
+        return _validation_lines(err)
+    except IndicatorError as err:
+        return [f"stage_rule: {str(err).removeprefix('stage rule: ')}"]
+    except FormulaError as err:
+        return list(getattr(err, "problems", [str(err)]))
+    stored = formula.provenance.content_hash
+    if stored and stored != formula.compute_hash():
+        return [f"provenance.content_hash: is {stored[:12]}… but the content hashes to {formula.compute_hash()[:12]}…"
+                f" (edited after it was sealed; re-seal with `{RESEAL.format(source=source)}`)"]
+    return []
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a formula file, generated from the pydantic models.
+
+    It checks keys, types, ranges and the closed vocabularies (curve types, missing policies, guideline
+    groups); the rules between fields (points summing to the base, known indicator ids, curve directions,
+    the content hash) are checked on load and by ``innopoints formula check``.
+    """
+    schema = Formula.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = f"innopoints points formula, schema {SCHEMA_VERSION}"
+    return schema
+
+
 # ------------------------------------------------------------------------------------------ helpers
 
 
@@ -442,23 +552,20 @@ def _check_local(local: list[dict[str, Any]]) -> None:
         seen.add(ident)
 
 
-def _check_curve_direction(path: str, curve: LinearCap | Percentile | Bins, direction: int,
-                           indicator_id: str, from_catalog: bool) -> None:
+def _curve_direction_problems(path: str, curve: LinearCap | Percentile | Bins, direction: int,
+                              indicator_id: str, from_catalog: bool) -> list[str]:
     """A curve must rise with the scoring direction (bins may opt out with ``monotone: false``)."""
     source = f"the catalog's policy direction of {indicator_id!r}" if from_catalog else "the item's direction"
     if isinstance(curve, Bins):
         if curve.monotone and not curve.is_monotone(direction):
             trend = "non-decreasing" if direction == 1 else "non-increasing"
-            raise FormulaError(
-                f"{path}.levels: must be {trend} because the direction is {direction:+d} ({source}); got "
-                f"{curve.levels}. Set \"monotone\": false on the curve to allow it"
-            )
+            return [f"{path}.levels: must be {trend} because the direction is {direction:+d} ({source}); got "
+                    f"{curve.levels}. Set \"monotone\": false on the curve to allow it"]
     elif not curve.is_monotone(direction):
         hint = '; set "direction" on the item to score against the policy direction' if from_catalog else ""
-        raise FormulaError(
-            f"{path}: the {curve.type} curve runs in direction {-direction:+d} but the direction is "
-            f"{direction:+d} ({source}){hint}"
-        )
+        return [f"{path}: the {curve.type} curve runs in direction {-direction:+d} but the direction is "
+                f"{direction:+d} ({source}){hint}"]
+    return []
 
 
 def _check_output_columns(formula: Formula) -> None:
@@ -531,12 +638,15 @@ _MESSAGES = {
 }
 
 
+def _validation_lines(err: ValidationError) -> list[str]:
+    """One ``path: message`` line per pydantic error."""
+    return [f"{_loc_path(e['loc'])}: {_MESSAGES.get(e['type'], e['msg']).removeprefix('Value error, ')}"
+            for e in err.errors()]
+
+
 def _format_validation_error(err: ValidationError) -> str:
-    """One line per pydantic error, ``path: message``, at most five; no traceback for people."""
-    lines = []
-    for e in err.errors():
-        message = _MESSAGES.get(e["type"], e["msg"]).removeprefix("Value error, ")
-        lines.append(f"{_loc_path(e['loc'])}: {message}")
+    """The pydantic errors in one line, ``path: message``, at most five; no traceback for people."""
+    lines = _validation_lines(err)
     extra = f" (and {len(lines) - 5} more)" if len(lines) > 5 else ""
     return "; ".join(lines[:5]) + extra
 
@@ -605,7 +715,11 @@ def round_points_preserving_total(points: Sequence[float], total: float, decimal
 
 
 def weights_table(formula: Formula) -> pd.DataFrame:
-    """The human table of a formula: one row per item and stage (indicators first, then bonus items)."""
+    """The human table of a formula: one row per item and stage (indicators first, then bonus items).
+
+    ``official_group`` (guideline 1.0) and ``category`` (guideline 2.0) are the item's own, else the
+    catalog's; ``*_zh`` are their Chinese names.
+    """
     known = _known_indicators(formula.local_indicators)
     rows = []
     items = [("indicator", item.id, item.id, item) for item in formula.indicators]
@@ -613,6 +727,8 @@ def weights_table(formula: Formula) -> pd.DataFrame:
     for kind, item_id, indicator_id, item in items:
         meta = known[indicator_id]
         is_indicator = isinstance(item, IndicatorItem)
+        official_group = item.official_group or meta["official_group"]
+        category = item.category or meta["category"]
         for stage in STAGES:
             rows.append({
                 "kind": kind,
@@ -620,7 +736,10 @@ def weights_table(formula: Formula) -> pd.DataFrame:
                 "indicator": indicator_id,
                 "official_no": meta["official_no"],
                 "group": (item.group if is_indicator else None) or meta["group"],
-                "official_group": item.official_group if is_indicator else None,
+                "official_group": official_group,
+                "official_group_zh": OFFICIAL_GROUPS.get(official_group or "", ""),
+                "category": category,
+                "category_zh": CATEGORIES.get(category or "", ""),
                 "name_zh": meta["name_zh"],
                 "name_en": meta["name_en"],
                 "stage": stage,

@@ -32,6 +32,7 @@ from innopoints.features.catalog import Indicator
 from innopoints.features.stage import STAGES, StageRule
 from innopoints.models.formula.curves import Bins, Percentile
 from innopoints.models.formula.schema import (
+    BonusItem,
     Formula,
     IndicatorItem,
     MissingRiskMatched,
@@ -422,8 +423,9 @@ def integer_points(points: np.ndarray, base: float, groups: Sequence[str] | None
 def assemble(*, name: str, version: str, title: str, description: str, indicators: Sequence[Indicator],
              curves: Curves, points: np.ndarray, stage_rule: StageRule, provenance: Provenance,
              base: float = 100.0, local_indicators: list[dict] | None = None,
-             decimals: int = 2) -> Formula:
-    """A hashed formula from learned curves and per-stage points (rounded, totals preserved).
+             decimals: int = 2, bonus: Sequence[BonusItem] = (), bonus_points: float = 0.0) -> Formula:
+    """A hashed formula from learned curves and per-stage points (rounded, totals preserved), with the
+    bonus items and bonus cap given (see :func:`bonus_items`).
 
     Indicators with zero points in every stage are left out of the file.
     """
@@ -438,6 +440,8 @@ def assemble(*, name: str, version: str, title: str, description: str, indicator
         direction = int(curves.spec.directions[j])
         items.append(IndicatorItem(
             id=ind_id,
+            official_group=by_id[ind_id].official_group,
+            category=by_id[ind_id].category,
             direction=direction if direction != by_id[ind_id].direction else None,
             points=StagePoints(**{s: float(rounded[c, j]) for c, s in enumerate(STAGES)}),
             curve=curves.curves[j],
@@ -445,7 +449,54 @@ def assemble(*, name: str, version: str, title: str, description: str, indicator
         ))
     formula = Formula(
         name=name, version=version, title=title, description=description, illustrative=False,
-        scale=Scale(base_points=base, bonus_points=0.0), stage_rule=stage_rule, indicators=items,
-        local_indicators=list(local_indicators or []), provenance=provenance,
+        scale=Scale(base_points=base, bonus_points=bonus_points), stage_rule=stage_rule, indicators=items,
+        bonus=list(bonus), local_indicators=list(local_indicators or []), provenance=provenance,
     )
     return formula.with_hash()
+
+
+# ------------------------------------------------------------------------------------------- bonus items
+
+
+def fit_bonus_points(base_score: np.ndarray, bonus_fractions: np.ndarray, y: np.ndarray, *, base: float, cap: float,
+                     active: np.ndarray, settings: FitSettings, baseline: np.ndarray | None = None,
+                     max_change: float | None = None) -> np.ndarray:
+    """(m,) points of the bonus items, fitted to default outcomes under the same rules as the base points.
+
+    One pooled fit over all loans of ``logit P(default) = a − b · (base_score + Σ_j p_j g_j) / (base + cap)``,
+    where ``g_j`` are the bonus curves' fractions and the base score (already fitted, per stage) is one
+    column whose points are held at ``base``: the bonus items share exactly ``cap`` points (so the cap never
+    binds and the fit is exact), none negative, none above ``settings.max_points``, inactive items
+    (``active`` False: a sign conflict) none; with ``baseline`` (m,) and ``max_change``, at most that many
+    bonus points move from the baseline's (scaled to sum to ``cap``), more when inactive items must lose theirs.
+    """
+    m = bonus_fractions.shape[1]
+    active = np.asarray(active, bool)
+    if m == 0 or cap <= 0 or not active.any():
+        return np.zeros(m)
+    total = base + cap
+    F = np.column_stack([np.asarray(base_score, dtype="float64") / base, bonus_fractions])
+    share = cap / total
+    item_cap = np.inf if settings.max_points is None else max(settings.max_points, cap / int(active.sum()))
+    kwargs = dict(base=total, groups=["base"] + ["bonus"] * m,
+                  group_bounds={"base": (1 - share, 1 - share), "bonus": (share, share)},
+                  max_points=np.array([np.inf] + [item_cap] * m), active=np.concatenate([[True], active]),
+                  ridge=settings.ridge)
+    w0 = None
+    if baseline is not None and max_change is not None:
+        p0 = np.asarray(baseline, dtype="float64")
+        p0 = p0 * cap / p0.sum() if p0.sum() > 0 else np.full(m, cap / m)
+        max_change = max(max_change, float(p0[~active].sum()))
+        w0 = np.concatenate([[base], p0])
+    fit = fit_stage_points(F, np.asarray(y, dtype="float64"), baseline=w0, max_change=max_change if w0 is not None
+                           else None, **kwargs)
+    return fit.points[1:]
+
+
+def bonus_items(template: Sequence[BonusItem], points: np.ndarray, cap: float, decimals: int = 2) -> list[BonusItem]:
+    """``template``'s bonus items (curves, missing policies) with new points, rounded keeping the ``cap`` total;
+    items with no points are left out."""
+    if not len(template) or cap <= 0 or np.sum(points) <= 0:
+        return []
+    rounded = round_points_preserving_total(np.asarray(points, dtype="float64") * cap / np.sum(points), cap, decimals)
+    return [item.model_copy(update={"points": float(p)}) for item, p in zip(template, rounded, strict=True) if p > 0]

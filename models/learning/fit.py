@@ -51,7 +51,7 @@ def fit_stage_points(
     base: float = 100.0,
     groups: list[str] | None = None,
     group_bounds: dict[str, tuple[float, float]] | None = None,
-    max_points: float | None = None,
+    max_points: float | np.ndarray | None = None,
     active: np.ndarray | None = None,
     baseline: np.ndarray | None = None,
     max_change: float | None = None,
@@ -68,7 +68,7 @@ def fit_stage_points(
         base: points the stage's indicators sum to.
         groups: (k,) group of each indicator, for ``group_bounds``.
         group_bounds: group → (min share, max share) of the base points.
-        max_points: cap on any one indicator's points.
+        max_points: cap on any one indicator's points, or (k,) caps (``inf`` for none).
         active: (k,) bool; inactive indicators get 0 points (e.g. a sign conflict under policy).
         baseline: (k,) the baseline's points, for ``max_change``.
         max_change: points that may move away from the baseline (½ L1 distance), or None for no limit.
@@ -144,7 +144,8 @@ def fit_stage_points(
 
 
 def _constraints(k: int, base: float, groups: list[str] | None, group_bounds: dict[str, tuple[float, float]] | None,
-                 max_points: float | None, max_change: float | None, w0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                 max_points: float | np.ndarray | None, max_change: float | None,
+                 w0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every rule as rows of ``A θ + b ≥ 0`` over θ = [a, v_1..v_k, t_1..t_k (only with a change limit)]."""
     n_slack = k if max_change is not None else 0
     rows: list[np.ndarray] = []
@@ -171,8 +172,9 @@ def _constraints(k: int, base: float, groups: list[str] | None, group_bounds: di
             add(member - lo * ones)
             add(hi * ones - member)
     if max_points is not None:
-        for j in range(k):
-            row = (max_points / base) * ones
+        caps = np.broadcast_to(np.asarray(max_points, dtype="float64"), (k,))
+        for j in np.flatnonzero(np.isfinite(caps)):
+            row = (caps[j] / base) * ones
             row[j] -= 1.0
             add(row)
     if max_change is not None:
@@ -215,11 +217,14 @@ def _preconditioner(D: np.ndarray, theta: np.ndarray, ridge: float) -> np.ndarra
 
 
 def _check_feasible(active: np.ndarray, base: float, groups: list[str] | None,
-                    group_bounds: dict[str, tuple[float, float]] | None, max_points: float | None) -> None:
+                    group_bounds: dict[str, tuple[float, float]] | None,
+                    max_points: float | np.ndarray | None) -> None:
     """Refuse rules no set of points can meet, instead of returning a solver's failed last try."""
     n_active = int(active.sum())
-    if max_points is not None and max_points * n_active < base - 1e-9:
-        raise ValueError(f"max_points {max_points:g} x {n_active} active indicators cannot reach {base:g} points")
+    caps = None if max_points is None else np.broadcast_to(np.asarray(max_points, dtype="float64"), active.shape)
+    if caps is not None and caps[active].sum() < base - 1e-9:
+        raise ValueError(f"max points of the {n_active} active indicators ({caps[active].sum():g}) cannot reach "
+                         f"{base:g} points")
     if not group_bounds or groups is None:
         return
     g_arr = np.asarray(groups)
@@ -231,9 +236,9 @@ def _check_feasible(active: np.ndarray, base: float, groups: list[str] | None,
         members = active & (g_arr == g)
         if lo > 0 and not members.any():
             raise ValueError(f"group {g!r} must get at least {lo:.0%} of the points but has no active indicator")
-        if max_points is not None and lo * base > max_points * members.sum() + 1e-9:
+        if caps is not None and lo * base > caps[members].sum() + 1e-9:
             raise ValueError(f"group {g!r}: {lo:.0%} of {base:g} points cannot fit in {int(members.sum())} "
-                             f"indicators of at most {max_points:g}")
+                             f"indicators of at most {caps[members].sum():g} points together")
         lows += lo
         his += hi if members.any() else 0.0
     bounded = np.isin(g_arr, list(group_bounds))

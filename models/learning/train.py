@@ -64,6 +64,8 @@ from innopoints.models.learning.candidates import (
     FitSettings,
     Spec,
     assemble,
+    bonus_items,
+    fit_bonus_points,
     fitted_points,
     flavour_spec,
     integer_points,
@@ -221,8 +223,9 @@ def learn(data: pd.DataFrame, indicators: Sequence[Indicator], settings: TrainSe
 
 
 def _reweighted(baseline: Formula, ids: list[str], points: np.ndarray, *, name: str, title: str,
-                description: str, provenance: Provenance) -> Formula:
-    """The baseline's curves and missing policies with new per-stage points (2 decimals, totals kept)."""
+                description: str, provenance: Provenance, bonus: np.ndarray | None = None) -> Formula:
+    """The baseline's curves and missing policies with new per-stage points (2 decimals, totals kept) and,
+    when given, new bonus points (within the baseline's bonus cap)."""
     base = baseline.scale.base_points
     rounded = np.vstack([round_points_preserving_total(row, base, 2) for row in points])
     col = {i: j for j, i in enumerate(ids)}
@@ -233,9 +236,33 @@ def _reweighted(baseline: Formula, ids: list[str], points: np.ndarray, *, name: 
     ]
     return Formula(
         name=name, version=baseline.version, title=title, description=description, illustrative=False,
-        scale=baseline.scale, stage_rule=baseline.stage_rule, indicators=items, bonus=baseline.bonus,
+        scale=baseline.scale, stage_rule=baseline.stage_rule, indicators=items,
+        bonus=baseline.bonus if bonus is None else bonus_items(baseline.bonus, bonus, baseline.scale.bonus_points),
         local_indicators=baseline.local_indicators, provenance=provenance,
     ).with_hash()
+
+
+def _bonus_inputs(baseline: Formula, data: pd.DataFrame, learned: Learned) -> tuple[np.ndarray, np.ndarray]:
+    """(n, m) fractions of the baseline's bonus items on ``data`` and (m,) which may get points: a bonus item
+    whose indicator shows a sign conflict gets none (its curve runs in the policy direction)."""
+    if not baseline.bonus:
+        return np.zeros((len(data), 0)), np.zeros(0, bool)
+    fractions = baseline.fractions(data[baseline.required_columns + ["stage"]])
+    G = fractions[[f"bonus_{b.id}" for b in baseline.bonus]].to_numpy(dtype="float64")
+    direction = learned.evidence.indicators["direction"]
+    active = np.array([not (b.indicator in direction.index
+                            and direction[b.indicator] == -baseline.direction_of(b.indicator))
+                       for b in baseline.bonus])
+    return G, active
+
+
+def _shap_bonus(baseline: Formula, learned: Learned, active: np.ndarray) -> np.ndarray:
+    """(m,) bonus points proportional to the bonus indicators' mean |SHAP| over the refits (active ones)."""
+    imp = learned.evidence.indicators["importance"]
+    values = np.array([float(imp.get(b.indicator, 0.0)) for b in baseline.bonus]) * active
+    if values.sum() <= 0:
+        values = active.astype("float64")
+    return baseline.scale.bonus_points * values / max(values.sum(), 1e-12)
 
 
 def _baseline_points(baseline: Formula) -> tuple[list[str], np.ndarray]:
@@ -251,9 +278,12 @@ def _baseline_active(baseline: Formula, indicators: Sequence[Indicator], policy:
     return np.column_stack([policy.active[:, col[i]] if i in col else np.ones(len(STAGES), bool) for i in b_ids])
 
 
-def _fractions(formula: Formula, data: pd.DataFrame, ids: list[str]) -> np.ndarray:
-    """(n, k) curve fractions of ``formula``'s indicators, each row in its stage under the formula's rule."""
-    return formula.fractions(stage_view(data, formula.stage_rule)[ids + ["stage"]])[ids].to_numpy(dtype="float64")
+def _fractions(formula_or_curves, data: pd.DataFrame, ids: list[str]) -> np.ndarray:
+    """(n, k) curve fractions of ``ids``; a formula reads each row in its stage under its own rule."""
+    columns = list(dict.fromkeys(ids + getattr(formula_or_curves, "required_columns", [])))  # bonus items too
+    rule = getattr(formula_or_curves, "stage_rule", None)
+    rows = data if rule is None else stage_view(data, rule)
+    return formula_or_curves.fractions(rows[columns + ["stage"]])[ids].to_numpy(dtype="float64")
 
 
 def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: Formula, settings: TrainSettings,
@@ -276,7 +306,17 @@ def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: 
                           config_hash=provenance.get("config_hash", ""), seed=settings.seed, notes=extra)
 
     common = dict(indicators=indicators, stage_rule=stage_rule, base=base, local_indicators=local_indicators,
-                  version=provenance.get("version", "1"))
+                  version=provenance.get("version", "1"), bonus_points=baseline.scale.bonus_points)
+    cap = baseline.scale.bonus_points
+    G, bonus_active = _bonus_inputs(baseline, data, learned)
+    bonus_how = (f"; the baseline's {len(baseline.bonus)} bonus item(s) keep their curves, their points "
+                 f"{{}} within the {cap:g}-point bonus cap (none for a sign conflict)" if baseline.bonus else "")
+
+    def bonus(points: np.ndarray, fractions: np.ndarray, decimals: int = 2) -> list:
+        """The baseline's bonus items with points fitted beside these base points (see fit_bonus_points)."""
+        score = (fractions * points[codes]).sum(axis=1)
+        fitted = fit_bonus_points(score, G, y, base=base, cap=cap, active=bonus_active, settings=settings.fit)
+        return bonus_items(baseline.bonus, fitted, cap, decimals)
     for flavour in FLAVOURS:
         spec = learned.specs[flavour]
         curves: Curves = learn_curves(X, y, codes, spec, settings.curves)
@@ -288,37 +328,41 @@ def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: 
         pts = shap_points(learned.evidence.stage_importance, spec, base)
         formulas[f"shap-{flavour}"] = assemble(
             name=f"shap-{flavour}", title=f"SHAP-importance points ({flavour})",
-            description=f"Max points proportional to mean |SHAP| per stage over the refits; {how}.",
-            curves=curves, points=pts, provenance=prov(f"shap-{flavour}"), **common)
+            description=f"Max points proportional to mean |SHAP| per stage over the refits; {how}"
+                        f"{bonus_how.format('proportional to mean |SHAP|')}.",
+            curves=curves, points=pts, provenance=prov(f"shap-{flavour}"),
+            bonus=bonus_items(baseline.bonus, _shap_bonus(baseline, learned, bonus_active), cap), **common)
         fpts, _fits, fnotes = fitted_points(curves.fractions, y, codes, spec, groups, settings.fit)
         notes += [f"fitted-{flavour}: {n}" for n in fnotes]
         constraints = _describe_constraints(settings.fit)
         formulas[f"fitted-{flavour}"] = assemble(
             name=f"fitted-{flavour}", title=f"Fitted points ({flavour})",
             description=f"Max points that maximise the likelihood of repayment through the formula score "
-                        f"({constraints}); {how}.",
-            curves=curves, points=fpts, provenance=prov(f"fitted-{flavour}", "; ".join(fnotes)), **common)
+                        f"({constraints}); {how}{bonus_how.format('fitted to the same likelihood')}.",
+            curves=curves, points=fpts, provenance=prov(f"fitted-{flavour}", "; ".join(fnotes)),
+            bonus=bonus(fpts, curves.fractions), **common)
         formulas[f"fitted-{flavour}-int"] = assemble(
             name=f"fitted-{flavour}-int", title=f"Fitted points ({flavour}), whole points",
             description=f"fitted-{flavour} rounded to whole points per stage, totals preserved; {how}.",
             curves=curves, points=integer_points(fpts, base, groups), provenance=prov(f"fitted-{flavour}-int"),
-            decimals=0, **common)
+            decimals=0, bonus=bonus(integer_points(fpts, base, groups), curves.fractions, 0), **common)
 
     say("recalibration frontier")
     active = _baseline_active(baseline, indicators, learned.specs["policy"])
     # Recalibrations keep the baseline's stage rule, so they are fitted on its stages.
     frontier, recal = _frontier(data, y, _stage_codes(stage_view(data, baseline.stage_rule)), baseline, active,
-                                settings)
+                                settings, (G, bonus_active))
     b_ids, _ = _baseline_points(baseline)
-    for limit, pts in recal.items():
+    for limit, (pts, bonus_pts) in recal.items():
         formulas[f"recal-{int(limit)}"] = _reweighted(
             baseline, b_ids, pts, name=f"recal-{int(limit)}",
             title=f"Baseline recalibrated, at most {limit:g} points moved per stage",
             description=f"The baseline's indicators, curves and missing policies with max points refitted to "
                         f"loan outcomes, moving at most {limit:g} of {base:g} points per stage, more where "
                         "indicators without a measurable link, with a sign conflict or that a stage's firms "
-                        "cannot have must lose their points (policy-consistent).",
-            provenance=prov(f"recal-{int(limit)}"))
+                        "cannot have must lose their points (policy-consistent)"
+                        f"{bonus_how.format(f'moved by at most {limit:g}')}.",
+            provenance=prov(f"recal-{int(limit)}"), bonus=bonus_pts)
     return Recipe(formulas, frontier, notes)
 
 
@@ -347,7 +391,8 @@ def _recal_stage(F: np.ndarray, y: np.ndarray, w0: np.ndarray, active: np.ndarra
 
 
 def _frontier(data: pd.DataFrame, y: np.ndarray, codes: np.ndarray, baseline: Formula, active: np.ndarray,
-              settings: TrainSettings) -> tuple[list[dict], dict[float, np.ndarray]]:
+              settings: TrainSettings, bonus: tuple[np.ndarray, np.ndarray] | None = None,
+              ) -> tuple[list[dict], dict[float, tuple[np.ndarray, np.ndarray | None]]]:
     """Smallest-change recalibration: the baseline's curves, points refitted under growing change limits.
 
     ``active`` (stages, k_b) says which baseline indicators may keep points in each stage; the others must
@@ -355,7 +400,8 @@ def _frontier(data: pd.DataFrame, y: np.ndarray, codes: np.ndarray, baseline: Fo
     Each limit warm-starts from the tighter one, whose solution is still feasible, and a solve that comes
     back worse keeps it: the training loss along the frontier never rises. A stage with too few defaults
     keeps the baseline's points except on inactive indicators, whose points go to the active ones in
-    proportion.
+    proportion. With bonus items (``bonus``: their fractions and which may score), each limit also moves at
+    most that many bonus points within the bonus cap (:func:`fit_bonus_points`, beside the refitted base points).
     """
     ids, w0 = _baseline_points(baseline)
     base = baseline.scale.base_points
@@ -391,7 +437,12 @@ def _frontier(data: pd.DataFrame, y: np.ndarray, codes: np.ndarray, baseline: Fo
             "train_auc": auc(y, -score),
         })
         if limit in settings.recalibrations:
-            shipped[limit] = pts
+            bonus_pts = None
+            if bonus is not None and baseline.bonus:
+                bonus_pts = fit_bonus_points(score, bonus[0], y, base=base, cap=baseline.scale.bonus_points,
+                                             active=bonus[1], settings=settings.fit,
+                                             baseline=np.array([b.points for b in baseline.bonus]), max_change=limit)
+            shipped[limit] = (pts, bonus_pts)
     return rows, shipped
 
 

@@ -287,3 +287,43 @@ def test_qualified_test_loans_are_cut_at_the_firms_cut_off_not_a_share_of_the_lo
         assert h[f"qualified_{side}"]["qualified_defaults"] == int(test["defaulted"].to_numpy()[points >= cutoff].sum())
     md = render_markdown(comparison)
     assert "cut-off that qualifies the top" in md and "Top-share default rate" not in md
+
+
+def test_the_migration_table_adds_the_slices_up_to_the_overall_movements(comparison):
+    m = comparison.migration
+    q = comparison.qualified_population
+    overall = m.iloc[0]
+    assert (overall["slice"], overall["entering"], overall["leaving"], overall["staying"]) == (
+        "all", q["entering"], q["leaving"], q["staying"])
+    assert overall["entering"] > 0 and (m["net"] == m["entering"] - m["leaving"]).all()
+    assert list(dict.fromkeys(m["slice"])) == ["all", "stage", "province", "is_sme"]
+    for col in ("stage", "province", "is_sme"):
+        part = m[m["slice"] == col]
+        assert part[["firms", "entering", "leaving", "staying"]].sum().tolist() == overall[
+            ["firms", "entering", "leaving", "staying"]].tolist()
+    loans = comparison.qualified_loans["overall"]
+    assert overall["loans_entering"] == loans["entering"]["n"]
+    assert overall["default_rate_leaving"] == loans["leaving"]["default_rate"]
+    assert json.loads(json.dumps(comparison.as_dict()))["migration"][0]["slice"] == "all"
+
+
+@pytest.mark.slow  # about 2.5 s alone, more under load
+def test_a_guideline_1_and_a_guideline_2_formula_compare_on_the_same_loans(data):
+    from innopoints.models.formula.guideline import guideline_2025
+
+    loans, population = data
+    c = compare_formulas(official_2024(), guideline_2025(), loans, population, n_boot=N_BOOT, test_year=TEST_YEAR,
+                         seed=3)
+    overall = c.migration.iloc[0]
+    # Each qualifies its own top share: the same number of firms, some of them different.
+    assert overall["qualified_a"] == overall["qualified_b"] and overall["entering"] == overall["leaving"] > 0
+    s = c.structure.set_index(["scheme", "group", "stage"])
+    assert s.loc[("bonus", "cap", "all"), ["points_a", "points_b"]].tolist() == [0.0, 30.0]
+    assert s.loc[("1.0", "technology_innovation", "startup"), "points_a"] == pytest.approx(50.0)
+    assert s.loc[("2.0", "input", "startup"), "points_b"] == pytest.approx(30.0)
+    for scheme in ("1.0", "2.0"):  # every point of both formulas is in one group of each scheme
+        part = c.structure[c.structure["scheme"] == scheme]
+        assert part.groupby("stage")[["points_a", "points_b"]].sum().to_numpy().tolist() == [[100.0, 100.0]] * 3
+    html, md = render_html(c), render_markdown(c)
+    assert 'id="migration"' in html and "A 100 base + 0 bonus points; B 100 base + 30 bonus points" in html
+    assert "**Migration (B vs A):**" in md and "| stage | startup |" in md

@@ -137,8 +137,9 @@ def test_as_dict_has_the_public_metadata() -> None:
     d = get("rd_platforms_2y").as_dict()
     assert d == {
         "id": "rd_platforms_2y", "name_zh": "近两年承担建设省级及以上研发或创新平台数量",
-        "name_en": "Provincial+ R&D platforms (2 years)", "group": "input", "unit": "count", "direction": 1,
-        "official": True, "status": "official", "official_no": 15,
+        "name_en": "Provincial+ R&D platforms (2 years)", "group": "input",
+        "official_group": "auxiliary", "official_group_zh": "辅助", "category": "impact", "category_zh": "影响",
+        "unit": "count", "direction": 1, "official": True, "status": "official", "official_no": 15,
         "inputs": ["rd_platforms", "rd_platforms_lag1", "exists_lag1"], "valid_range": [0, None],
         "inflatable": False,
         "description": "Most provincial-or-higher R&D platforms held in the as-of year or the year before.",
@@ -238,3 +239,15 @@ def test_register_bad_id_raises(scratch_catalog: dict[str, Indicator]) -> None:
 
     with pytest.raises(IndicatorError, match="indicator id 'RevenueX': must be a lower_snake identifier"):
         indicator(**META)(RevenueX)
+
+
+def test_every_indicator_carries_its_guideline_1_group_and_2_category() -> None:
+    from innopoints.features.catalog import CATEGORIES, OFFICIAL_GROUPS
+    from innopoints.models.formula.baseline import official_group
+
+    for ind in list_indicators():
+        assert ind.official_group in OFFICIAL_GROUPS and ind.category in CATEGORIES, ind.id
+        if ind.official:  # the published 1.0 group of the official number
+            assert ind.official_group == official_group(ind.official_no), ind.id
+    counts = pd.Series([i.official_group for i in list_indicators(official=True)]).value_counts().to_dict()
+    assert counts == {"technology_innovation": 7, "growth_operation": 6, "auxiliary": 4}

@@ -30,7 +30,7 @@ def test_mlflow_references_are_told_from_files_and_builtins(ref, mlflow):
 
 
 def test_the_shipped_formulas_are_listed_by_name():
-    assert builtin_names() == ["official-2024"]
+    assert builtin_names() == ["guideline-2025", "official-2024"]
 
 
 @pytest.mark.parametrize(("name", "fmt"), [("f.json", "json"), ("f.JSON", "json"), ("f.yaml", "yaml"),
@@ -50,7 +50,7 @@ def test_a_builtin_loads_byte_identical_to_the_baseline():
 
 
 def test_an_unknown_builtin_lists_the_shipped_ones():
-    with pytest.raises(FormulaError, match="no built-in formula 'nope'; shipped: official-2024"):
+    with pytest.raises(FormulaError, match="no built-in formula 'nope'; shipped: guideline-2025, official-2024"):
         load_formula("builtin:nope")
 
 
@@ -62,8 +62,8 @@ def test_a_formula_file_loads_in_either_format(tmp_path, fmt):
 
 
 def test_a_missing_file_says_which_references_exist(tmp_path):
-    with pytest.raises(FormulaError, match=re.escape(f"formula '{tmp_path / 'x.json'}' is not a file, "
-                                                     "builtin:NAME (official-2024), models:/NAME@ALIAS")):
+    with pytest.raises(FormulaError, match=re.escape(f"formula '{tmp_path / 'x.json'}' is not a file, builtin:NAME "
+                                                     "(guideline-2025, official-2024), models:/NAME@ALIAS")):
         load_formula(str(tmp_path / "x.json"))
 
 

@@ -173,9 +173,11 @@ def test_compare_then_write_the_report_and_its_summary(small_tables, tmp_path):
     assert comparison.settings["data_fingerprint"] == data_fingerprint(small_tables)
     assert comparison.headline["delta_auc"] == [0.0, 0.0, 0.0]  # the same points under another name
     paths = steps.write_comparison(comparison, tmp_path / "report.html")
-    assert paths == [tmp_path / "report.html", tmp_path / "report.md"]
+    assert paths == [tmp_path / "report.html", tmp_path / "report.md", tmp_path / "report.json"]
     assert paths[0].read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert "renamed" in paths[1].read_text(encoding="utf-8")
+    data = json.loads(paths[2].read_text(encoding="utf-8"))
+    assert data["label_b"] == comparison.label_b and data["migration"][0]["entering"] == 0  # same points
 
 
 def test_compare_scores_each_formula_on_rows_built_with_its_own_stage_rule(small_tables):

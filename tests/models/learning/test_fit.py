@@ -326,6 +326,6 @@ def test_train_frontier_loss_is_non_increasing_in_max_change():
         # A conflict's points must all go, so a limit below them is raised to exactly that.
         assert r["effective_change"] == pytest.approx(np.maximum(r["max_change"], roe_points).tolist())
         assert all(m <= e + TOL for m, e in zip(r["points_moved"], r["effective_change"], strict=True))
-    pts = shipped[15.0]
+    pts, _ = shipped[15.0]
     assert pts.sum(axis=1) == pytest.approx([100.0] * 3, abs=TOL)
     assert pts[:, ids.index("roe")].tolist() == [0.0, 0.0, 0.0]
