@@ -22,7 +22,15 @@ from innopoints.features.errors import InnopointsError
 from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
 from innopoints.pipeline import steps
 from innopoints.pipeline.config import RunConfig, load_config
-from innopoints.pipeline.options import ConfigOpt, ExperimentOpt, MlflowOpt, QuietOpt, TimingsOpt
+from innopoints.pipeline.options import (
+    ConfigOpt,
+    ExperimentOpt,
+    MlflowOpt,
+    NoAliasOpt,
+    QuietOpt,
+    SetAliasOpt,
+    TimingsOpt,
+)
 from innopoints.pipeline.progress import Stages, console
 
 app = typer.Typer(
@@ -298,6 +306,8 @@ def train(
         "innopoints-out/train"),
     experiment: ExperimentOpt = "innopoints",
     mlflow: MlflowOpt = True,
+    set_alias: SetAliasOpt = None,
+    no_alias: NoAliasOpt = False,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     timings: TimingsOpt = None,
@@ -313,18 +323,21 @@ def train(
     with intervals, and keep / reweight / drop / add / leave out / uncertain with the reason; see
     docs/refinement.md), OUT/frontier.json and OUT/explain/ (tables and PNG plots). Nothing is written when a
     step fails. With MLflow on (the default): one parent run in
-    EXPERIMENT and one run per formula in the store of MLFLOW_TRACKING_URI, else ./mlflow.db; every formula
-    registered as a version of `innopoints-formula` with aliases `official` (baseline) and `candidate` (best).
+    EXPERIMENT and one run per formula in the store of MLFLOW_TRACKING_URI, else ./mlflow.db; every distinct
+    formula registered once as a version of `innopoints-formula`. `official` is never moved; `candidate`
+    moves to the recommended formula only when it passes the gate (docs/mlflow.md) and was not set by hand;
+    --set-alias NAME / --no-alias choose on purpose.
     With TIMINGS: the wall time of every stage, as JSON.
     """
     from innopoints.pipeline.refs import load_formula
 
     cfg = _config(config)
     uri = _tracking_ready() if mlflow else None
+    aliases = _alias_plan(uri, set_alias, no_alias, mlflow)
     base = load_formula(baseline, uri=uri)
     record: list[dict] = []
     result, _, _ = _train_stages(data, cfg, base, out, quiet, record)
-    logged = _log_to_mlflow(result, out, cfg, experiment, uri, record) if uri else None
+    logged = _log_to_mlflow(result, out, cfg, experiment, uri, record, aliases) if uri else None
     _write_timings(timings, record)
     _print_train_summary(result, out)
     if logged:
@@ -356,21 +369,42 @@ def _write_timings(path: Path | None, record: list[dict]) -> None:
         write_text_atomic(path, json.dumps(record, indent=1) + "\n")
 
 
-def _tracking_ready() -> str:
-    """The MLflow store to use, checked before any heavy work (an unreachable server fails here, fast)."""
+def _tracking_ready(create: bool = True) -> str:
+    """The MLflow store to use, checked before any heavy work (an unreachable server, a read-only SQLite
+    store fail here, fast). With ``create`` False a missing SQLite store is an error, not a new file."""
     from innopoints.experiments.tracking import check_tracking, tracking_uri
 
     uri = tracking_uri(Path.cwd())
-    check_tracking(uri)
+    check_tracking(uri, create=create)
     return uri
 
 
+def _alias_plan(uri: str | None, set_alias: str | None, no_alias: bool, mlflow: bool) -> dict:
+    """The run's alias choice and where the aliases point now (compared again before any move)."""
+    from innopoints.features.errors import ConfigError
+
+    if set_alias is not None and no_alias:
+        raise ConfigError("--set-alias and --no-alias exclude each other: choose one (example: --set-alias champion)")
+    if set_alias is not None and not mlflow:
+        raise ConfigError(f"--set-alias {set_alias} needs MLflow: drop --no-mlflow")
+    if set_alias is not None and not set_alias.strip():
+        raise ConfigError("--set-alias: an alias name is needed (example: --set-alias champion)")
+    plan = {"set_alias": set_alias, "no_alias": no_alias, "seen": {}}
+    if uri is not None and not no_alias:
+        from innopoints.experiments.registry import CANDIDATE, alias_snapshot
+
+        plan["seen"] = alias_snapshot([set_alias or CANDIDATE], name=MODEL_NAME, uri=uri)
+    return plan
+
+
 def _log_to_mlflow(result, out: Path, cfg: RunConfig, experiment: str, uri: str,
-                   record: list[dict] | None = None) -> dict:
-    """One parent run, one run per formula, every formula registered; aggregates only."""
-    from innopoints.experiments.registry import register_formulas
+                   record: list[dict] | None = None, aliases: dict | None = None) -> dict:
+    """One parent run, one run per formula, every distinct formula registered once; aliases moved only as
+    ``aliases`` (:func:`_alias_plan`) says. Aggregates only."""
+    from innopoints.experiments.registry import decide_aliases, register_formulas
     from innopoints.experiments.tracking import log_train
 
+    aliases = aliases or {"set_alias": None, "no_alias": False, "seen": {}}
     best = result.formulas[result.evaluation["best"]]
     params = {"seed": cfg.seed, "data_fingerprint": best.provenance.data_fingerprint,
               "config_hash": best.provenance.config_hash, "train": cfg.train.model_dump(mode="json"),
@@ -381,14 +415,36 @@ def _log_to_mlflow(result, out: Path, cfg: RunConfig, experiment: str, uri: str,
             logged = log_train(result, out, experiment=experiment, params=params, uri=uri)
         with p.stage("register formulas"):
             logged["versions"] = register_formulas(logged, name=MODEL_NAME, uri=uri)
+            logged["aliases"] = decide_aliases(result.evaluation, logged["versions"], set_alias=aliases["set_alias"],
+                                               no_alias=aliases["no_alias"], seen=aliases["seen"],
+                                               run_id=logged["parent_run_id"], name=MODEL_NAME, uri=uri)
     return logged
 
 
 def _print_mlflow(uri: str, logged: dict) -> None:
-    console.print(f"MLflow: parent run {logged['parent_run_id']}, {len(logged['runs'])} formula runs; registered "
-                  f"as {MODEL_NAME} (models:/{MODEL_NAME}@candidate = {logged['best']}, "
-                  f"models:/{MODEL_NAME}@official = baseline)")
-    console.print(f"browse:   mlflow ui --backend-store-uri {uri}")
+    versions = logged["versions"]
+    listed = ", ".join(f"{name} v{v['version']}{'' if v['new'] else ' (already registered)'}"
+                       for name, v in versions.items())
+    new = sum(v["new"] for v in versions.values())
+    console.print(f"MLflow: parent run {logged['parent_run_id']}, {len(logged['runs'])} formula runs; {MODEL_NAME} "
+                  f"versions: {listed} ({new} new)", soft_wrap=True)
+    best = logged["best"]
+    if best in versions:
+        console.print(f"recommended {best}: models:/{MODEL_NAME}/{versions[best]['version']}")
+    for outcome in logged.get("aliases", []):
+        console.print(outcome.line(MODEL_NAME), soft_wrap=True)
+    if not logged.get("aliases"):
+        version = versions.get(best, {}).get("version", "N")
+        console.print(f"aliases: none moved (--no-alias); `innopoints promote {version} --alias NAME` moves one",
+                      soft_wrap=True)
+    console.print(f"browse:   {_browse_hint(uri, logged.get('experiment_id'))}", soft_wrap=True)
+
+
+def _browse_hint(uri: str, experiment_id: str | None) -> str:
+    """How to look at the runs: a server's own web page, else `mlflow ui` on the local store."""
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}/#/experiments/{experiment_id}" if experiment_id else uri
+    return f"mlflow ui --backend-store-uri {uri}"
 
 
 def _print_train_summary(result, out: Path) -> None:
@@ -498,13 +554,17 @@ def promote(
 ) -> None:
     """Move a registry alias (official, candidate, champion, ...) to the formula version behind REF.
 
-    Reads and writes the MLflow registry of MLFLOW_TRACKING_URI, else ./mlflow.db. Writes no file.
+    Reads and writes the MLflow registry of MLFLOW_TRACKING_URI, else ./mlflow.db (never created here). Writes
+    no file. Records who and when on the version (tags innopoints.alias.ALIAS.set_by / set_at); `train` and
+    `run` never move a `candidate` set this way.
     """
     from innopoints.experiments.registry import promote as promote_alias
 
-    uri = _tracking_ready()
-    version = promote_alias(ref, alias, name=name, uri=uri)
-    console.print(f"models:/{name}@{alias} -> version {version}")
+    uri = _tracking_ready(create=False)
+    version, previous = promote_alias(ref, alias, name=name, uri=uri)
+    was = f"version {previous}" if previous else "unset"
+    console.print(f"models:/{name}@{alias} -> version {version} (was {was}); recorded on the version as set by "
+                  "hand, so runs leave it alone")
 
 
 @app.command()
@@ -519,6 +579,8 @@ def run(
     out: Annotated[Path, typer.Option(help="Folder for every output of the run.")] = Path("innopoints-out"),
     experiment: ExperimentOpt = "innopoints",
     mlflow: MlflowOpt = True,
+    set_alias: SetAliasOpt = None,
+    no_alias: NoAliasOpt = False,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     timings: TimingsOpt = None,
@@ -532,7 +594,8 @@ def run(
     with the default policy, its draws seeded with SEED), OUT/scores.parquet (points of every firm under the
     recommended formula) and OUT/recommended.json + OUT/recommended.csv + OUT/recommended.points.csv (the
     exported formula, its weights table and its points table); logs every
-    formula to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db) and registers them. Prints a summary and where
+    formula to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db) and registers them, moving aliases as `train`
+    does (--set-alias NAME / --no-alias). Prints a summary and where
     everything is. With TIMINGS: the wall time of every stage, as JSON.
     """
     from innopoints.models.formula.schema import points_table, weights_table
@@ -543,6 +606,7 @@ def run(
     if seed != cfg.seed:
         cfg = cfg.model_copy(update={"seed": seed})
     uri = _tracking_ready() if mlflow else None
+    aliases = _alias_plan(uri, set_alias, no_alias, mlflow)
     record: list[dict] = []
     if data is None:
         data = cohort_dir / f"synthetic-{firms}-seed{seed}"
@@ -552,7 +616,7 @@ def run(
                          record)
     base = load_formula(baseline, uri=uri)
     result, tables, rows = _train_stages(data, cfg, base, out / "train", quiet, record)
-    logged = _log_to_mlflow(result, out / "train", cfg, experiment, uri, record) if uri else None
+    logged = _log_to_mlflow(result, out / "train", cfg, experiment, uri, record, aliases) if uri else None
     best = result.formulas[result.evaluation["best"]]
     with Stages(["compare", "policy simulation", "reviewer report", "score population", "export"],
                 enabled=not quiet, record=record) as p:

@@ -15,3 +15,6 @@ TimingsOpt = Annotated[Path | None, typer.Option(help="Also write the wall time 
                                                  "{stage, seconds}) to this file.")]
 MlflowOpt = Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log to MLflow (MLFLOW_TRACKING_URI, else "
                                          "./mlflow.db); train and run also register the formulas.")]
+SetAliasOpt = Annotated[str | None, typer.Option("--set-alias", metavar="NAME", help="Point registry alias NAME "
+                                                 "at the recommended formula's version on purpose (no gate).")]
+NoAliasOpt = Annotated[bool, typer.Option("--no-alias", help="Register the formulas but move no registry alias.")]
