@@ -180,7 +180,8 @@ def register_formulas(log_result: Mapping[str, Any], *, name: str = DEFAULT_MODE
             version = known.get(content_hash) if content_hash else None
             new = version is None
             if new:
-                version, new = _create_version(client, name, formula, content_hash, run_id, models.get(formula))
+                version, new = _create_version(client, name, formula, content_hash, run_id, models.get(formula),
+                                               log_result.get("lineage", {}))
                 if content_hash:
                     known[content_hash] = version
             _tag_reuse(client, name, version, run_id, new=new)
@@ -190,12 +191,12 @@ def register_formulas(log_result: Mapping[str, Any], *, name: str = DEFAULT_MODE
 
 
 def _create_version(client: MlflowClient, name: str, formula: str, content_hash: str, run_id: str,
-                    model_uri: str | None) -> tuple[str, bool]:
+                    model_uri: str | None, lineage: Mapping[str, str] | None = None) -> tuple[str, bool]:
     """A new version and True; when another process registered the same hash meanwhile, the lowest version
     wins, this process deletes its own copy and returns that one and False."""
     if not model_uri:
         raise TrackingError(f"formula {formula!r}: no logged model to register (run {run_id})")
-    tags = {TAG_FORMULA: formula, TAG_HASH: content_hash, TAG_RUN: run_id}
+    tags = {**(lineage or {}), TAG_FORMULA: formula, TAG_HASH: content_hash, TAG_RUN: run_id}
     created = client.create_model_version(name, source=model_uri, run_id=run_id, tags=tags,
                                           model_id=model_uri.removeprefix("models:/"))
     version = str(created.version)

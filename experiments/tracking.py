@@ -640,7 +640,7 @@ def _log_runs(result, out_dir: Path, run_params: dict[str, str], *, uri: str, ex
                 runs[name], models[name] = child.info.run_id, info.model_uri
                 hashes[name] = formula.provenance.content_hash
     return {"parent_run_id": parent.info.run_id, "experiment_id": experiment_id, "best": best, "runs": runs,
-            "models": models, "content_hashes": hashes}
+            "models": models, "content_hashes": hashes, "lineage": {k: tags[k] for k in LINEAGE_TAGS if k in tags}}
 
 
 def _dataset(tags: Mapping[str, str]):

@@ -336,8 +336,9 @@ def train(
     aliases = _alias_plan(uri, set_alias, no_alias, mlflow)
     base = load_formula(baseline, uri=uri)
     record: list[dict] = []
-    result, _, _ = _train_stages(data, cfg, base, out, quiet, record)
-    logged = _log_to_mlflow(result, out, cfg, experiment, uri, record, aliases) if uri else None
+    result, tables, _ = _train_stages(data, cfg, base, out, quiet, record)
+    lineage = _lineage("train", data, tables, baseline, base, cfg)
+    logged = _log_to_mlflow(result, out, cfg, experiment, uri, record, aliases, lineage) if uri else None
     _write_timings(timings, record)
     _print_train_summary(result, out)
     if logged:
@@ -397,12 +398,24 @@ def _alias_plan(uri: str | None, set_alias: str | None, no_alias: bool, mlflow: 
     return plan
 
 
+def _lineage(kind: str, data: Path, tables: dict, baseline_ref: str, baseline, cfg: RunConfig) -> dict:
+    """Where a train or run comes from, for the MLflow runs and versions (aggregates only)."""
+    from innopoints.pipeline.fingerprint import data_fingerprint
+
+    return {"kind": kind, "innopoints.data_path": str(Path(data).absolute()),
+            "innopoints.data_fingerprint": data_fingerprint(tables),
+            "innopoints.firms": len(tables["firms"]), "innopoints.loans": len(tables["loans"]),
+            "innopoints.config_hash": cfg.config_hash(),
+            "innopoints.baseline": f"{baseline_ref} ({baseline.provenance.content_hash[:12]})"}
+
+
 def _log_to_mlflow(result, out: Path, cfg: RunConfig, experiment: str, uri: str,
-                   record: list[dict] | None = None, aliases: dict | None = None) -> dict:
+                   record: list[dict] | None = None, aliases: dict | None = None,
+                   lineage: dict | None = None) -> dict:
     """One parent run, one run per formula, every distinct formula registered once; aliases moved only as
     ``aliases`` (:func:`_alias_plan`) says. Aggregates only."""
     from innopoints.experiments.registry import decide_aliases, register_formulas
-    from innopoints.experiments.tracking import log_train
+    from innopoints.experiments.tracking import describe_run, log_train
 
     aliases = aliases or {"set_alias": None, "no_alias": False, "seen": {}}
     best = result.formulas[result.evaluation["best"]]
@@ -412,7 +425,10 @@ def _log_to_mlflow(result, out: Path, cfg: RunConfig, experiment: str, uri: str,
               "stage_rule": cfg.stage_rule.model_dump(mode="json")}
     with Stages(["log to MLflow", "register formulas"], enabled=True, record=record) as p:
         with p.stage("log to MLflow"):
-            logged = log_train(result, out, experiment=experiment, params=params, uri=uri)
+            lineage = dict(lineage or {})
+            name = describe_run(lineage.pop("kind", "train"), lineage.get("innopoints.data_path"))
+            logged = log_train(result, out, experiment=experiment, params=params, uri=uri, lineage=lineage,
+                               run_name=name)
         with p.stage("register formulas"):
             logged["versions"] = register_formulas(logged, name=MODEL_NAME, uri=uri)
             logged["aliases"] = decide_aliases(result.evaluation, logged["versions"], set_alias=aliases["set_alias"],
@@ -423,11 +439,11 @@ def _log_to_mlflow(result, out: Path, cfg: RunConfig, experiment: str, uri: str,
 
 def _print_mlflow(uri: str, logged: dict) -> None:
     versions = logged["versions"]
-    listed = ", ".join(f"{name} v{v['version']}{'' if v['new'] else ' (already registered)'}"
-                       for name, v in versions.items())
-    new = sum(v["new"] for v in versions.values())
+    listed = ", ".join(f"{name} v{v['version']}" for name, v in versions.items())
+    new = [name for name, v in versions.items() if v["new"]]
+    fresh = f"new: {', '.join(new)}" if new else "none new: every formula was already registered"
     console.print(f"MLflow: parent run {logged['parent_run_id']}, {len(logged['runs'])} formula runs; {MODEL_NAME} "
-                  f"versions: {listed} ({new} new)", soft_wrap=True)
+                  f"versions: {listed} ({fresh})", soft_wrap=True)
     best = logged["best"]
     if best in versions:
         console.print(f"recommended {best}: models:/{MODEL_NAME}/{versions[best]['version']}")
@@ -512,7 +528,7 @@ def compare(
 
     cfg = _config(config)
     pol = None if policy is None else load_policy(None if policy == "default" else Path(policy))
-    uri = _tracking_ready() if is_mlflow_ref(a) or is_mlflow_ref(b) else None
+    uri = _tracking_ready(create=False) if is_mlflow_ref(a) or is_mlflow_ref(b) else None
     fa, fb = load_formula(a, uri=uri), load_formula(b, uri=uri)
     names = ["read and validate", "compare"] + (["policy simulation"] if pol else []) + ["write"]
     with Stages(names, enabled=not quiet) as p:
@@ -616,7 +632,8 @@ def run(
                          record)
     base = load_formula(baseline, uri=uri)
     result, tables, rows = _train_stages(data, cfg, base, out / "train", quiet, record)
-    logged = _log_to_mlflow(result, out / "train", cfg, experiment, uri, record, aliases) if uri else None
+    lineage = _lineage("run", data, tables, baseline, base, cfg)
+    logged = _log_to_mlflow(result, out / "train", cfg, experiment, uri, record, aliases, lineage) if uri else None
     best = result.formulas[result.evaluation["best"]]
     with Stages(["compare", "policy simulation", "reviewer report", "score population", "export"],
                 enabled=not quiet, record=record) as p:

@@ -10,7 +10,8 @@ import typer
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML run config (seed, stage rule, local "
                                                  "indicators, evaluation); default: built-in defaults.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
-ExperimentOpt = Annotated[str, typer.Option(help="MLflow experiment name.")]
+ExperimentOpt = Annotated[str, typer.Option(envvar="MLFLOW_EXPERIMENT_NAME", help="MLflow experiment name "
+                                            "(else MLFLOW_EXPERIMENT_NAME, else innopoints).")]
 TimingsOpt = Annotated[Path | None, typer.Option(help="Also write the wall time of every stage (JSON list of "
                                                  "{stage, seconds}) to this file.")]
 MlflowOpt = Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log to MLflow (MLFLOW_TRACKING_URI, else "
