@@ -159,10 +159,16 @@ def _check_sqlite_writable(uri: str, db: Path) -> None:
         _remove_new_folders(folder, existing)
         raise TrackingError(_unusable(uri, f"the folder {folder} is not writable ({err.strerror or err})")) from None
     if db.exists():
+        # SQLite quietly opens a write-protected file read-only, so only a write tells: one inside a
+        # transaction that is rolled back at once.
         try:
-            with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=rw", uri=True, timeout=30)) as con:
+            with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=rw", uri=True, timeout=30,
+                                                    isolation_level=None)) as con:
                 con.execute("BEGIN IMMEDIATE")
-                con.rollback()
+                try:
+                    con.execute("CREATE TABLE innopoints_write_check (x)")
+                finally:
+                    con.execute("ROLLBACK")
         except sqlite3.Error as err:
             raise TrackingError(_unusable(uri, f"{db} cannot be written ({err})")) from None
 
