@@ -24,6 +24,7 @@ from innopoints.experiments.pyfunc import (
     pip_requirements,
     quiet_mlflow,
 )
+from innopoints.experiments.tracking import ensure_experiment
 from innopoints.features.catalog import list_indicators
 from innopoints.features.stage import STAGES
 from innopoints.models.formula.baseline import official_2024
@@ -128,7 +129,9 @@ def test_quiet_mlflow_hides_the_bar_and_advice_then_puts_them_back(monkeypatch, 
 
 
 def test_a_logged_formula_loads_back_and_scores_the_same(mlflow_uri, formula_file, indicator_frame):
-    with mlflow.start_run():
+    client = mlflow.MlflowClient(tracking_uri=mlflow_uri)
+    # An experiment of our own: the store's Default experiment keeps artifacts wherever it was made.
+    with mlflow.start_run(experiment_id=ensure_experiment(client, "pyfunc", mlflow_uri)):
         info = log_formula_model(formula_file, official_2024(), name="official-2024")
     assert info.name == "official-2024"  # logged models are named after their formula
     local = Path(mlflow.artifacts.download_artifacts(info.model_uri))
