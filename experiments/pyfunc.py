@@ -48,7 +48,14 @@ ERROR_COLUMN = "error"
 PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 # What the model needs at load time besides the innopoints code it carries; pinned to the running versions.
 REQUIREMENTS = ("mlflow", "pandas", "numpy", "pyarrow", "pydantic", "pyyaml", "cloudpickle")
-CODE_PACKAGES = ("features", "models", "experiments")  # innopoints.<name>, copied into the model's code/
+# The innopoints modules scoring needs, copied into the model's code/ (each file is one upload to a server, so
+# only these; a test loads the model with innopoints hidden to prove the list complete).
+CODE_MODULES = (
+    "features/__init__.py", "features/arith.py", "features/catalog.py", "features/errors.py", "features/financial.py",
+    "features/growth.py", "features/inputs.py", "features/local.py", "features/outputs.py", "features/stage.py",
+    "models/__init__.py", "models/formula/__init__.py", "models/formula/curves.py", "models/formula/schema.py",
+    "experiments/__init__.py", "experiments/pyfunc.py",
+)
 
 
 def input_columns(formula: Formula) -> list[str]:
@@ -179,12 +186,15 @@ def pip_requirements() -> list[str]:
 
 @contextmanager
 def packaged_code() -> Iterator[list[str]]:
-    """The innopoints code the model needs, as an ``innopoints/`` folder for ``code_paths`` (no caches)."""
+    """The innopoints code the model needs (:data:`CODE_MODULES`), as an ``innopoints/`` folder for
+    ``code_paths``."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "innopoints"
-        for name in CODE_PACKAGES:
-            package = Path(importlib.import_module(f"innopoints.{name}").__file__).resolve().parent
-            shutil.copytree(package, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for module in CODE_MODULES:
+            package, _, rest = module.partition("/")
+            source = Path(importlib.import_module(f"innopoints.{package}").__file__).resolve().parent / rest
+            (root / module).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, root / module)
         yield [str(root)]
 
 

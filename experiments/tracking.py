@@ -26,7 +26,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -365,7 +365,8 @@ def _is_number(value: Any) -> bool:
 
 
 def log_train(result, out_dir: Path, *, experiment: str | None = DEFAULT_EXPERIMENT, params: Mapping[str, Any],
-              uri: str, lineage: Mapping[str, Any] | None = None, run_name: str | None = None) -> dict[str, Any]:
+              uri: str, lineage: Mapping[str, Any] | None = None, run_name: str | None = None,
+              registered: Collection[str] = ()) -> dict[str, Any]:
     """Log a train invocation: a parent run, and one nested run per formula (the baseline included).
 
     Args:
@@ -382,6 +383,8 @@ def log_train(result, out_dir: Path, *, experiment: str | None = DEFAULT_EXPERIM
             run; with ``data_path`` and ``data_fingerprint`` the data is also logged as a dataset
             (``mlflow.log_input``, metadata only).
         run_name: the parent's name (default ``train · <data> · <UTC time>``).
+        registered: content hashes that already have a registered version: their formula runs log no model
+            (the version is reused, see :func:`innopoints.experiments.registry.register_formulas`).
     Returns:
         ``{"parent_run_id", "experiment_id", "best", "runs": {name: run_id}, "models": {name: model_uri},
         "content_hashes": {name: hash}}``. Formula runs are named after their formulas.
@@ -400,7 +403,7 @@ def log_train(result, out_dir: Path, *, experiment: str | None = DEFAULT_EXPERIM
     with _experiment_or_outer_run(experiment, uri) as (experiment_id, outer):
         close_orphaned_runs(uri, experiment_id)
         return _log_runs(result, out_dir, run_params, uri=uri, experiment_id=experiment_id, outer=outer,
-                         tags=tags, run_name=run_name)
+                         tags=tags, run_name=run_name, registered=set(registered))
 
 
 def describe_run(kind: str, data_path: str | None) -> str:
@@ -591,7 +594,8 @@ def log_policy(results: Mapping[str, Any], out_dir: Path, *, experiment: str = D
 
 
 def _log_runs(result, out_dir: Path, run_params: dict[str, str], *, uri: str, experiment_id: str,
-              outer: str | None, tags: Mapping[str, str], run_name: str) -> dict[str, Any]:
+              outer: str | None, tags: Mapping[str, str], run_name: str,
+              registered: Collection[str] = ()) -> dict[str, Any]:
     """The parent run with its artifacts, then one nested run per formula (see :func:`log_train`).
 
     Few requests: each run's params, metrics and tags go in one ``log_batch``, and each formula's model is
@@ -640,10 +644,11 @@ def _log_runs(result, out_dir: Path, run_params: dict[str, str], *, uri: str, ex
                                       tags={**marks, TAG_KIND: "formula"}) as child:
                     started.append(child.info.run_id)
                     info = _log_formula_run(client, child.info.run_id, formula, name, entry, is_best=name == best,
-                                            params=run_params, tags=tags, folder=folder)
+                                            params=run_params, tags=tags, folder=folder,
+                                            with_model=formula.provenance.content_hash not in registered)
                     if dataset is not None:
                         mlflow.log_input(dataset, context="training")
-                runs[name], models[name] = child.info.run_id, info.model_uri
+                runs[name], models[name] = child.info.run_id, info.model_uri if info else None
                 hashes[name] = formula.provenance.content_hash
     return {"parent_run_id": parent.info.run_id, "experiment_id": experiment_id, "best": best, "runs": runs,
             "models": models, "content_hashes": hashes, "lineage": {k: tags[k] for k in LINEAGE_TAGS if k in tags}}
@@ -704,9 +709,11 @@ def _log_params(params: Mapping[str, str]) -> None:
 
 
 def _log_formula_run(client: MlflowClient, run_id: str, formula: Formula, name: str, entry: Mapping[str, Any], *,
-                     is_best: bool, params: Mapping[str, str], tags: Mapping[str, str], folder: Path):
-    """The pyfunc model (named after the formula), ``formula/`` and ``report/`` artifacts, then params,
-    metrics and tags in one batch."""
+                     is_best: bool, params: Mapping[str, str], tags: Mapping[str, str], folder: Path,
+                     with_model: bool = True):
+    """The pyfunc model (named after the formula; not when ``with_model`` is False: its version exists),
+    ``formula/`` and ``report/`` artifacts, then params, metrics and tags in one batch. The model's
+    ``ModelInfo`` or None."""
     provenance = formula.provenance
     run_level = {key: params.get(key) or value for key, value in (
         ("seed", provenance.seed), ("data_fingerprint", provenance.data_fingerprint),
@@ -716,7 +723,7 @@ def _log_formula_run(client: MlflowClient, run_id: str, formula: Formula, name: 
     path = folder / f"{name}.json"
     path.write_text(formula.to_text("json"), encoding="utf-8")
     weights_table(formula).to_csv(folder / f"{name}.weights.csv", index=False)
-    info = log_formula_model(path, formula, name=name)  # before the metrics: see _log_runs
+    info = log_formula_model(path, formula, name=name) if with_model else None  # before the metrics: _log_runs
     mlflow.log_artifacts(str(folder), "formula")
     mlflow.log_dict(dict(entry), "report/evaluation.json")  # this formula's aggregates only
     log_batch(client, run_id, params={**params, **flat_params(run_level), **flat_params(own)},

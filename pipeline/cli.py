@@ -414,7 +414,7 @@ def _log_to_mlflow(result, out: Path, cfg: RunConfig, experiment: str, uri: str,
                    lineage: dict | None = None) -> dict:
     """One parent run, one run per formula, every distinct formula registered once; aliases moved only as
     ``aliases`` (:func:`_alias_plan`) says. Aggregates only."""
-    from innopoints.experiments.registry import decide_aliases, register_formulas
+    from innopoints.experiments.registry import decide_aliases, register_formulas, registered_hashes
     from innopoints.experiments.tracking import describe_run, log_train
 
     aliases = aliases or {"set_alias": None, "no_alias": False, "seen": {}}
@@ -427,8 +427,9 @@ def _log_to_mlflow(result, out: Path, cfg: RunConfig, experiment: str, uri: str,
         with p.stage("log to MLflow"):
             lineage = dict(lineage or {})
             name = describe_run(lineage.pop("kind", "train"), lineage.get("innopoints.data_path"))
+            known = registered_hashes(name=MODEL_NAME, uri=uri)  # their runs log no second copy of the model
             logged = log_train(result, out, experiment=experiment, params=params, uri=uri, lineage=lineage,
-                               run_name=name)
+                               run_name=name, registered=known)
         with p.stage("register formulas"):
             logged["versions"] = register_formulas(logged, name=MODEL_NAME, uri=uri)
             logged["aliases"] = decide_aliases(result.evaluation, logged["versions"], set_alias=aliases["set_alias"],

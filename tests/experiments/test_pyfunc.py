@@ -144,3 +144,42 @@ def test_a_logged_formula_loads_back_and_scores_the_same(mlflow_uri, formula_fil
     got = model.predict(indicator_frame)
     assert np.array_equal(got["points"].to_numpy(), official_2024().score(indicator_frame)["points"].to_numpy())
     assert model.metadata.get_input_schema().input_names()[0] == "stage"
+
+
+HIDE_INSTALLED = """
+import sys
+sys.meta_path = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+sys.path_hooks = [h for h in sys.path_hooks if "editable" not in repr(h).lower()]
+sys.path = [p for p in sys.path if "__editable__" not in p]
+sys.path_importer_cache.clear()
+try:
+    import innopoints.features
+except ImportError:
+    pass
+else:
+    raise SystemExit("innopoints is still importable")
+import mlflow.pyfunc
+model = mlflow.pyfunc.load_model(sys.argv[1])
+import innopoints.models.formula.schema as schema
+assert schema.__file__.startswith(sys.argv[1]), schema.__file__
+import json, pandas as pd
+example = pd.read_json(sys.argv[1] + "/input_example.json", orient="split")
+print(json.dumps(model.predict(example)["points"].round(6).tolist()))
+"""
+
+
+def test_the_logged_model_carries_the_code_it_needs(mlflow_uri, formula_file):
+    """Loaded where innopoints cannot be imported, the model scores with the code in its own code/ folder."""
+    import json
+    import subprocess
+    import sys
+
+    client = mlflow.MlflowClient(tracking_uri=mlflow_uri)
+    with mlflow.start_run(experiment_id=ensure_experiment(client, "pyfunc", mlflow_uri)):
+        info = log_formula_model(formula_file, official_2024(), name="official-2024")
+    local = mlflow.artifacts.download_artifacts(info.model_uri)
+    done = subprocess.run([sys.executable, "-c", HIDE_INSTALLED, local], capture_output=True, text=True,
+                          timeout=120, cwd=local)
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = official_2024().score(input_example(official_2024()))["points"].round(6).tolist()
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == expected
