@@ -275,7 +275,9 @@ def fluent_uri(uri: str) -> Iterator[None]:
     previous, env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
-        yield
+        # MLflow prints a link per run ended against a server; the summary prints one link for all.
+        with _env(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT="true"):
+            yield
     finally:
         mlflow.set_tracking_uri(previous)
         if env is not None:
