@@ -168,6 +168,7 @@ print(json.dumps(model.predict(example)["points"].round(6).tolist()))
 """
 
 
+@pytest.mark.slow
 def test_the_logged_model_carries_the_code_it_needs(mlflow_uri, formula_file):
     """Loaded where innopoints cannot be imported, the model scores with the code in its own code/ folder."""
     import json

@@ -216,8 +216,8 @@ def test_log_train_under_mlflow_run_nests_in_the_outer_run(mlflow_uri, train_res
 
 @pytest.mark.parametrize(("option", "env", "expected"), [
     ("chosen", "from-env", "chosen"),  # -P experiment=chosen
-    (None, "from-env", "from-env"),  # MLFLOW_EXPERIMENT_NAME
-    (None, None, "innopoints"),  # the entry point's run is in Default: ours go to innopoints, linked
+    pytest.param(None, "from-env", "from-env", marks=pytest.mark.slow),  # MLFLOW_EXPERIMENT_NAME
+    pytest.param(None, None, "innopoints", marks=pytest.mark.slow),  # entry point in Default: ours to innopoints
 ])
 def test_under_mlflow_run_in_default_the_runs_go_to_the_chosen_experiment(mlflow_uri, train_result, train_out,
                                                                            monkeypatch, option, env, expected):
@@ -253,6 +253,7 @@ def test_a_run_killed_outright_is_ended_by_the_next_start(mlflow_uri, train_resu
     assert client.get_run(elsewhere.info.run_id).info.status == "RUNNING"
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_logging_ends_every_open_run_as_killed(mlflow_uri, train_result, train_out, monkeypatch):
     calls = []
 
