@@ -184,7 +184,8 @@ def register_formulas(log_result: Mapping[str, Any], *, name: str = DEFAULT_MODE
                                                log_result.get("lineage", {}))
                 if content_hash:
                     known[content_hash] = version
-            _tag_reuse(client, name, version, run_id, new=new)
+            if not new:  # a new version got its run tags when it was created
+                _tag_reuse(client, name, version, run_id)
             client.set_tag(run_id, TAG_MODEL_VERSION, f"{name}/{version}")
             out[formula] = {"version": version, "new": new}
     return out
@@ -196,7 +197,8 @@ def _create_version(client: MlflowClient, name: str, formula: str, content_hash:
     wins, this process deletes its own copy and returns that one and False."""
     if not model_uri:
         raise TrackingError(f"formula {formula!r}: no logged model to register (run {run_id})")
-    tags = {**(lineage or {}), TAG_FORMULA: formula, TAG_HASH: content_hash, TAG_RUN: run_id}
+    tags = {**(lineage or {}), TAG_FORMULA: formula, TAG_HASH: content_hash, TAG_RUN: run_id, TAG_RUNS: run_id,
+            TAG_LAST_RUN: run_id}
     created = client.create_model_version(name, source=model_uri, run_id=run_id, tags=tags,
                                           model_id=model_uri.removeprefix("models:/"))
     version = str(created.version)
@@ -209,9 +211,9 @@ def _create_version(client: MlflowClient, name: str, formula: str, content_hash:
     return version, True
 
 
-def _tag_reuse(client: MlflowClient, name: str, version: str, run_id: str, *, new: bool) -> None:
+def _tag_reuse(client: MlflowClient, name: str, version: str, run_id: str) -> None:
     """Record ``run_id`` among the runs that produced the version's formula."""
-    runs = "" if new else client.get_model_version(name, version).tags.get(TAG_RUNS, "")
+    runs = client.get_model_version(name, version).tags.get(TAG_RUNS, "")
     listed = [r for r in runs.split(",") if r and r != run_id] + [run_id]
     text = ",".join(listed)
     while len(text) > MAX_RUNS_TAG:

@@ -332,8 +332,7 @@ def train(
     from innopoints.pipeline.refs import load_formula
 
     cfg = _config(config)
-    uri = _tracking_ready() if mlflow else None
-    aliases = _alias_plan(uri, set_alias, no_alias, mlflow)
+    uri, aliases = _mlflow_ready(mlflow, set_alias, no_alias)
     base = load_formula(baseline, uri=uri)
     record: list[dict] = []
     result, tables, _ = _train_stages(data, cfg, base, out, quiet, record)
@@ -380,8 +379,9 @@ def _tracking_ready(create: bool = True) -> str:
     return uri
 
 
-def _alias_plan(uri: str | None, set_alias: str | None, no_alias: bool, mlflow: bool) -> dict:
-    """The run's alias choice and where the aliases point now (compared again before any move)."""
+def _mlflow_ready(mlflow: bool, set_alias: str | None, no_alias: bool) -> tuple[str | None, dict]:
+    """Before any work: the alias options checked, the store checked (:func:`_tracking_ready`), and where the
+    aliases point now (compared again before any move). ``(None, plan)`` with ``--no-mlflow``."""
     from innopoints.features.errors import ConfigError
 
     if set_alias is not None and no_alias:
@@ -390,12 +390,15 @@ def _alias_plan(uri: str | None, set_alias: str | None, no_alias: bool, mlflow: 
         raise ConfigError(f"--set-alias {set_alias} needs MLflow: drop --no-mlflow")
     if set_alias is not None and not set_alias.strip():
         raise ConfigError("--set-alias: an alias name is needed (example: --set-alias champion)")
-    plan = {"set_alias": set_alias, "no_alias": no_alias, "seen": {}}
-    if uri is not None and not no_alias:
+    plan = {"set_alias": set_alias.strip() if set_alias else None, "no_alias": no_alias, "seen": {}}
+    if not mlflow:
+        return None, plan
+    uri = _tracking_ready()
+    if not no_alias:
         from innopoints.experiments.registry import CANDIDATE, alias_snapshot
 
-        plan["seen"] = alias_snapshot([set_alias or CANDIDATE], name=MODEL_NAME, uri=uri)
-    return plan
+        plan["seen"] = alias_snapshot([plan["set_alias"] or CANDIDATE], name=MODEL_NAME, uri=uri)
+    return uri, plan
 
 
 def _lineage(kind: str, data: Path, tables: dict, baseline_ref: str, baseline, cfg: RunConfig) -> dict:
@@ -622,8 +625,7 @@ def run(
     cfg = _config(config)
     if seed != cfg.seed:
         cfg = cfg.model_copy(update={"seed": seed})
-    uri = _tracking_ready() if mlflow else None
-    aliases = _alias_plan(uri, set_alias, no_alias, mlflow)
+    uri, aliases = _mlflow_ready(mlflow, set_alias, no_alias)
     record: list[dict] = []
     if data is None:
         data = cohort_dir / f"synthetic-{firms}-seed{seed}"
