@@ -3,6 +3,7 @@ left behind; two commands on one fresh store do not race; lookups never create a
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
 import subprocess
@@ -133,3 +134,39 @@ def test_a_lookup_without_a_store_creates_none(tmp_path, monkeypatch, args):
     [line] = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert line.startswith("error: no MLflow store at") and "nothing is registered here" in line
     assert list(tmp_path.iterdir()) == []
+
+
+class _Unauthorized(http.server.BaseHTTPRequestHandler):
+    """A tracking server behind basic auth, without credentials: 401 to everything."""
+
+    def _refuse(self):
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="mlflow"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST = _refuse
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_auth_failure_says_so_and_not_start_the_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Unauthorized)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(TrackingError) as err:
+            check_tracking(f"http://127.0.0.1:{server.server_address[1]}", timeout_s=5)
+    finally:
+        server.shutdown()
+    message = str(err.value)
+    assert "refused the credentials: set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD" in message
+    assert "Start the server" not in message
+
+
+def test_the_summary_links_a_server_to_its_own_pages():
+    from innopoints.pipeline.cli import _browse_hint
+
+    assert _browse_hint("http://mlflow.team:5000/", "4") == "http://mlflow.team:5000/#/experiments/4"
+    assert _browse_hint("sqlite:////w/mlflow.db", "1") == "mlflow ui --backend-store-uri sqlite:////w/mlflow.db"
