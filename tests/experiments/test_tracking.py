@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -287,3 +288,42 @@ def test_log_batch_splits_at_mlflows_limits(mlflow_uri):
                for b in sent)
     data = client.get_run(run.info.run_id).data
     assert len(data.params) == 150 and len(data.metrics) == 1200 and data.tags["t"] == "x"
+
+
+SIGTERM_SCRIPT = """
+import sys, time
+from pathlib import Path
+from innopoints.experiments import tracking
+from tests.experiments.conftest import PARAMS, make_train_result, write_train_out
+
+real, calls = tracking.log_formula_model, []
+def slow(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:
+        Path(sys.argv[2]).write_text("logging")
+        time.sleep(120)
+    return real(*args, **kwargs)
+tracking.log_formula_model = slow
+result = make_train_result()
+tracking.log_train(result, write_train_out(Path(sys.argv[3]), result), params=PARAMS, uri=sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_while_logging_ends_every_open_run_as_killed(mlflow_uri, tmp_path):
+    import signal
+    import time
+
+    marker = tmp_path / "marker"
+    proc = subprocess.Popen([sys.executable, "-c", SIGTERM_SCRIPT, mlflow_uri, str(marker), str(tmp_path / "out")],
+                            cwd=Path(__file__).resolve().parents[2], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    runs = _runs()
+    assert len(runs) == 3 and set(runs["status"]) == {"KILLED"}
+    assert set(runs["tags.innopoints.ended_by"]) == {"SIGTERM"}
