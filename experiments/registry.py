@@ -237,9 +237,11 @@ class AliasOutcome:
     reason: str
 
     def line(self, name: str = DEFAULT_MODEL) -> str:
-        where = f"version {self.current}" if self.current else "unset"
-        verb = "moved to" if self.moved else "left at"
-        return f"models:/{name}@{self.alias} {verb} {where}: {self.reason}"
+        if self.moved:
+            state = f"moved to version {self.current}"
+        else:
+            state = f"left at version {self.current}" if self.current else "left unset"
+        return f"models:/{name}@{self.alias} {state}: {self.reason}"
 
 
 def move_alias(alias: str, version: str, *, seen: str | None, run_id: str, reason: str,

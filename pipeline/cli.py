@@ -336,7 +336,7 @@ def train(
     base = load_formula(baseline, uri=uri)
     record: list[dict] = []
     result, tables, _ = _train_stages(data, cfg, base, out, quiet, record)
-    lineage = _lineage("train", data, tables, baseline, base, cfg)
+    lineage = _lineage("train", data, tables, baseline, base, cfg, result)
     logged = _log_to_mlflow(result, out, cfg, experiment, uri, record, aliases, lineage) if uri else None
     _write_timings(timings, record)
     _print_train_summary(result, out)
@@ -401,12 +401,11 @@ def _mlflow_ready(mlflow: bool, set_alias: str | None, no_alias: bool) -> tuple[
     return uri, plan
 
 
-def _lineage(kind: str, data: Path, tables: dict, baseline_ref: str, baseline, cfg: RunConfig) -> dict:
+def _lineage(kind: str, data: Path, tables: dict, baseline_ref: str, baseline, cfg: RunConfig, result) -> dict:
     """Where a train or run comes from, for the MLflow runs and versions (aggregates only)."""
-    from innopoints.pipeline.fingerprint import data_fingerprint
-
+    best = result.formulas[result.evaluation["best"]]
     return {"kind": kind, "innopoints.data_path": str(Path(data).absolute()),
-            "innopoints.data_fingerprint": data_fingerprint(tables),
+            "innopoints.data_fingerprint": best.provenance.data_fingerprint,
             "innopoints.firms": len(tables["firms"]), "innopoints.loans": len(tables["loans"]),
             "innopoints.config_hash": cfg.config_hash(),
             "innopoints.baseline": f"{baseline_ref} ({baseline.provenance.content_hash[:12]})"}
@@ -416,7 +415,7 @@ def _log_to_mlflow(result, out: Path, cfg: RunConfig, experiment: str, uri: str,
                    record: list[dict] | None = None, aliases: dict | None = None,
                    lineage: dict | None = None) -> dict:
     """One parent run, one run per formula, every distinct formula registered once; aliases moved only as
-    ``aliases`` (:func:`_alias_plan`) says. Aggregates only."""
+    ``aliases`` (:func:`_mlflow_ready`) says. Aggregates only."""
     from innopoints.experiments.registry import decide_aliases, register_formulas, registered_hashes
     from innopoints.experiments.tracking import describe_run, log_train
 
@@ -635,7 +634,7 @@ def run(
                          record)
     base = load_formula(baseline, uri=uri)
     result, tables, rows = _train_stages(data, cfg, base, out / "train", quiet, record)
-    lineage = _lineage("run", data, tables, baseline, base, cfg)
+    lineage = _lineage("run", data, tables, baseline, base, cfg, result)
     logged = _log_to_mlflow(result, out / "train", cfg, experiment, uri, record, aliases, lineage) if uri else None
     best = result.formulas[result.evaluation["best"]]
     with Stages(["compare", "policy simulation", "reviewer report", "score population", "export"],
