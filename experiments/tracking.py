@@ -26,6 +26,7 @@ import socket
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -664,7 +665,9 @@ def _dataset(tags: Mapping[str, str]):
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
 
-    source = resolve_dataset_source(Path(path).absolute().as_posix())
+    with warnings.catch_warnings():  # MLflow registers the local-file source twice and says so on every call
+        warnings.simplefilter("ignore", UserWarning)
+        source = resolve_dataset_source(Path(path).absolute().as_posix())
     return MetaDataset(source=source, name=Path(path).name or "data", digest=digest[:36])
 
 
