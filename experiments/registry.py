@@ -199,8 +199,9 @@ def _create_version(client: MlflowClient, name: str, formula: str, content_hash:
         raise TrackingError(f"formula {formula!r}: no logged model to register (run {run_id})")
     tags = {**(lineage or {}), TAG_FORMULA: formula, TAG_HASH: content_hash, TAG_RUN: run_id, TAG_RUNS: run_id,
             TAG_LAST_RUN: run_id}
+    # await_creation_for=0: local and served stores create versions READY at once (no polling, no waiting line).
     created = client.create_model_version(name, source=model_uri, run_id=run_id, tags=tags,
-                                          model_id=model_uri.removeprefix("models:/"))
+                                          model_id=model_uri.removeprefix("models:/"), await_creation_for=0)
     version = str(created.version)
     if content_hash:
         same = [v for v in _all_versions(client, name) if v.tags.get(TAG_HASH) == content_hash]

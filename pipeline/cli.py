@@ -374,6 +374,7 @@ def _tracking_ready(create: bool = True) -> str:
     store fail here, fast). With ``create`` False a missing SQLite store is an error, not a new file."""
     from innopoints.experiments.tracking import check_tracking, tracking_uri
 
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # again: importing MLflow resets its loggers to INFO
     uri = tracking_uri(Path.cwd())
     check_tracking(uri, create=create)
     return uri
