@@ -14,16 +14,22 @@ next to it in ``mlartifacts/`` (never ``./mlruns`` in whatever folder the comman
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import json
 import math
 import os
 import re
+import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+import time
+import warnings
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -35,7 +41,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from innopoints.experiments.formatting import csv_text, readable_table
-from innopoints.experiments.pyfunc import MODEL_NAME, log_formula_model
+from innopoints.experiments.pyfunc import log_formula_model
 from innopoints.features.errors import TrackingError
 from innopoints.models.formula.schema import Formula, weights_table
 from innopoints.models.policy.loss import SUMMARY_TOTALS
@@ -43,15 +49,34 @@ from innopoints.models.policy.loss import SUMMARY_TOTALS
 DEFAULT_EXPERIMENT = "innopoints"
 DB_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
-PARENT_RUN_NAME = "train"
 REPORT_FILES = ("refinement.md", "evaluation.json", "refinement.json", "frontier.json")
 METRIC_SPLITS = ("train", "validation", "test")
 INTERVAL_SUFFIXES = ("low", "mid", "high")
+LOCK_TIMEOUT_S = 300  # creating MLflow's tables takes seconds; a lock held this long is a stuck process
 MAX_PARAM_CHARS = 500  # far above any setting; a longer value is data, which never goes into MLflow
 TAG_KIND = "innopoints.kind"
 TAG_BEST = "innopoints.best"
 TAG_FORMULA = "innopoints.formula"
 TAG_HASH = "innopoints.content_hash"
+# Lineage, on every train and formula run (and on the registered versions).
+TAG_PACKAGE_VERSION = "innopoints.package_version"
+TAG_GIT_COMMIT = "innopoints.git_commit"
+TAG_DATA_PATH = "innopoints.data_path"
+TAG_DATA_FINGERPRINT = "innopoints.data_fingerprint"
+TAG_CONFIG_HASH = "innopoints.config_hash"
+TAG_BASELINE = "innopoints.baseline"
+LINEAGE_TAGS = (TAG_PACKAGE_VERSION, TAG_GIT_COMMIT, TAG_DATA_PATH, TAG_DATA_FINGERPRINT, TAG_CONFIG_HASH,
+                TAG_BASELINE)
+# Which process a run belongs to, and how it ended when that process was stopped.
+TAG_HOST = "innopoints.host"
+TAG_PID = "innopoints.pid"
+TAG_PID_START = "innopoints.pid_start"
+TAG_ENDED_BY = "innopoints.ended_by"
+# Under `mlflow run` with another experiment: the entry point's run and our parent name each other.
+TAG_MLFLOW_RUN = "innopoints.mlflow_run"
+TAG_PARENT = "innopoints.parent"
+TAG_LOGGED_TO = "innopoints.logged_to"
+DEFAULT_EXPERIMENT_ID = "0"  # MLflow's "Default"
 
 
 
@@ -80,21 +105,26 @@ def artifact_location(uri: str) -> str | None:
     return (db.absolute().parent / ARTIFACT_DIR).as_uri() if db is not None else None
 
 
-def check_tracking(uri: str, timeout_s: float = 5.0) -> None:
+def check_tracking(uri: str, timeout_s: float = 5.0, *, create: bool = True) -> None:
     """Fail fast, with one :class:`TrackingError`, when the store at ``uri`` cannot be used.
 
-    Called before heavy work. A SQLite store is created on first use (its folder too; MLflow's tables
-    take a few seconds, so no deadline there). For a server, the port is probed first, then one request
-    is made with retries off (MLflow's own retries would wait minutes on a dead server), and the store
-    gets ``timeout_s`` to answer.
+    Called before heavy work. A SQLite store must be writable (its folder too: SQLite writes a journal
+    beside it), checked before anything is created, so a refused store leaves nothing behind; it is created
+    on first use (its folder too; MLflow's tables take a few seconds, so no deadline there) under a file lock,
+    so two commands starting on the same fresh store do not race on the schema migration. With ``create``
+    False a missing SQLite file is an error instead (a lookup or ``promote`` never makes an empty store).
+    For a server, the port is probed first, then one request is made with retries off (MLflow's own
+    retries would wait minutes on a dead server), and the store gets ``timeout_s`` to answer.
     """
     db = sqlite_path(uri)
     if db is not None:
-        try:
-            db.absolute().parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise TrackingError(_unusable(uri, f"cannot create the folder of {db} ({err})")) from None
-        error = _probe(uri)
+        db = db.absolute()
+        if not db.exists() and not create:
+            raise TrackingError(
+                f"no MLflow store at {db}: nothing is registered here. Run `innopoints run` or `innopoints train` "
+                "in this folder first, or set MLFLOW_TRACKING_URI to the store that holds the formula")
+        _check_sqlite_writable(uri, db)
+        error = _probe_sqlite(uri, db)
     else:
         parsed = urlparse(uri)
         if parsed.scheme in ("http", "https"):
@@ -108,13 +138,73 @@ def check_tracking(uri: str, timeout_s: float = 5.0) -> None:
         error = _probe_with_deadline(uri, timeout_s)
     if error is not None:
         reason = error.message if isinstance(error, MlflowException) else f"{type(error).__name__}: {error}"
-        raise TrackingError(_unusable(uri, " ".join(str(reason).split())[:400]))
+        raise TrackingError(_unusable(uri, " ".join(str(reason).split())[:400], error))
+
+
+def _check_sqlite_writable(uri: str, db: Path) -> None:
+    """Refuse a SQLite store that cannot be written (read-only folder or file, a folder in the way), before
+    anything is created: the folder that will hold it is tried with a scratch file, an existing store with
+    a write lock that is rolled back at once."""
+    import sqlite3
+
+    folder = db.parent
+    if db.is_dir():
+        raise TrackingError(_unusable(uri, f"{db} is a folder, not a SQLite file"))
+    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise TrackingError(_unusable(uri, f"{existing} is a file, so the folder {folder} cannot exist"))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".innopoints-write-check-"):
+            pass
+    except OSError as err:
+        _remove_new_folders(folder, existing)
+        raise TrackingError(_unusable(uri, f"the folder {folder} is not writable ({err.strerror or err})")) from None
+    if db.exists():
+        # SQLite quietly opens a write-protected file read-only, so only a write tells: one inside a
+        # transaction that is rolled back at once.
+        try:
+            with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=rw", uri=True, timeout=30,
+                                                    isolation_level=None)) as con:
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    con.execute("CREATE TABLE innopoints_write_check (x)")
+                finally:
+                    con.execute("ROLLBACK")
+        except sqlite3.Error as err:
+            raise TrackingError(_unusable(uri, f"{db} cannot be written ({err})")) from None
+
+
+def _remove_new_folders(folder: Path, existing: Path | None) -> None:
+    """Remove the folders :func:`_check_sqlite_writable` made up to ``existing`` (no output left behind)."""
+    for path in [folder, *folder.parents]:
+        if existing is None or path == existing:
+            return
+        try:
+            path.rmdir()
+        except OSError:
+            return
+
+
+def _probe_sqlite(uri: str, db: Path) -> BaseException | None:
+    """:func:`_probe` of a SQLite store under a lock file beside it: the first process creates the tables and
+    runs MLflow's schema migration, the others wait and find them made."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(db.with_name(f".{db.name}.lock")), timeout=LOCK_TIMEOUT_S)
+    try:
+        with lock:
+            return _probe(uri)
+    except Timeout:
+        return TimeoutError(f"another process held {lock.lock_file} for {LOCK_TIMEOUT_S} s")
 
 
 def _probe(uri: str) -> BaseException | None:
     """The error of one cheap request to the store, or None."""
     try:
-        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        client = MlflowClient(tracking_uri=uri)
+        client.search_experiments(max_results=1)
+        client.search_registered_models(max_results=1)  # the registry's own store (and tables) too
     except Exception as err:  # any failure means the store is unusable; the caller reports it
         return err
     return None
@@ -137,9 +227,17 @@ def _probe_with_deadline(uri: str, timeout_s: float) -> BaseException | None:
     return outcome[0]
 
 
-def _unusable(uri: str, reason: str) -> str:
-    fix = ("Check the path and its permissions" if sqlite_path(uri) is not None else
-           "Start the server or correct MLFLOW_TRACKING_URI")
+def _unusable(uri: str, reason: str, error: BaseException | None = None) -> str:
+    code = getattr(error, "error_code", "")
+    status = str(getattr(error, "get_http_status_code", lambda: "")())
+    if sqlite_path(uri) is not None:
+        fix = "Check the path and its permissions"
+    elif code in ("UNAUTHENTICATED", "PERMISSION_DENIED") or status in ("401", "403") or \
+            re.search(r"\b40[13]\b|unauthori[sz]ed|forbidden", reason, re.I):
+        fix = ("The server refused the credentials: set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD "
+               "(or MLFLOW_TRACKING_TOKEN) to an account it knows")
+    else:
+        fix = "Start the server or correct MLFLOW_TRACKING_URI"
     return (f"MLflow tracking store {uri!r} is not usable: {reason}. {fix} (without MLFLOW_TRACKING_URI "
             "the store is a local SQLite file in the working directory)")
 
@@ -179,7 +277,9 @@ def fluent_uri(uri: str) -> Iterator[None]:
     previous, env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
-        yield
+        # MLflow prints a link per run ended against a server; the summary prints one link for all.
+        with _env(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT="true"):
+            yield
     finally:
         mlflow.set_tracking_uri(previous)
         if env is not None:
@@ -268,47 +368,201 @@ def _is_number(value: Any) -> bool:
 # -------------------------------------------------------------------------------------------- runs
 
 
-def log_train(result, out_dir: Path, *, experiment: str = DEFAULT_EXPERIMENT, params: Mapping[str, Any],
-              uri: str) -> dict[str, Any]:
+def log_train(result, out_dir: Path, *, experiment: str | None = DEFAULT_EXPERIMENT, params: Mapping[str, Any],
+              uri: str, lineage: Mapping[str, Any] | None = None, run_name: str | None = None,
+              registered: Collection[str] = ()) -> dict[str, Any]:
     """Log a train invocation: a parent run, and one nested run per formula (the baseline included).
 
     Args:
         result: a :class:`innopoints.models.learning.train.TrainResult` (``formulas``, ``evaluation``).
         out_dir: the folder :func:`innopoints.pipeline.steps.write_train_outputs` wrote; its ``explain/`` and report
             files (``refinement.md``, ``evaluation.json``, ...) become the parent's artifacts.
-        experiment: experiment name (created on first use).
+        experiment: experiment name (created on first use); empty or None: ``MLFLOW_EXPERIMENT_NAME``, else
+            the experiment of the ``mlflow run`` entry point's run, else ``innopoints``.
         params: run settings (seed, data_fingerprint, config_hash, constraints, ...), flattened by
             :func:`flat_params`; logged on the parent and on every formula run.
         uri: the tracking store (see :func:`tracking_uri`).
+        lineage: where the run comes from (:func:`lineage_tags`: package version, git commit, data path and
+            fingerprint, cohort size, baseline reference, config hash), set as ``innopoints.*`` tags on every
+            run; with ``data_path`` and ``data_fingerprint`` the data is also logged as a dataset
+            (``mlflow.log_input``, metadata only).
+        run_name: the parent's name (default ``train · <data> · <UTC time>``).
+        registered: content hashes that already have a registered version: their formula runs log no model
+            (the version is reused, see :func:`innopoints.experiments.registry.register_formulas`).
     Returns:
         ``{"parent_run_id", "experiment_id", "best", "runs": {name: run_id}, "models": {name: model_uri},
-        "content_hashes": {name: hash}}``. Run names are the formula names; the parent is ``train``.
+        "content_hashes": {name: hash}}``. Formula runs are named after their formulas.
 
-    Under ``mlflow run`` (``MLFLOW_RUN_ID`` set) the entry point's run is the parent.
+    Under ``mlflow run`` (``MLFLOW_RUN_ID`` set) the parent is nested in the entry point's run when both are in
+    the same experiment, else it is linked to it by tags (``innopoints.mlflow_run`` / ``innopoints.parent``);
+    the entry point's own params are never rewritten (``-P seed=01`` stays ``01`` there). A run stopped by
+    Ctrl-C or SIGTERM is ended as KILLED; one killed outright (``kill -9``) is ended as KILLED by the next
+    command that logs to the experiment from the same machine.
     """
     out_dir = Path(out_dir)
     _check_inputs(result, out_dir)
     run_params = flat_params(params)
+    tags = {**lineage_tags(), **{k: str(v) for k, v in (lineage or {}).items() if v is not None}}
+    run_name = run_name or describe_run("train", tags.get(TAG_DATA_PATH))
     with _experiment_or_outer_run(experiment, uri) as (experiment_id, outer):
-        return _log_runs(result, out_dir, run_params, uri=uri, experiment_id=experiment_id, outer=outer)
+        close_orphaned_runs(uri, experiment_id)
+        return _log_runs(result, out_dir, run_params, uri=uri, experiment_id=experiment_id, outer=outer,
+                         tags=tags, run_name=run_name, registered=set(registered))
+
+
+def describe_run(kind: str, data_path: str | None) -> str:
+    """``<kind> · <data folder> · <UTC time>``: a run name that says what ran, on what, when."""
+    data = Path(data_path).name if data_path else "data"
+    return f"{kind} · {data} · {datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S')}"
+
+
+def lineage_tags() -> dict[str, str]:
+    """Package version and, in a git checkout, the commit (``+dirty`` with uncommitted changes)."""
+    tags = {TAG_PACKAGE_VERSION: _package_version()}
+    commit = git_commit()
+    if commit:
+        tags[TAG_GIT_COMMIT] = commit
+    return tags
+
+
+def _package_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("innopoints")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@functools.cache
+def git_commit() -> str | None:
+    """The commit of the checkout the code runs from, or None outside a git checkout (an installed wheel)."""
+    import subprocess
+
+    folder = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}+dirty" if dirty else head or None
 
 
 @contextmanager
-def _experiment_or_outer_run(experiment: str, uri: str) -> Iterator[tuple[str, str | None]]:
-    """``(experiment id, outer run id)``: under ``mlflow run`` (``MLFLOW_RUN_ID`` set) the entry point's run
-    and its experiment, else ``experiment`` (created on first use) and no outer run."""
+def _experiment_or_outer_run(experiment: str | None, uri: str) -> Iterator[tuple[str, str | None]]:
+    """``(experiment id, outer run id or None)``. The experiment is ``experiment`` when given, else
+    ``MLFLOW_EXPERIMENT_NAME``, else under ``mlflow run`` (``MLFLOW_RUN_ID`` set) the entry point's experiment
+    unless it is MLflow's Default, else ``innopoints``. The outer run is the entry point's run when it is in
+    that experiment (new runs nest in it), else None (they are linked to it by tags)."""
     client = MlflowClient(tracking_uri=uri)
+    name = (experiment or "").strip() or os.environ.get("MLFLOW_EXPERIMENT_NAME", "").strip() or None
     outer = os.environ.pop("MLFLOW_RUN_ID", None)  # consumed here, else every nested run would resume it
     try:
         if outer:
             with mlflow_errors(f"run {outer} (MLFLOW_RUN_ID)"):
-                experiment_id = client.get_run(outer).info.experiment_id
+                outer_experiment = client.get_experiment(client.get_run(outer).info.experiment_id)
+            if name is None and outer_experiment.experiment_id != DEFAULT_EXPERIMENT_ID:
+                name = outer_experiment.name
+            name = name or DEFAULT_EXPERIMENT
+            if name == outer_experiment.name:
+                yield outer_experiment.experiment_id, outer
+                return
+            experiment_id = ensure_experiment(client, name, uri)
+            with mlflow_errors(f"run {outer} (MLFLOW_RUN_ID)"):
+                client.set_tag(outer, TAG_LOGGED_TO, name)
+            _LINKED_OUTER.append(outer)
+            try:
+                yield experiment_id, None
+            finally:
+                _LINKED_OUTER.pop()
         else:
-            experiment_id = ensure_experiment(client, experiment, uri)
-        yield experiment_id, outer
+            yield ensure_experiment(client, name or DEFAULT_EXPERIMENT, uri), None
     finally:
         if outer:
             os.environ["MLFLOW_RUN_ID"] = outer
+
+
+_LINKED_OUTER: list[str] = []  # the mlflow-run entry point a parent in another experiment is linked to
+
+
+# ------------------------------------------------------------------------------ runs that were killed
+
+
+def _process_marks() -> dict[str, str]:
+    """Tags naming this process, so the next command can tell whether a RUNNING run is still alive."""
+    return {TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid()), TAG_PID_START: _start_time(os.getpid())}
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), so a reused pid is not taken for it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _alive(pid: str, started: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        pass  # exists, another user's
+    return not started or _start_time(int(pid)) in ("", started)
+
+
+def close_orphaned_runs(uri: str, experiment_id: str) -> list[str]:
+    """End as KILLED the RUNNING runs of ``experiment_id`` that a process of this machine started and that
+    process is gone (``kill -9``, a power cut). Returns their ids. Runs of other machines are left alone."""
+    client = MlflowClient(tracking_uri=uri)
+    host = socket.gethostname().replace("'", "")
+    with mlflow_errors(f"runs of experiment {experiment_id} in {uri}"):
+        running = client.search_runs([experiment_id], f"attributes.status = 'RUNNING' and tags.`{TAG_HOST}` = "
+                                     f"'{host}'", max_results=1000)
+        closed = []
+        for run in running:
+            pid, started = run.data.tags.get(TAG_PID, ""), run.data.tags.get(TAG_PID_START, "")
+            if pid and not _alive(pid, started):
+                client.set_tag(run.info.run_id, TAG_ENDED_BY, f"next start: process {pid} was gone")
+                client.set_terminated(run.info.run_id, "KILLED")
+                closed.append(run.info.run_id)
+    return closed
+
+
+class _Terminated(BaseException):
+    """SIGTERM while logging, raised so every open run is ended (as KILLED) on the way out."""
+
+
+@contextmanager
+def _killed_runs_ended(uri: str, started: list[str]) -> Iterator[None]:
+    """End every run in ``started`` as KILLED on Ctrl-C or SIGTERM (then re-raise); other failures leave
+    them FAILED, as MLflow ends them."""
+    import signal
+
+    previous = None
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:
+        def _raise(signum, frame):
+            raise _Terminated(signum)
+
+        previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    except (KeyboardInterrupt, _Terminated) as stop:
+        client = MlflowClient(tracking_uri=uri)
+        for run_id in reversed(started):
+            with contextlib.suppress(Exception):
+                client.set_tag(run_id, TAG_ENDED_BY, "Ctrl-C" if isinstance(stop, KeyboardInterrupt) else "SIGTERM")
+                client.set_terminated(run_id, "KILLED")
+        if isinstance(stop, _Terminated):
+            raise SystemExit(128 + signal.SIGTERM) from None
+        raise
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 POLICY_RUN_NAME = "policy"
@@ -344,35 +598,98 @@ def log_policy(results: Mapping[str, Any], out_dir: Path, *, experiment: str = D
 
 
 def _log_runs(result, out_dir: Path, run_params: dict[str, str], *, uri: str, experiment_id: str,
-              outer: str | None) -> dict[str, Any]:
-    """The parent run with its artifacts, then one nested run per formula (see :func:`log_train`)."""
+              outer: str | None, tags: Mapping[str, str], run_name: str,
+              registered: Collection[str] = ()) -> dict[str, Any]:
+    """The parent run with its artifacts, then one nested run per formula (see :func:`log_train`).
+
+    Few requests: each run's params, metrics and tags go in one ``log_batch``, and each formula's model is
+    logged before its metrics (MLflow would otherwise read back every metric's history to link it).
+    """
     evaluation = result.evaluation
     best = evaluation.get("best")
+    losses = evaluation.get("selection", {}).get("validation_log_loss", {})
     runs: dict[str, str] = {}
     models: dict[str, str] = {}
     hashes: dict[str, str] = {}
-    with fluent_uri(uri), mlflow_errors(f"logging to {uri}"), tempfile.TemporaryDirectory() as scratch:
-        # An outer run keeps its own name; otherwise the parent is named "train".
-        with mlflow.start_run(run_id=outer or None, experiment_id=experiment_id,
-                              run_name=None if outer else PARENT_RUN_NAME,
-                              nested=mlflow.active_run() is not None) as parent:
-            mlflow.set_tags({TAG_KIND: "train", TAG_BEST: str(best)})
-            _log_params(run_params)
+    started: list[str] = []
+    client = MlflowClient(tracking_uri=uri)
+    marks = _process_marks()
+    dataset = _dataset(tags)
+    linked = {TAG_MLFLOW_RUN: _LINKED_OUTER[-1]} if _LINKED_OUTER else {}
+    with _killed_runs_ended(uri, started), fluent_uri(uri), mlflow_errors(f"logging to {uri}"), \
+            tempfile.TemporaryDirectory() as scratch:
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, nested=outer is not None,
+                              parent_run_id=outer, tags={**marks, TAG_KIND: "train"}) as parent:
+            started.append(parent.info.run_id)
+            if linked:
+                client.set_tag(linked[TAG_MLFLOW_RUN], TAG_PARENT, parent.info.run_id)
+            head = formula_metrics(evaluation["formulas"].get(best, {})) if best else {}
+            if best in losses and _is_number(losses[best]):
+                head["validation_log_loss"] = float(losses[best])
+            log_batch(client, parent.info.run_id, params=run_params, metrics=head,
+                      tags={**tags, **linked, TAG_BEST: str(best)})
+            if dataset is not None:
+                mlflow.log_input(dataset, context="training")
             if (out_dir / "explain").is_dir():
                 mlflow.log_artifacts(str(out_dir / "explain"), "explain")
+            report = Path(scratch) / "report"
+            report.mkdir()
             for file in REPORT_FILES:
                 if (out_dir / file).is_file():
-                    mlflow.log_artifact(str(out_dir / file), "report")
+                    shutil.copy2(out_dir / file, report / file)
+            mlflow.log_artifacts(str(report), "report")
             for name, formula in result.formulas.items():
-                folder = Path(scratch) / name
-                folder.mkdir()
-                with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True) as child:
-                    info = _log_formula_run(formula, name, evaluation["formulas"].get(name, {}),
-                                            is_best=name == best, params=run_params, folder=folder)
-                runs[name], models[name] = child.info.run_id, info.model_uri
+                folder = Path(scratch) / "formulas" / name
+                folder.mkdir(parents=True)
+                entry = dict(evaluation["formulas"].get(name, {}))
+                if name in losses and _is_number(losses[name]):
+                    entry["validation_log_loss"] = float(losses[name])
+                with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True,
+                                      tags={**marks, TAG_KIND: "formula"}) as child:
+                    started.append(child.info.run_id)
+                    info = _log_formula_run(client, child.info.run_id, formula, name, entry, is_best=name == best,
+                                            params=run_params, tags=tags, folder=folder,
+                                            with_model=formula.provenance.content_hash not in registered)
+                    if dataset is not None:
+                        mlflow.log_input(dataset, context="training")
+                runs[name], models[name] = child.info.run_id, info.model_uri if info else None
                 hashes[name] = formula.provenance.content_hash
     return {"parent_run_id": parent.info.run_id, "experiment_id": experiment_id, "best": best, "runs": runs,
-            "models": models, "content_hashes": hashes}
+            "models": models, "content_hashes": hashes, "lineage": {k: tags[k] for k in LINEAGE_TAGS if k in tags}}
+
+
+def _dataset(tags: Mapping[str, str]):
+    """The input data as an MLflow dataset: its folder and fingerprint only (no rows, no profile)."""
+    path, digest = tags.get(TAG_DATA_PATH), tags.get(TAG_DATA_FINGERPRINT)
+    if not path or not digest:
+        return None
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    with warnings.catch_warnings():  # MLflow registers the local-file source twice and says so on every call
+        warnings.simplefilter("ignore", UserWarning)
+        source = resolve_dataset_source(Path(path).absolute().as_posix())
+    return MetaDataset(source=source, name=Path(path).name or "data", digest=digest[:36])
+
+
+def log_batch(client: MlflowClient, run_id: str, *, params: Mapping[str, str] | None = None,
+              metrics: Mapping[str, float] | None = None, tags: Mapping[str, str] | None = None) -> None:
+    """Params, metrics and tags of one run in as few requests as MLflow's limits allow (100 params, 100 tags,
+    1,000 entities per request)."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    items = ([("p", Param(k, str(v))) for k, v in (params or {}).items()]
+             + [("t", RunTag(k, str(v))) for k, v in (tags or {}).items()]
+             + [("m", Metric(k, float(v), now, 0)) for k, v in (metrics or {}).items()])
+    while items:
+        batch: dict[str, list] = {"p": [], "t": [], "m": []}
+        rest = []
+        for kind, item in items:
+            full = (kind != "m" and len(batch[kind]) >= 100) or sum(map(len, batch.values())) >= 1000
+            (rest if full else batch[kind]).append((kind, item) if full else item)
+        client.log_batch(run_id, metrics=batch["m"], params=batch["p"], tags=batch["t"])
+        items = rest
 
 
 def _check_inputs(result, out_dir: Path) -> None:
@@ -397,26 +714,29 @@ def _log_params(params: Mapping[str, str]) -> None:
         mlflow.log_params(dict(items[start:start + 100]))
 
 
-def _log_formula_run(formula: Formula, name: str, entry: Mapping[str, Any], *, is_best: bool,
-                     params: Mapping[str, str], folder: Path):
-    """Params, metrics, ``formula/`` and ``report/`` artifacts and the pyfunc model of one formula."""
+def _log_formula_run(client: MlflowClient, run_id: str, formula: Formula, name: str, entry: Mapping[str, Any], *,
+                     is_best: bool, params: Mapping[str, str], tags: Mapping[str, str], folder: Path,
+                     with_model: bool = True):
+    """The pyfunc model (named after the formula; not when ``with_model`` is False: its version exists),
+    ``formula/`` and ``report/`` artifacts, then params, metrics and tags in one batch. The model's
+    ``ModelInfo`` or None."""
     provenance = formula.provenance
     run_level = {key: params.get(key) or value for key, value in (
         ("seed", provenance.seed), ("data_fingerprint", provenance.data_fingerprint),
         ("config_hash", provenance.config_hash))}
     own = {"method": provenance.method, "formula_name": name, "formula_version": formula.version,
            "is_best": str(is_best).lower()}
-    _log_params({**params, **flat_params(run_level), **flat_params(own)})
-    mlflow.set_tags({TAG_KIND: "formula", TAG_FORMULA: name, TAG_HASH: provenance.content_hash})
-    mlflow.log_metrics(formula_metrics(entry))
     path = folder / f"{name}.json"
     path.write_text(formula.to_text("json"), encoding="utf-8")
     weights = folder / f"{name}.weights.csv"
     weights.write_text(csv_text(readable_table(weights_table(formula))), encoding="utf-8")
-    mlflow.log_artifact(str(path), "formula")
-    mlflow.log_artifact(str(weights), "formula")
+    info = log_formula_model(path, formula, name=name) if with_model else None  # before the metrics: _log_runs
+    mlflow.log_artifacts(str(folder), "formula")
     mlflow.log_dict(dict(entry), "report/evaluation.json")  # this formula's aggregates only
-    return log_formula_model(path, formula, name=MODEL_NAME)
+    log_batch(client, run_id, params={**params, **flat_params(run_level), **flat_params(own)},
+              metrics=formula_metrics(entry),
+              tags={**tags, TAG_FORMULA: name, TAG_HASH: provenance.content_hash})
+    return info
 
 
 def log_files(run_ids: list[str], files: list[Path], *, folder: str, uri: str) -> None:

@@ -22,7 +22,16 @@ from innopoints.features.errors import ConfigError, InnopointsError
 from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
 from innopoints.pipeline import flow, steps
 from innopoints.pipeline.config import RunConfig, load_config
-from innopoints.pipeline.options import ConfigOpt, ExperimentOpt, LangOpt, MlflowOpt, QuietOpt, TimingsOpt
+from innopoints.pipeline.options import (
+    ConfigOpt,
+    ExperimentOpt,
+    LangOpt,
+    MlflowOpt,
+    NoAliasOpt,
+    QuietOpt,
+    SetAliasOpt,
+    TimingsOpt,
+)
 from innopoints.pipeline.progress import Stages, console
 
 app = typer.Typer(
@@ -313,6 +322,8 @@ def train(
         "innopoints-out/train"),
     experiment: ExperimentOpt = "innopoints",
     mlflow: MlflowOpt = True,
+    set_alias: SetAliasOpt = None,
+    no_alias: NoAliasOpt = False,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     timings: TimingsOpt = None,
@@ -329,8 +340,10 @@ def train(
     with intervals, and keep / reweight / drop / add / leave out / uncertain with the reason; see
     docs/refinement.md), OUT/frontier.json and OUT/explain/ (tables and PNG plots). Nothing is written when a
     step fails. With MLflow on (the default): one parent run in
-    EXPERIMENT and one run per formula in the store of MLFLOW_TRACKING_URI, else ./mlflow.db; every formula
-    registered as a version of `innopoints-formula` with aliases `official` (baseline) and `candidate` (best).
+    EXPERIMENT and one run per formula in the store of MLFLOW_TRACKING_URI, else ./mlflow.db; every distinct
+    formula registered once as a version of `innopoints-formula`. `official` is never moved; `candidate`
+    moves to the recommended formula only when it passes the gate (docs/mlflow.md) and was not set by hand;
+    --set-alias NAME / --no-alias choose on purpose.
     With TIMINGS: the wall time of every stage, as JSON.
     """
     from innopoints.pipeline.refs import load_formula
@@ -338,9 +351,9 @@ def train(
     _check_lang(lang)
     cfg = _config(config)
     _check_out_paths(dirs={"--out": out}, files={"--timings": timings})
-    uri = _tracking_ready() if mlflow else None
+    uri, aliases = _mlflow_ready(mlflow, set_alias, no_alias)
     state = flow.RunState(config=cfg, data=data, out=out, baseline=load_formula(baseline, uri=uri), uri=uri,
-                          experiment=experiment, lang=lang)
+                          experiment=experiment, lang=lang, kind="train", baseline_ref=baseline, aliases=aliases)
     record: list[dict] = []
     flow.execute(flow.TRAIN, state, enabled=not quiet, record=record)
     _write_timings(timings, record)
@@ -375,20 +388,63 @@ def _write_timings(path: Path | None, record: list[dict]) -> None:
         write_text_atomic(path, json.dumps(record, indent=1) + "\n")
 
 
-def _tracking_ready() -> str:
-    """The MLflow store to use, checked before any heavy work (an unreachable server fails here, fast)."""
+def _tracking_ready(create: bool = True) -> str:
+    """The MLflow store to use, checked before any heavy work (an unreachable server, a read-only SQLite
+    store fail here, fast). With ``create`` False a missing SQLite store is an error, not a new file."""
     from innopoints.experiments.tracking import check_tracking, tracking_uri
 
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # again: importing MLflow resets its loggers to INFO
     uri = tracking_uri(Path.cwd())
-    check_tracking(uri)
+    check_tracking(uri, create=create)
     return uri
 
 
+def _mlflow_ready(mlflow: bool, set_alias: str | None, no_alias: bool) -> tuple[str | None, dict]:
+    """Before any work: the alias options checked, the store checked (:func:`_tracking_ready`), and where the
+    aliases point now (compared again before any move). ``(None, plan)`` with ``--no-mlflow``."""
+    from innopoints.features.errors import ConfigError
+
+    if set_alias is not None and no_alias:
+        raise ConfigError("--set-alias and --no-alias exclude each other: choose one (example: --set-alias champion)")
+    if set_alias is not None and not mlflow:
+        raise ConfigError(f"--set-alias {set_alias} needs MLflow: drop --no-mlflow")
+    if set_alias is not None and not set_alias.strip():
+        raise ConfigError("--set-alias: an alias name is needed (example: --set-alias champion)")
+    plan = {"set_alias": set_alias.strip() if set_alias else None, "no_alias": no_alias, "seen": {}}
+    if not mlflow:
+        return None, plan
+    uri = _tracking_ready()
+    if not no_alias:
+        from innopoints.experiments.registry import CANDIDATE, alias_snapshot
+
+        plan["seen"] = alias_snapshot([plan["set_alias"] or CANDIDATE], name=MODEL_NAME, uri=uri)
+    return uri, plan
+
+
 def _print_mlflow(uri: str, logged: dict) -> None:
-    console.print(f"MLflow: parent run {logged['parent_run_id']}, {len(logged['runs'])} formula runs; registered "
-                  f"as {MODEL_NAME} (models:/{MODEL_NAME}@candidate = {logged['best']}, "
-                  f"models:/{MODEL_NAME}@official = baseline)")
-    console.print(f"browse:   mlflow ui --backend-store-uri {uri}")
+    versions = logged["versions"]
+    listed = ", ".join(f"{name} v{v['version']}" for name, v in versions.items())
+    new = [name for name, v in versions.items() if v["new"]]
+    fresh = f"new: {', '.join(new)}" if new else "none new: every formula was already registered"
+    console.print(f"MLflow: parent run {logged['parent_run_id']}, {len(logged['runs'])} formula runs; {MODEL_NAME} "
+                  f"versions: {listed} ({fresh})", soft_wrap=True)
+    best = logged["best"]
+    if best in versions:
+        console.print(f"recommended {best}: models:/{MODEL_NAME}/{versions[best]['version']}")
+    for outcome in logged.get("aliases", []):
+        console.print(outcome.line(MODEL_NAME), soft_wrap=True)
+    if not logged.get("aliases"):
+        version = versions.get(best, {}).get("version", "N")
+        console.print(f"aliases: none moved (--no-alias); `innopoints promote {version} --alias NAME` moves one",
+                      soft_wrap=True)
+    console.print(f"browse:   {_browse_hint(uri, logged.get('experiment_id'))}", soft_wrap=True)
+
+
+def _browse_hint(uri: str, experiment_id: str | None) -> str:
+    """How to look at the runs: a server's own web page, else `mlflow ui` on the local store."""
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}/#/experiments/{experiment_id}" if experiment_id else uri
+    return f"mlflow ui --backend-store-uri {uri}"
 
 
 def _print_train_summary(result, out: Path) -> None:
@@ -460,7 +516,7 @@ def compare(
     steps.check_report_path(out)
     _check_out_paths(dirs={"--policy output": out.parent / "policy"} if policy else {}, files={"--out": out})
     pol = None if policy is None else load_policy(None if policy == "default" else Path(policy))
-    uri = _tracking_ready() if is_mlflow_ref(a) or is_mlflow_ref(b) else None
+    uri = _tracking_ready(create=False) if is_mlflow_ref(a) or is_mlflow_ref(b) else None
     fa, fb = load_formula(a, uri=uri), load_formula(b, uri=uri)
     names = ["read and validate", "compare"] + (["policy simulation"] if pol else []) + ["write"]
     with Stages(names, enabled=not quiet) as p:
@@ -502,13 +558,17 @@ def promote(
 ) -> None:
     """Move a registry alias (official, candidate, champion, ...) to the formula version behind REF.
 
-    Reads and writes the MLflow registry of MLFLOW_TRACKING_URI, else ./mlflow.db. Writes no file.
+    Reads and writes the MLflow registry of MLFLOW_TRACKING_URI, else ./mlflow.db (never created here). Writes
+    no file. Records who and when on the version (tags innopoints.alias.ALIAS.set_by / set_at); `train` and
+    `run` never move a `candidate` set this way.
     """
     from innopoints.experiments.registry import promote as promote_alias
 
-    uri = _tracking_ready()
-    version = promote_alias(ref, alias, name=name, uri=uri)
-    console.print(f"models:/{name}@{alias} -> version {version}")
+    uri = _tracking_ready(create=False)
+    version, previous = promote_alias(ref, alias, name=name, uri=uri)
+    was = f"version {previous}" if previous else "unset"
+    console.print(f"models:/{name}@{alias} -> version {version} (was {was}); recorded on the version as set by "
+                  "hand, so runs leave it alone")
 
 
 @app.command()
@@ -523,6 +583,8 @@ def run(
     out: Annotated[Path, typer.Option(help="Folder for every output of the run.")] = Path("innopoints-out"),
     experiment: ExperimentOpt = "innopoints",
     mlflow: MlflowOpt = True,
+    set_alias: SetAliasOpt = None,
+    no_alias: NoAliasOpt = False,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     timings: TimingsOpt = None,
@@ -537,7 +599,8 @@ def run(
     with the default policy, its draws seeded with SEED), OUT/scores.parquet (points of every firm under the
     recommended formula) and OUT/recommended.json + OUT/recommended.csv + OUT/recommended.points.csv (the
     exported formula, its weights table and its points table); logs every
-    formula to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db) and registers them. Prints a summary and where
+    formula to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db) and registers them, moving aliases as `train`
+    does (--set-alias NAME / --no-alias). Prints a summary and where
     everything is. With TIMINGS: the wall time of every stage, as JSON.
     """
     from innopoints.pipeline.refs import load_formula
@@ -548,13 +611,14 @@ def run(
                      files={"--timings": timings, "--out (report)": out / "report.html"})
     if seed != cfg.seed:
         cfg = cfg.model_copy(update={"seed": seed})
-    uri = _tracking_ready() if mlflow else None
+    uri, aliases = _mlflow_ready(mlflow, set_alias, no_alias)
     cohort = None
     if data is None:
         data = cohort_dir / f"synthetic-{firms}-seed{seed}"
         cohort = {"firms": firms, "seed": seed, "years": (cfg.cohort.first_year, cfg.cohort.last_year)}
     state = flow.RunState(config=cfg, data=data, out=out, baseline=load_formula(baseline, uri=uri), uri=uri,
-                          experiment=experiment, lang=lang, train_out=out / "train", cohort=cohort)
+                          experiment=experiment, lang=lang, train_out=out / "train", cohort=cohort,
+                          kind="run", baseline_ref=baseline, aliases=aliases)
     if flow.needs_cohort(state):
         console.print(f"making the synthetic cohort in {data} (first use)")
     from innopoints.pipeline.outputs import unmark_folder

@@ -56,6 +56,13 @@ class RunState:
     """Where the training outputs go: OUT for `train`, OUT/train for `run`."""
     cohort: dict | None = None
     """For `run` on the embedded synthetic cohort: firms, seed and years to simulate when ``data`` is empty."""
+    kind: str = "train"
+    """`train` or `run`: names the MLflow runs."""
+    baseline_ref: str = ""
+    """The baseline as the user named it (builtin:NAME, a file, a models:/ reference), for lineage."""
+    aliases: dict = field(default_factory=lambda: {"set_alias": None, "no_alias": False, "seen": {}})
+    """How the registry's aliases may move: ``--set-alias`` / ``--no-alias`` and where they pointed before any
+    work (compared again before a move)."""
     tables: dict | None = None
     rows: steps.Rows | None = None
     result: Any = None
@@ -113,22 +120,42 @@ def _write_train(state: RunState) -> None:
     steps.write_train_outputs(state.result, state.train_out or state.out, state.lang)
 
 
+def lineage(state: RunState) -> dict:
+    """Where a train or run comes from, for the MLflow runs and versions (aggregates only)."""
+    best, tables = state.best, state.tables
+    return {"innopoints.data_path": str(Path(state.data).absolute()),
+            "innopoints.data_fingerprint": best.provenance.data_fingerprint,
+            "innopoints.firms": len(tables["firms"]), "innopoints.loans": len(tables["loans"]),
+            "innopoints.config_hash": state.config.config_hash(),
+            "innopoints.baseline": f"{state.baseline_ref} ({state.baseline.provenance.content_hash[:12]})"}
+
+
 def _log(state: RunState) -> None:
-    from innopoints.experiments.tracking import log_train
+    """One parent run and one run per formula; a formula already registered logs no second copy of its model."""
+    from innopoints.experiments.registry import registered_hashes
+    from innopoints.experiments.tracking import describe_run, log_train
 
     cfg, best = state.config, state.best
     params = {"seed": cfg.seed, "data_fingerprint": best.provenance.data_fingerprint,
               "config_hash": best.provenance.config_hash, "train": cfg.train.model_dump(mode="json"),
               "evaluation": cfg.evaluation.model_dump(mode="json"),
               "stage_rule": cfg.stage_rule.model_dump(mode="json")}
+    lines = lineage(state)
+    known = registered_hashes(name=MODEL_NAME, uri=state.uri)
     state.logged = log_train(state.result, state.train_out or state.out, experiment=state.experiment,
-                             params=params, uri=state.uri)
+                             params=params, uri=state.uri, lineage=lines,
+                             run_name=describe_run(state.kind, lines["innopoints.data_path"]), registered=known)
 
 
 def _register(state: RunState) -> None:
-    from innopoints.experiments.registry import register_formulas
+    """Every distinct formula registered once; aliases moved only as ``state.aliases`` allows."""
+    from innopoints.experiments.registry import decide_aliases, register_formulas
 
-    state.logged["versions"] = register_formulas(state.logged, name=MODEL_NAME, uri=state.uri)
+    logged, plan = state.logged, state.aliases
+    logged["versions"] = register_formulas(logged, name=MODEL_NAME, uri=state.uri)
+    logged["aliases"] = decide_aliases(state.result.evaluation, logged["versions"], set_alias=plan["set_alias"],
+                                       no_alias=plan["no_alias"], seen=plan["seen"],
+                                       run_id=logged["parent_run_id"], name=MODEL_NAME, uri=state.uri)
 
 
 def _compare(state: RunState) -> None:

@@ -10,10 +10,14 @@ import typer
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML run config (seed, stage rule, local "
                                                  "indicators, evaluation); default: built-in defaults.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
-ExperimentOpt = Annotated[str, typer.Option(help="MLflow experiment name.")]
+ExperimentOpt = Annotated[str, typer.Option(envvar="MLFLOW_EXPERIMENT_NAME", help="MLflow experiment name "
+                                            "(else MLFLOW_EXPERIMENT_NAME, else innopoints).")]
 TimingsOpt = Annotated[Path | None, typer.Option(help="Also write the wall time of every stage (JSON list of "
                                                  "{stage, seconds}) to this file.")]
 LangOpt = Annotated[str, typer.Option("--lang", help="Language of the reports (HTML, Markdown) and plot labels: en "
                                       "or zh (Chinese headings, labels and the catalog's Chinese indicator names).")]
 MlflowOpt = Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log to MLflow (MLFLOW_TRACKING_URI, else "
                                          "./mlflow.db); train and run also register the formulas.")]
+SetAliasOpt = Annotated[str | None, typer.Option("--set-alias", metavar="NAME", help="Point registry alias NAME "
+                                                 "at the recommended formula's version on purpose (no gate).")]
+NoAliasOpt = Annotated[bool, typer.Option("--no-alias", help="Register the formulas but move no registry alias.")]

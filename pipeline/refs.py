@@ -49,7 +49,7 @@ def load_formula(ref: str, *, uri: str | None = None) -> Formula:
         from innopoints.experiments.tracking import check_tracking, tracking_uri
 
         uri = uri or tracking_uri(Path.cwd())
-        check_tracking(uri)
+        check_tracking(uri, create=False)  # a lookup never makes an empty store
         return resolve_formula(ref, uri=uri)
     if ref.startswith(BUILTIN_PREFIX):
         name = ref[len(BUILTIN_PREFIX):]

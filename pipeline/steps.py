@@ -184,6 +184,9 @@ def score_population(formula: Formula, population: pd.DataFrame, *, share: float
         codes = reason_codes(formula, points, reasons)
         for col in codes.columns:
             out[col] = codes[col].to_numpy()
+    # Provenance in the file's metadata (Parquet keeps DataFrame.attrs): which formula gave these points.
+    out.attrs["innopoints"] = {"formula": formula.name, "formula_version": formula.version,
+                               "content_hash": formula.provenance.content_hash}
     return out
 
 

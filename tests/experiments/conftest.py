@@ -56,8 +56,7 @@ def _entry(auc: float, delta: list[float] | None) -> dict:
     return entry
 
 
-@pytest.fixture
-def train_result() -> SimpleNamespace:
+def make_train_result() -> SimpleNamespace:
     """What log_train reads of a TrainResult: ``formulas`` (baseline first) and ``evaluation``."""
     base = official_2024()
     last = len(base.indicators) - 1
@@ -74,15 +73,25 @@ def train_result() -> SimpleNamespace:
 
 
 @pytest.fixture
-def train_out(tmp_path, train_result) -> Path:
+def train_result() -> SimpleNamespace:
+    """:func:`make_train_result`, fresh for each test."""
+    return make_train_result()
+
+
+def write_train_out(out: Path, train_result) -> Path:
     """A train output folder with the files log_train picks up (report files and explain/)."""
-    out = tmp_path / "train"
     (out / "explain").mkdir(parents=True)
     (out / "evaluation.json").write_text(json.dumps(train_result.evaluation), encoding="utf-8")
     (out / "refinement.md").write_text("# Indicator refinement report\n", encoding="utf-8")
     (out / "explain" / "importance.csv").write_text("id,mean_abs_shap\nrd_expense,0.12\n", encoding="utf-8")
     (out / "explain" / "importance.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     return out
+
+
+@pytest.fixture
+def train_out(tmp_path, train_result) -> Path:
+    """:func:`write_train_out` in ``tmp_path/train``."""
+    return write_train_out(tmp_path / "train", train_result)
 
 
 @pytest.fixture

@@ -5,7 +5,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import socket
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -78,10 +83,19 @@ def test_check_tracking_creates_a_local_store(mlflow_template):
     assert [e.name for e in experiments] == ["Default"]  # a working, empty store
 
 
+LINEAGE = {"innopoints.data_path": "/data/cohort-7", "innopoints.data_fingerprint": "fp0123456789",
+           "innopoints.config_hash": "cfg0123456789", "innopoints.baseline": "builtin:official-2024 (ab12)",
+           "innopoints.firms": 3000}
+
+
 def test_log_train_logs_every_formula_with_its_metrics_and_params(mlflow_uri, train_result, train_out):
-    logged = log_train(train_result, train_out, params=PARAMS, uri=mlflow_uri)
+    train_result.evaluation["selection"] = {"validation_log_loss": {"baseline": 0.2, BEST: 0.1875, "recal-10": 0.19}}
+    logged = log_train(train_result, train_out, params=PARAMS, uri=mlflow_uri, lineage=LINEAGE)
     runs = _runs()
-    assert sorted(runs.index) == sorted([*FORMULA_NAMES, "train"])
+    parent = [name for name in runs.index if name not in FORMULA_NAMES]
+    assert sorted(runs.index) == sorted([*FORMULA_NAMES, *parent])
+    assert re.fullmatch(r"train · cohort-7 · \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", parent[0])  # says what, on what, when
+    parent = parent[0]
     assert list(logged["runs"]) == FORMULA_NAMES
     for name in FORMULA_NAMES:
         row, expected = runs.loc[name], train_result.evaluation["formulas"][name]
@@ -102,8 +116,25 @@ def test_log_train_logs_every_formula_with_its_metrics_and_params(mlflow_uri, tr
     # The baseline has no comparison with itself, and train_auc was None: neither becomes a metric.
     assert math.isnan(runs.loc["baseline", "metrics.delta_auc_vs_baseline_mid"])
     assert "metrics.train_auc" not in runs.columns
-    assert runs.loc["train", "tags.innopoints.kind"] == "train"
-    assert runs.loc["train", "tags.innopoints.best"] == BEST
+    assert runs.loc[parent, "tags.innopoints.kind"] == "train"
+    assert runs.loc[parent, "tags.innopoints.best"] == BEST
+    # The parent carries the recommended formula's headline metrics, validation_log_loss included.
+    assert runs.loc[parent, "metrics.test_auc"] == train_result.evaluation["formulas"][BEST]["test_auc"]
+    assert runs.loc[parent, "metrics.validation_log_loss"] == 0.1875
+    assert runs.loc["recal-10", "metrics.validation_log_loss"] == 0.19
+    # Lineage on every run: package version, the data and its fingerprint, config hash, baseline.
+    for name in [parent, *FORMULA_NAMES]:
+        for key, value in LINEAGE.items():
+            assert runs.loc[name, f"tags.{key}"] == str(value), (name, key)
+        assert runs.loc[name, "tags.innopoints.package_version"] == metadata.version("innopoints")
+        commit = tracking.git_commit()
+        assert commit is None or runs.loc[name, "tags.innopoints.git_commit"] == commit
+        assert runs.loc[name, "status"] == "FINISHED"
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    for run_id in [runs.loc[parent, "run_id"], logged["runs"][BEST]]:
+        [dataset] = client.get_run(run_id).inputs.dataset_inputs
+        assert dataset.dataset.name == "cohort-7" and dataset.dataset.digest == "fp0123456789"
+        assert dataset.dataset.profile in (None, "")  # metadata only: no rows, no profile of them
 
 
 def test_log_train_puts_artifacts_in_fixed_folders_beside_the_store(mlflow_uri, train_result, train_out,
@@ -172,12 +203,127 @@ def test_log_train_refuses_before_logging_anything(mlflow_uri, train_result, tra
 def test_log_train_under_mlflow_run_nests_in_the_outer_run(mlflow_uri, train_result, train_out, monkeypatch):
     client = MlflowClient(tracking_uri=mlflow_uri)
     outer = client.create_run(client.create_experiment("project"), run_name="mlflow-run-entry").info.run_id
+    client.log_param(outer, "seed", "01")  # as `mlflow run -P seed=01` logs it
     monkeypatch.setenv("MLFLOW_RUN_ID", outer)
-    logged = log_train(train_result, train_out, params=PARAMS, uri=mlflow_uri)
-    assert logged["parent_run_id"] == outer
-    assert client.get_run(logged["runs"][BEST]).data.tags["mlflow.parentRunId"] == outer
+    logged = log_train(train_result, train_out, experiment=None, params=PARAMS, uri=mlflow_uri)
+    parent = client.get_run(logged["parent_run_id"])
+    assert parent.data.tags["mlflow.parentRunId"] == outer
+    assert client.get_run(logged["runs"][BEST]).data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert client.get_run(outer).info.run_name == "mlflow-run-entry"
-    children = client.search_runs([client.get_run(outer).info.experiment_id],
-                                  f"tags.mlflow.parentRunId = '{outer}'")
-    assert sorted(r.info.run_name for r in children) == sorted(FORMULA_NAMES)
+    assert client.get_run(outer).data.params["seed"] == "01"  # the entry point's params are never rewritten
+    assert parent.data.params["seed"] == "7"
     assert os.environ["MLFLOW_RUN_ID"] == outer  # put back for whatever the entry point does next
+
+
+@pytest.mark.parametrize(("option", "env", "expected"), [
+    ("chosen", "from-env", "chosen"),  # -P experiment=chosen
+    pytest.param(None, "from-env", "from-env", marks=pytest.mark.slow),  # MLFLOW_EXPERIMENT_NAME
+    pytest.param(None, None, "innopoints", marks=pytest.mark.slow),  # entry point in Default: ours to innopoints
+])
+def test_under_mlflow_run_in_default_the_runs_go_to_the_chosen_experiment(mlflow_uri, train_result, train_out,
+                                                                           monkeypatch, option, env, expected):
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    outer = client.create_run("0", run_name="mlflow-run-entry").info.run_id
+    monkeypatch.setenv("MLFLOW_RUN_ID", outer)
+    if env:
+        monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", env)
+    else:
+        monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    logged = log_train(train_result, train_out, experiment=option, params=PARAMS, uri=mlflow_uri)
+    assert client.get_experiment(logged["experiment_id"]).name == expected
+    parent = client.get_run(logged["parent_run_id"])
+    assert "mlflow.parentRunId" not in parent.data.tags  # runs cannot nest across experiments
+    assert parent.data.tags["innopoints.mlflow_run"] == outer
+    assert client.get_run(outer).data.tags["innopoints.parent"] == parent.info.run_id
+    assert client.get_run(outer).data.tags["innopoints.logged_to"] == expected
+
+
+def test_a_run_killed_outright_is_ended_by_the_next_start(mlflow_uri, train_result, train_out):
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    experiment = client.create_experiment("innopoints")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = socket.gethostname()
+    orphan = client.create_run(experiment, tags={"innopoints.host": host, "innopoints.pid": dead.stdout.strip()})
+    alive = client.create_run(experiment, tags={"innopoints.host": host, "innopoints.pid": str(os.getpid()),
+                                                "innopoints.pid_start": tracking._start_time(os.getpid())})
+    elsewhere = client.create_run(experiment, tags={"innopoints.host": "another-machine", "innopoints.pid": "1"})
+    log_train(train_result, train_out, params=PARAMS, uri=mlflow_uri)
+    assert client.get_run(orphan.info.run_id).info.status == "KILLED"
+    assert "was gone" in client.get_run(orphan.info.run_id).data.tags["innopoints.ended_by"]
+    assert client.get_run(alive.info.run_id).info.status == "RUNNING"
+    assert client.get_run(elsewhere.info.run_id).info.status == "RUNNING"
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_logging_ends_every_open_run_as_killed(mlflow_uri, train_result, train_out, monkeypatch):
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # during the second formula
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    real = tracking.log_formula_model
+    monkeypatch.setattr(tracking, "log_formula_model", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        log_train(train_result, train_out, params=PARAMS, uri=mlflow_uri)
+    runs = _runs()
+    assert len(runs) == 3  # the parent and two formula runs
+    assert set(runs["status"]) == {"KILLED"}
+    assert set(runs["tags.innopoints.ended_by"]) == {"Ctrl-C"}
+
+
+def test_log_batch_splits_at_mlflows_limits(mlflow_uri):
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    run = client.create_run(client.create_experiment("batch"))
+    sent = []
+    real = client.log_batch
+    client.log_batch = lambda run_id, **kw: sent.append(kw) or real(run_id, **kw)
+    params = {f"p{i}": str(i) for i in range(150)}
+    metrics = {f"m{i}": float(i) for i in range(1200)}
+    tracking.log_batch(client, run.info.run_id, params=params, metrics=metrics, tags={"t": "x"})
+    assert len(sent) == 2  # 100 params + 1 tag + 899 metrics, then the rest
+    assert all(len(b["params"]) <= 100 and len(b["params"]) + len(b["metrics"]) + len(b["tags"]) <= 1000
+               for b in sent)
+    data = client.get_run(run.info.run_id).data
+    assert len(data.params) == 150 and len(data.metrics) == 1200 and data.tags["t"] == "x"
+
+
+SIGTERM_SCRIPT = """
+import sys, time
+from pathlib import Path
+from innopoints.experiments import tracking
+from tests.experiments.conftest import PARAMS, make_train_result, write_train_out
+
+real, calls = tracking.log_formula_model, []
+def slow(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:
+        Path(sys.argv[2]).write_text("logging")
+        time.sleep(120)
+    return real(*args, **kwargs)
+tracking.log_formula_model = slow
+result = make_train_result()
+tracking.log_train(result, write_train_out(Path(sys.argv[3]), result), params=PARAMS, uri=sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_while_logging_ends_every_open_run_as_killed(mlflow_uri, tmp_path):
+    import signal
+    import time
+
+    marker = tmp_path / "marker"
+    proc = subprocess.Popen([sys.executable, "-c", SIGTERM_SCRIPT, mlflow_uri, str(marker), str(tmp_path / "out")],
+                            cwd=Path(__file__).resolve().parents[2], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    runs = _runs()
+    assert len(runs) == 3 and set(runs["status"]) == {"KILLED"}
+    assert set(runs["tags.innopoints.ended_by"]) == {"SIGTERM"}

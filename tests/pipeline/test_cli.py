@@ -222,7 +222,8 @@ def test_train_writes_formulas_evaluation_and_refinement(small_tables, mlflow_ur
                     "--timings", tmp_path / "timings.json")
     assert result.exit_code == 0, result.output
     _check_train_outputs(out, tmp_path / "timings.json", tmp_path)
-    assert "registered as innopoints-formula" in " ".join(result.output.split())
+    output = " ".join(result.output.split())
+    assert "innopoints-formula versions: baseline v1" in output and "Warning" not in output
 
 
 @pytest.mark.slow

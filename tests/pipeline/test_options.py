@@ -8,10 +8,18 @@ import pytest
 import typer.main
 
 from innopoints.pipeline.cli import app
-from innopoints.pipeline.options import ConfigOpt, ExperimentOpt, MlflowOpt, QuietOpt, TimingsOpt
+from innopoints.pipeline.options import (
+    ConfigOpt,
+    ExperimentOpt,
+    MlflowOpt,
+    NoAliasOpt,
+    QuietOpt,
+    SetAliasOpt,
+    TimingsOpt,
+)
 
 SHARED = {"config": ConfigOpt, "quiet": QuietOpt, "experiment": ExperimentOpt, "timings": TimingsOpt,
-          "mlflow": MlflowOpt}
+          "mlflow": MlflowOpt, "set_alias": SetAliasOpt, "no_alias": NoAliasOpt}
 
 
 @pytest.mark.parametrize(("name", "option"), SHARED.items())

@@ -4,6 +4,7 @@ a store that cannot be reached, and `mlflow run` of the MLproject."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,8 +48,9 @@ def test_every_formula_is_a_run_with_its_test_metrics(workdir, uri):
     runs = mlflow.search_runs(experiment_names=["innopoints"])
     names = set(runs["tags.mlflow.runName"])
     evaluation = pd.read_json(workdir[0] / "innopoints-out/train/evaluation.json", typ="series")
-    assert set(evaluation["formulas"]) | {"train"} <= names
-    formula_runs = runs[runs["tags.mlflow.runName"] != "train"]
+    [parent] = names - set(evaluation["formulas"])
+    assert set(evaluation["formulas"]) <= names and parent.startswith(f"run · synthetic-{FIRMS}-seed{RUN_SEED} · ")
+    formula_runs = runs[runs["tags.mlflow.runName"] != parent]
     assert formula_runs["metrics.test_auc"].notna().all()
     for _, row in formula_runs.iterrows():
         expected = evaluation["formulas"][row["tags.mlflow.runName"]]["test_auc"]
@@ -57,14 +59,16 @@ def test_every_formula_is_a_run_with_its_test_metrics(workdir, uri):
 
 @pytest.mark.slow
 def test_registered_candidate_scores_like_the_score_command(workdir, uri, tmp_path):
-    root, _ = workdir
+    root, output = workdir
+    # The summary names the recommended formula's version (candidate moves only through the gate).
+    [ref] = re.findall(r"models:/innopoints-formula/\d+", " ".join(output.split()))
     out = tmp_path / "scores-from-registry.parquet"
-    result = runner.invoke(app, ["score", "--formula", "models:/innopoints-formula@candidate", "--data",
+    result = runner.invoke(app, ["score", "--formula", ref, "--data",
                                  str(root / f"innopoints-data/synthetic-{FIRMS}-seed{RUN_SEED}"), "--out", str(out),
                                  "--quiet"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     scored = pd.read_parquet(out)
-    model = mlflow.pyfunc.load_model("models:/innopoints-formula@candidate")
+    model = mlflow.pyfunc.load_model(ref)
     tables = steps.load_tables(root / f"innopoints-data/synthetic-{FIRMS}-seed{RUN_SEED}")
     pop, _ = population_features(tables["firms"], tables["firm_years"], 2025, stage_rule=RunConfig().stage_rule)
     names = model.metadata.get_input_schema().input_names()
