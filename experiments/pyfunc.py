@@ -53,6 +53,7 @@ REQUIREMENTS = ("mlflow", "pandas", "numpy", "pyarrow", "pydantic", "pyyaml", "c
 CODE_MODULES = (
     "features/__init__.py", "features/arith.py", "features/catalog.py", "features/errors.py", "features/financial.py",
     "features/growth.py", "features/inputs.py", "features/local.py", "features/outputs.py", "features/stage.py",
+    "features/safe_yaml.py",
     "models/__init__.py", "models/formula/__init__.py", "models/formula/curves.py", "models/formula/schema.py",
     "experiments/__init__.py", "experiments/pyfunc.py",
 )

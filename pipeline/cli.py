@@ -19,7 +19,7 @@ from rich.text import Text
 
 from innopoints.features.build import coverage
 from innopoints.features.errors import ConfigError, InnopointsError
-from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
+from innopoints.models.defaults import QUALIFIED_SHARE
 from innopoints.pipeline import flow, steps
 from innopoints.pipeline.config import RunConfig, load_config
 from innopoints.pipeline.options import (
@@ -716,8 +716,9 @@ def fit_command(
         params = {"seed": seed, "data_fingerprint": best.provenance.data_fingerprint,
                   "config_hash": best.provenance.config_hash, "fit": dataclasses.asdict(options)}
         logged = log_train(result, out, experiment=experiment, params=params, uri=uri)
-        logged["versions"] = register_formulas(logged, name=MODEL_NAME, uri=uri,
-                                               aliases={"candidate": result.evaluation["best"]})
+        # Versions only: the registry's aliases judge formulas against a baseline, and a table has none
+        # (`innopoints promote` moves one on purpose).
+        logged["versions"] = register_formulas(logged, name=MODEL_NAME, uri=uri)
     ev = result.evaluation
     for name, r in ev["formulas"].items():
         d = r["delta_auc_vs_baseline"]
@@ -729,7 +730,9 @@ def fit_command(
                   f"no points: {', '.join(ref.loc[ref['verdict'] != 'score', 'column'].astype(str)) or 'none'}")
     console.print(f"wrote {out}/formulas, evaluation.json, refinement.json, refinement.md")
     if logged:
-        console.print(f"MLflow: parent run {logged['parent_run_id']}; models:/{MODEL_NAME}@candidate = {ev['best']}")
+        version = logged["versions"][ev["best"]]["version"]
+        console.print(f"MLflow: parent run {logged['parent_run_id']}; {ev['best']} is models:/{MODEL_NAME}/{version} "
+                      f"(no alias moved: `innopoints promote {version} --alias NAME` moves one)", soft_wrap=True)
 
 
 @app.command()

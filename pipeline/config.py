@@ -16,11 +16,7 @@ from innopoints.features.errors import ConfigError
 from innopoints.features.local import LocalIndicatorSpec, build_local_indicators
 from innopoints.features.safe_yaml import RefusedYAMLError, load_yaml
 from innopoints.features.stage import StageRule
-from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
-from innopoints.models.learning.candidates import GROUP_BOUNDS
-from innopoints.models.policy.constraints import CAP_SHARE
-from innopoints.models.selection.correct import PARCEL_UPLIFT
-from innopoints.models.selection.propensity import LOW_SUPPORT, MAX_WEIGHT
+from innopoints.models.defaults import CAP_SHARE, GROUP_BOUNDS, LOW_SUPPORT, MAX_WEIGHT, PARCEL_UPLIFT, QUALIFIED_SHARE
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -90,11 +90,13 @@ class Step:
 
     name: str
     work: Work
-    reports: tuple[str, ...] = ()
+    reports: Callable[[], tuple[str, ...]] | None = None
+    """The names of the steps ``work`` reports itself, in order (a function: the training workflow's list is
+    read when a plan runs, so that importing the command line does not load the learning stack)."""
     when: Callable[[RunState], bool] = lambda _state: True
 
     def stage_names(self) -> list[str]:
-        return list(self.reports) or [self.name]
+        return list(self.reports()) if self.reports else [self.name]
 
 
 def needs_cohort(state: RunState) -> bool:
@@ -219,7 +221,7 @@ def _train_reports() -> tuple[str, ...]:
 
 TRAIN: tuple[Step, ...] = (
     Step("read and validate", _read),
-    Step("train", _train, reports=_train_reports()),
+    Step("train", _train, reports=_train_reports),
     Step("write", _write_train),
     Step("log to MLflow", _log, when=_tracked),
     Step("register formulas", _register, when=_tracked),

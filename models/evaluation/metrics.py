@@ -25,10 +25,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from innopoints.features.errors import EvaluationError
-
-QUALIFIED_SHARE = round(71_435 / 520_000, 4)
-"""Share of evaluated firms that qualified in 2024: 71,435 of 520,000, i.e. 0.1374 (rounded to 4 places, so
-every command, config default and policy file qualifies the same firms)."""
+from innopoints.models.defaults import QUALIFIED_SHARE  # noqa: F401  (re-exported)
 
 PSI_EPSILON = 1e-4
 """Floor for a bin's share in PSI: an empty bin contributes a large but finite term instead of infinity."""

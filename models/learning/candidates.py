@@ -20,9 +20,8 @@ Flavours (the names and the report say which):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -30,6 +29,7 @@ from sklearn.isotonic import isotonic_regression
 
 from innopoints.features.catalog import Indicator
 from innopoints.features.stage import STAGES, StageRule
+from innopoints.models.defaults import GROUP_BOUNDS  # noqa: F401  (re-exported)
 from innopoints.models.formula.curves import Bins, Percentile
 from innopoints.models.formula.schema import (
     BonusItem,
@@ -306,15 +306,9 @@ def shap_points(importance: pd.DataFrame, spec: Spec, base: float) -> np.ndarray
     return base * np.where(totals > 0, imp / np.where(totals > 0, totals, 1.0), flat)
 
 
-GROUP_BOUNDS: Mapping[str, tuple[float, float]] = MappingProxyType(
-    {"input": (0.1, 0.5), "output": (0.1, 0.5), "growth": (0.1, 0.5), "financial": (0.0, 0.3)})
-"""Default min and max share of the base points per indicator group in fitted formulas (the run config's
-``train.group_bounds``); read-only, so pass ``dict(GROUP_BOUNDS)`` to change it."""
-
-
 @dataclass(frozen=True)
 class FitSettings:
-    """Rules a fitted formula must keep (issue: non-negative, per-stage total, group shares, max points)."""
+    """Rules a fitted formula must keep (non-negative, per-stage total, group shares, max points)."""
 
     base: float = 100.0
     group_bounds: dict[str, tuple[float, float]] | None = None

@@ -26,17 +26,13 @@ import pandas as pd
 
 from innopoints.features.errors import FormulaError
 from innopoints.features.stage import STAGES
+from innopoints.models.defaults import CAP_SHARE  # noqa: F401  (re-exported)
 from innopoints.models.evaluation.metrics import auc, paired_bootstrap
 from innopoints.models.formula.curves import LinearCap
 from innopoints.models.formula.schema import Formula, IndicatorItem, MissingZero, StagePoints
 from innopoints.models.formula.schema import round_points_preserving_total as _round
 
 MODES = ("zero", "cap", "plateau")
-CAP_SHARE = 0.05
-"""Share of each stage's points a capped or plateaued sign conflict keeps (5 of 100): enough to keep the policy
-signal in the formula, small enough that the risk it adds stays a fraction of the formula's spread."""
-
-
 @dataclass(frozen=True)
 class ConflictRule:
     """How one sign-conflict indicator is handled (run config ``sign_conflicts``)."""

@@ -22,15 +22,11 @@ import numpy as np
 import pandas as pd
 
 from innopoints.features.stage import STAGES
+from innopoints.models.defaults import PARCEL_UPLIFT  # noqa: F401  (re-exported)
 from innopoints.models.formula.schema import Formula
 from innopoints.models.formula.schema import stage_codes as _stage_codes
 from innopoints.models.learning.candidates import FitSettings, stage_rules
 from innopoints.models.learning.fit import fit_stage_points
-
-PARCEL_UPLIFT = 1.5
-"""Rejects' default rate in a points band = the approved loans' observed rate there × this factor (capped at 1).
-1.0 would say the banks' refusals carried no information; 1.5 is a middle reading of the parcelling practice
-of 1.5–2× (documented in docs/policy.md)."""
 
 PARCEL_BANDS = 10
 

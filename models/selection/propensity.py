@@ -29,17 +29,10 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from innopoints.features.errors import EvaluationError
+from innopoints.models.defaults import LOW_SUPPORT, MAX_WEIGHT  # noqa: F401  (re-exported)
 
 PROPENSITY_EDGES: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 1.0)
 """Edges of the propensity bins the support is reported in (a firm-year's modelled chance of a loan)."""
-
-LOW_SUPPORT = 0.02
-"""Propensity below which a segment has little support: firms like these got a loan in fewer than 1 of 50
-firm-years (a third of the synthetic cohort's 6 % lending rate), so few of their outcomes were ever seen."""
-
-MAX_WEIGHT = 10.0
-"""Inverse-propensity weights are clipped to [1 / MAX_WEIGHT, MAX_WEIGHT] (stabilised weights have mean about
-1): a handful of loans to very unlikely borrowers would otherwise carry the whole weighted fit."""
 
 
 class PropensityModel(BaseEstimator):

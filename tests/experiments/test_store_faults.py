@@ -54,7 +54,10 @@ def _run_unprivileged(cwd: Path, env_uri: str | None) -> subprocess.CompletedPro
     env.update(HOME=str(home), MPLCONFIGDIR=str(home))
     if env_uri:
         env["MLFLOW_TRACKING_URI"] = env_uri
-    cmd = _unprivileged([sys.executable, "-m", "innopoints.pipeline.cli", "run", "--firms", "2000", "--quiet"])
+    # Outputs go to a writable folder: only the store is at fault here (an unwritable --out is refused too,
+    # by the output checks, tested with the other bad inputs).
+    cmd = _unprivileged([sys.executable, "-m", "innopoints.pipeline.cli", "run", "--firms", "2000", "--quiet",
+                         "--out", str(home / "out"), "--cohort-dir", str(home / "data")])
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 

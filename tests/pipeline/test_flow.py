@@ -46,7 +46,7 @@ def test_execute_runs_the_steps_that_apply_in_order_and_records_each(tmp_path):
 
     plan = (flow.Step("first", lambda s: seen.append("first")),
             flow.Step("skipped", lambda s: seen.append("skipped"), when=lambda s: False),
-            flow.Step("reporting", reporting, reports=("a1", "a2")),
+            flow.Step("reporting", reporting, reports=lambda: ("a1", "a2")),
             flow.Step("last", lambda s: seen.append("last")))
     record: list[dict] = []
     flow.execute(plan, _state(tmp_path), enabled=False, record=record)
