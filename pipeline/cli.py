@@ -17,12 +17,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from innopoints.features.build import coverage
 from innopoints.features.errors import ConfigError, InnopointsError
 from innopoints.models.defaults import QUALIFIED_SHARE
-from innopoints.pipeline import flow, steps
 from innopoints.pipeline.config import RunConfig, load_config
 from innopoints.pipeline.options import (
+    MODEL_NAME,
     ConfigOpt,
     ExperimentOpt,
     LangOpt,
@@ -45,7 +44,6 @@ app = typer.Typer(
 
 EXIT_USER_ERROR = 2
 
-MODEL_NAME = flow.MODEL_NAME
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -101,6 +99,8 @@ def _parse_years(years: str) -> tuple[int, int]:
 
 
 def _simulate_to(out: Path, firms: int, seed: int, years: tuple[int, int], fmt: str, quiet: bool) -> None:
+    from innopoints.pipeline import steps
+
     if fmt not in ("parquet", "csv"):
         raise ConfigError(f"--format must be parquet or csv, got {fmt!r}")
     from innopoints.pipeline.io import check_out_dir
@@ -145,6 +145,7 @@ def indicators(
     Reads only --config. Writes the catalog to stdout.
     """
     from innopoints.features.build import raw_inputs
+    from innopoints.pipeline import steps
 
     inds = steps.indicator_set(_config(config))
     if json_:
@@ -180,6 +181,8 @@ def features(
     Reads DATA. Writes OUT (loans) and, with --population-year, OUT_population (one row per firm). Prints
     the coverage of every indicator (share missing, share zero) by stage.
     """
+    from innopoints.features.build import coverage
+    from innopoints.pipeline import steps
     from innopoints.pipeline.io import check_out_file, write_frame_atomic
 
     cfg = _config(config)
@@ -247,6 +250,7 @@ def score(
     how many). Firms that cannot be scored (founded in the scoring year, no prior fiscal year) are
     counted and reported, not silently dropped.
     """
+    from innopoints.pipeline import steps
     from innopoints.pipeline.io import check_out_file, write_frame_atomic
     from innopoints.pipeline.refs import load_formula
 
@@ -346,6 +350,7 @@ def train(
     --set-alias NAME / --no-alias choose on purpose.
     With TIMINGS: the wall time of every stage, as JSON.
     """
+    from innopoints.pipeline import flow
     from innopoints.pipeline.refs import load_formula
 
     _check_lang(lang)
@@ -508,6 +513,7 @@ def compare(
     conflicts, firms entering and leaving the qualified set, calibration and PSI; with POLICY also the
     lending and losses of both (the full simulation in OUT's folder, policy/). Aggregates only.
     """
+    from innopoints.pipeline import steps
     from innopoints.pipeline.policy import assess_and_write, load_policy, report_summary
     from innopoints.pipeline.refs import is_mlflow_ref, load_formula
 
@@ -603,6 +609,7 @@ def run(
     does (--set-alias NAME / --no-alias). Prints a summary and where
     everything is. With TIMINGS: the wall time of every stage, as JSON.
     """
+    from innopoints.pipeline import flow
     from innopoints.pipeline.refs import load_formula
 
     _check_lang(lang)
@@ -630,7 +637,8 @@ def run(
     _print_run_summary(state)
 
 
-def _print_run_summary(state: flow.RunState) -> None:
+def _print_run_summary(state) -> None:
+    """What `run` made (``state``: its :class:`~innopoints.pipeline.flow.RunState`) and where it is."""
     out, best, scored, policy = state.out, state.best, state.scored, state.policy
     _print_train_summary(state.result, out / "train")
     headline = policy["headline"][0] if policy["headline"] else None
@@ -689,6 +697,7 @@ def fit_command(
     written when a step fails. With MLflow on: one parent run and one run per formula, registered as versions
     of `innopoints-formula` (alias `candidate` = the recommended one).
     """
+
     from innopoints.pipeline import fit as fit_step
     from innopoints.pipeline.fingerprint import data_fingerprint
 
@@ -768,6 +777,7 @@ def policy(
     default): one run `policy` in EXPERIMENT (MLFLOW_TRACKING_URI, else ./mlflow.db) with the policy as
     params, each formula's totals and the matched-loss headline as metrics, and OUT's files as artifacts.
     """
+    from innopoints.pipeline import steps
     from innopoints.pipeline.io import check_out_dir
     from innopoints.pipeline.policy import assess_and_write, load_policy, print_summary
     from innopoints.pipeline.refs import is_mlflow_ref, load_formula

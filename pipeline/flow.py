@@ -33,9 +33,8 @@ from typing import Any
 
 from innopoints.pipeline import steps
 from innopoints.pipeline.config import RunConfig
+from innopoints.pipeline.options import MODEL_NAME
 from innopoints.pipeline.progress import Stages
-
-MODEL_NAME = "innopoints-formula"
 
 
 @dataclass

@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+MODEL_NAME = "innopoints-formula"
+"""The registered model every formula is a version of (the registry's own default, read without loading MLflow)."""
+
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML run config (seed, stage rule, local "
                                                  "indicators, evaluation); default: built-in defaults.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]

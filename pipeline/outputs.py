@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from innopoints.models.evaluation.evaluate import jsonable
 from innopoints.pipeline.io import (
     MARKER,
     check_out_dir,
@@ -93,4 +92,6 @@ def unmark_folder(folder: Path) -> None:
 
 def dumps(value: Any) -> str:
     """Deterministic, human-readable JSON (UTF-8 kept, NaN → null)."""
+    from innopoints.models.evaluation.evaluate import jsonable  # here: checking an output path stays cheap
+
     return json.dumps(jsonable(value), indent=2, ensure_ascii=False, allow_nan=False) + "\n"

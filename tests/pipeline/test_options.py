@@ -42,3 +42,10 @@ def test_train_and_run_share_every_option():
         assert set(SHARED) <= {p.name for p in commands[command].params}, command
     mlflow = next(p for p in commands["run"].params if p.name == "mlflow")
     assert mlflow.default is True and mlflow.opts == ["--mlflow"] and mlflow.secondary_opts == ["--no-mlflow"]
+
+
+def test_the_model_name_is_the_registrys():
+    from innopoints.experiments.registry import DEFAULT_MODEL
+    from innopoints.pipeline.options import MODEL_NAME
+
+    assert MODEL_NAME == DEFAULT_MODEL
