@@ -212,6 +212,7 @@ def _check_train_outputs(out: Path, timings: Path, scratch: Path, skip: int = 0)
     assert not list(scratch.glob(".train.*")), "scratch folder left behind"
 
 
+@pytest.mark.slow
 def test_train_writes_formulas_evaluation_and_refinement(small_tables, mlflow_uri, tmp_path):
     # The quickest settings the config allows on a small cohort: every step runs, none for long.
     data = tmp_path / "data"
@@ -318,6 +319,7 @@ def test_every_subcommand_is_an_mlproject_entry_point_of_the_same_name():
         assert fields <= set(entries[name].get("parameters", {})), (name, fields)
 
 
+@pytest.mark.slow
 def test_compare_writes_the_reviewer_report_and_with_a_policy_its_simulation(cohort, tmp_path):
     from innopoints.models.formula.baseline import official_2024
     from innopoints.models.formula.schema import StagePoints

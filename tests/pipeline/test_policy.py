@@ -166,6 +166,7 @@ def data_dir(tables, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_policy_command_writes_json_markdown_and_plots_with_aggregates_only(data_dir, tmp_path, mlflow_uri):
     candidate = tmp_path / "candidate.json"
     candidate.write_text(hand_candidate().to_text("json"), encoding="utf-8")
