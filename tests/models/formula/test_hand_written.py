@@ -1,5 +1,5 @@
 """Tests for formulas written by hand: unsealed loading, the tamper check, every problem in one pass, the
-JSON Schema, the template, and the worked example of docs/formula.md."""
+JSON Schema and the worked example of docs/formula.md."""
 
 from __future__ import annotations
 
@@ -15,9 +15,7 @@ import yaml
 
 from innopoints.features.errors import FormulaError
 from innopoints.models.formula.baseline import official_2024
-from innopoints.models.formula.guideline import guideline_2025
 from innopoints.models.formula.schema import Formula, formula_problems, json_schema, read_formula
-from innopoints.models.formula.template import template
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "formula.md"
@@ -107,14 +105,3 @@ def test_the_json_schema_accepts_the_worked_example_and_refuses_a_broken_file():
                  {"indicators": [{**example["indicators"][0], "curve": {"type": "spline"}}]},
                  {"indicators": [{**example["indicators"][0], "official_group": "input"}]}):
         assert list(validator.iter_errors({**example, **edit})), edit
-
-
-@pytest.mark.parametrize("formula", [official_2024(), guideline_2025()], ids=lambda f: f.name)
-def test_the_template_is_commented_and_loads_unsealed_as_it_is(formula):
-    text = template(formula, f"builtin:{formula.name}")
-    assert text.startswith("# innopoints points formula: a template to edit, made from builtin:")
-    assert "- id: rd_expense  # 研发费用金额 R&D expense · 1.0 技术创新 · 2.0 投入 · direction +1 · CNY 10k" in text
-    assert "  curve:  # value -> fraction of the max points: linear_cap | percentile | bins" in text
-    loaded = read_formula(text, "yaml")
-    assert not loaded.sealed
-    assert loaded.formula.indicators == formula.indicators and loaded.formula.bonus == formula.bonus
