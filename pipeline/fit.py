@@ -476,17 +476,12 @@ def refinement_markdown(result: FitResult, table_name: str) -> str:
 
 def write_fit_outputs(result: FitResult, out_dir: Path, table_name: str) -> dict[str, Path]:
     """Write formulas/ (JSON + weights table), evaluation.json, refinement.json and refinement.md, all at once."""
-    from innopoints.experiments.formatting import csv_text, readable_table
-    from innopoints.models.formula.schema import weights_table
-    from innopoints.pipeline.outputs import dumps, staged_dir
+    from innopoints.pipeline.outputs import dumps, staged_dir, write_formula_files
 
     out_dir = Path(out_dir)
     with staged_dir(out_dir) as tmp:
         (tmp / "formulas").mkdir()
-        for name, formula in result.formulas.items():
-            (tmp / "formulas" / f"{name}.json").write_text(formula.to_text("json"), encoding="utf-8")
-            (tmp / "formulas" / f"{name}.weights.csv").write_text(csv_text(readable_table(weights_table(formula))),
-                                                                   encoding="utf-8")
+        write_formula_files(tmp / "formulas", result.formulas)
         (tmp / "evaluation.json").write_text(dumps(result.evaluation), encoding="utf-8")
         (tmp / "refinement.json").write_text(dumps({
             "recommended": result.evaluation["best"], "evidence": result.evaluation["evidence"],

@@ -95,3 +95,15 @@ def dumps(value: Any) -> str:
     from innopoints.models.evaluation.evaluate import jsonable  # here: checking an output path stays cheap
 
     return json.dumps(jsonable(value), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_formula_files(folder: Path, formulas) -> None:
+    """``<name>.json`` (the formula file) and ``<name>.weights.csv`` (its weights table, rounded for reading,
+    UTF-8 with BOM) for every formula of ``formulas`` (name → formula), into an existing ``folder``."""
+    from innopoints.experiments.formatting import csv_text, readable_table
+    from innopoints.models.formula.schema import weights_table
+
+    for name, formula in formulas.items():
+        (folder / f"{name}.json").write_text(formula.to_text("json"), encoding="utf-8")
+        (folder / f"{name}.weights.csv").write_text(csv_text(readable_table(weights_table(formula))),
+                                                    encoding="utf-8")

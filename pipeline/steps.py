@@ -276,10 +276,9 @@ def write_train_outputs(result, out_dir: Path, lang: str = "en") -> dict[str, Pa
     Everything is written to a scratch folder first and moved in at the end, so a failure leaves no
     partial output behind.
     """
-    from innopoints.experiments.formatting import csv_text, readable_table
+    from innopoints.experiments.formatting import csv_text
     from innopoints.experiments.i18n import Texts
     from innopoints.experiments.reports import refinement_markdown
-    from innopoints.models.formula.schema import weights_table
     from innopoints.models.learning.explain import dependence_curve
     from innopoints.models.plots import (
         dependence_plot,
@@ -288,7 +287,7 @@ def write_train_outputs(result, out_dir: Path, lang: str = "en") -> dict[str, Pa
         importance_bar,
         recalibration_frontier_plot,
     )
-    from innopoints.pipeline.outputs import dumps, staged_dir
+    from innopoints.pipeline.outputs import dumps, staged_dir, write_formula_files
 
     out_dir = Path(out_dir)
     t = Texts(lang)
@@ -299,10 +298,7 @@ def write_train_outputs(result, out_dir: Path, lang: str = "en") -> dict[str, Pa
     with fonts_for(lang), staged_dir(out_dir, about) as tmp:
         (tmp / "formulas").mkdir()
         (tmp / "explain").mkdir()
-        for name, formula in result.formulas.items():
-            (tmp / "formulas" / f"{name}.json").write_text(formula.to_text("json"), encoding="utf-8")
-            (tmp / "formulas" / f"{name}.weights.csv").write_text(csv_text(readable_table(weights_table(formula))),
-                                                                   encoding="utf-8")
+        write_formula_files(tmp / "formulas", result.formulas)
         (tmp / "evaluation.json").write_text(dumps(result.evaluation), encoding="utf-8")
         refinement = result.refinement.to_dict(orient="records")
         (tmp / "refinement.json").write_text(dumps({

@@ -93,12 +93,15 @@ def official_group(official_no: int) -> str:
     raise ValueError(f"official number {official_no} is outside 1–18")
 
 
-def _stage_points(ids_by_group: dict[str, list[str]]) -> dict[str, dict[str, float]]:
-    """indicator id → stage → points: the group's share split equally, rounded keeping the group total."""
+def equal_split_points(ids_by_group: dict[str, list[str]],
+                       shares: dict[str, dict[str, float]] | None = None) -> dict[str, dict[str, float]]:
+    """indicator id → stage → points: each group's share of a stage (``shares[stage][group]``, default
+    :data:`GROUP_SHARES`) split equally among its indicators, rounded to 2 decimals keeping the group total."""
+    shares = GROUP_SHARES if shares is None else shares
     points: dict[str, dict[str, float]] = {i: {} for ids in ids_by_group.values() for i in ids}
     for stage in STAGES:
         for group, ids in ids_by_group.items():
-            share = GROUP_SHARES[stage][group]
+            share = shares[stage][group]
             rounded = round_points_preserving_total([share / len(ids)] * len(ids), share, 2)
             for indicator_id, value in zip(ids, rounded, strict=True):
                 points[indicator_id][stage] = value
@@ -111,7 +114,7 @@ def official_2024() -> Formula:
     ids_by_group: dict[str, list[str]] = {group: [] for group in OFFICIAL_GROUPS}
     for ind in official:
         ids_by_group[official_group(ind.official_no)].append(ind.id)
-    points = _stage_points(ids_by_group)
+    points = equal_split_points(ids_by_group)
     items = [
         IndicatorItem(
             id=ind.id,

@@ -20,8 +20,8 @@ gaps with choices a reviewer can read and argue with:
 from __future__ import annotations
 
 from innopoints.features.catalog import get
-from innopoints.features.stage import STAGES, StageRule
-from innopoints.models.formula.baseline import REFERENCE_VALUES
+from innopoints.features.stage import StageRule
+from innopoints.models.formula.baseline import REFERENCE_VALUES, equal_split_points
 from innopoints.models.formula.curves import LinearCap
 from innopoints.models.formula.schema import (
     BonusItem,
@@ -31,7 +31,6 @@ from innopoints.models.formula.schema import (
     Provenance,
     Scale,
     StagePoints,
-    round_points_preserving_total,
 )
 
 BASE_POINTS = 100.0
@@ -95,20 +94,9 @@ _NOTES = (
 )
 
 
-def _stage_points() -> dict[str, dict[str, float]]:
-    points: dict[str, dict[str, float]] = {i: {} for ids in BASE_INDICATORS.values() for i in ids}
-    for stage in STAGES:
-        for category, ids in BASE_INDICATORS.items():
-            share = CATEGORY_SHARES[stage][category]
-            rounded = round_points_preserving_total([share / len(ids)] * len(ids), share, 2)
-            for indicator_id, value in zip(ids, rounded, strict=True):
-                points[indicator_id][stage] = value
-    return points
-
-
 def guideline_2025() -> Formula:
     """The illustrative guideline 2.0 formula: 9 indicators, 100 base points per stage, 30 bonus points."""
-    points = _stage_points()
+    points = equal_split_points(BASE_INDICATORS, CATEGORY_SHARES)
     items = []
     for category, ids in BASE_INDICATORS.items():
         for indicator_id in ids:
