@@ -504,6 +504,50 @@ PLOT_LABELS_ZH: dict[str, str] = {
     "frontier_x": "每阶段最多变动的分值(基础分内)",
     "frontier_y": "训练集 AUC",
 }
+# The fragments of a refinement reason in Chinese, keyed like models.learning.refine.REASON_EN (same
+# {names}); a reason is the concatenation of its fragments (Texts.reason).
+REASON_ZH: dict[str, str] = {
+    "sep": ";",
+    "close": ")",
+    "and": "且",
+    "carrier.only": "簇内唯一成员",
+    "carrier.dominant": "至少 {stable:.0%} 的重拟合中比每个孪生指标都重要",
+    "carrier.preferred": "在重拟合波动范围内与 {others} 同等重要;优先选用,因为",
+    "why.official": "属官方指标",
+    "why.inflate": "更难虚增",
+    "why.missing": "缺失值更少({missing:.1%},对比 {others_missing})",
+    "why.incremental": "增量价值更高",
+    "note.own": "在 {n} 次重拟合中有 {k} 次胜过最佳影子变量",
+    "note.no_link": "与还款无可测关联:",
+    "note.cluster_beats": ",其所在簇({members})为 {k} 次",
+    "note.cluster_uncertain": ("关联证据不足:其所在簇在 {n} 次重拟合中有 {k} 次胜过最佳影子变量(规则:至少 "
+                               "{stable:.0%} 为有关联,至多 {noise:.0%} 为无关联)"),
+    "note.carries": "代表其所在簇(",
+    "note.link": "可测关联:",
+    "note.unstable": "有关联(",
+    "note.unstable_tail": (")但方向不稳定:{share:.0%} 的重拟合为 {mode:+d},{opposite:.0%} 为相反方向(规则:"
+                           "至少 {clear:.0%} 的重拟合方向明确,其中 {stable:.0%} 一致)"),
+    "note.redundant": "与 {twins} 同向变动;`{carrier}` 代表该簇(",
+    "note.redundant_own": ");单独而言,它",
+    "r.conflict_more": "方向冲突:数值越高违约越多,但政策给予奖励",
+    "r.conflict_fewer": "方向冲突:数值越高违约越少,但政策予以扣减",
+    "r.conflict_tail": "({share:.0%} 的重拟合学到该方向,{opposite:.0%} 相反);推荐公式不给分",
+    "r.not_scored": ";不计分",
+    "r.no_points": ",但推荐公式不给分:在计分规则下,它相对其他指标的增量太小",
+    "r.no_stage": ",但没有任何阶段的企业能具备该指标",
+    "r.keep_or_reweight": ("保留或调整分值:平均 {mean:.1f} 分,基准为 {base:.1f} 分,但重拟合区间 "
+                           "[{lo:.1f}, {hi:.1f}] 包含基准(规则:变动至少 {rule:g} 分且在区间之外)"),
+    "r.reweight": "可预测还款,分值不同({base:.1f} → {mean:.1f})",
+    "r.keep": "可按政策方向预测还款",
+    "r.keep_reversed": "可预测还款",
+    "r.add": "在基准指标之外仍可预测还款",
+    "r.reversed": "与政策方向相反计分(数据驱动公式):数值越高得分越少;",
+    "r.weak": "证据薄弱:仅因 {stages} 企业没有任何具可测关联的指标而计分;",
+    "r.off_stages": ";{stages} 企业不得分(其贷款中至少 {share:.0%} 缺失该指标)",
+    "r.evidence": (";重要性 {imp:.3f} [{imp_lo:.3f}, {imp_hi:.3f}]({n} 次重拟合);置换后 AUC 损失 "
+                   "{inc:+.4f} [{inc_lo:+.4f}, {inc_hi:+.4f}]"),
+}
+
 PLOT_LABELS_EN: dict[str, str] = {
     "importance_title": "Indicator importance (mean |SHAP| over refits, 95% interval)",
     "group_title": "Importance by group",
@@ -564,6 +608,22 @@ class Texts:
 
     def plot_labels(self) -> Mapping[str, str]:
         return plot_labels(self.lang)
+
+    def reason(self, parts, english: str | None = None) -> str:
+        """A refinement reason from its fragments (``reason_parts`` / ``note_parts``): the English text
+        (``english`` when given, the refinement's own words) or the Chinese one, with stage names in Chinese
+        and indicator ids as code."""
+        from innopoints.models.learning.refine import render_reason  # the learning stack only when asked
+
+        if not self.zh:
+            return english if english is not None else render_reason(parts)
+
+        def join(key: str, items) -> str:
+            if key == "stages":
+                return "、".join(self.stage(s) for s in items)
+            return "、".join(f"{x:.1%}" if isinstance(x, float) else f"`{x}`" for x in items)
+
+        return render_reason(parts, REASON_ZH, join_list=join)
 
 
 def plot_labels(lang: str) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """Human-readable reports (Markdown) built from the training results: aggregates only, never firm rows.
 
 In English or Chinese (``lang``): headings, table headers and sentences from :mod:`innopoints.experiments.i18n`,
-indicator names from the catalog. The per-indicator reasons are the refinement's own words (English).
+indicator names from the catalog. The per-indicator reasons are rendered from the refinement's fragments
+in the language.
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ def refinement_markdown(refinement: pd.DataFrame, evaluation: dict, frontier: li
             f"{r['importance']:.3f} [{lo:.3f}, {hi:.3f}] | {r['beats_noise']:.0%} | "
             f"{r['learned_direction']:+d} / {r['policy_direction']:+d}{' ⚠' if r['sign_conflict'] else ''} | "
             f"{r['incremental_auc']:+.4f} [{ilo:+.4f}, {ihi:+.4f}] | {r['missing_share']:.1%} | "
-            f"{r['baseline_points']:.1f} | {_points_cell(r, t)} | {t.term(r['recommendation'])} | {r['reason']} |")
+            f"{r['baseline_points']:.1f} | {_points_cell(r, t)} | {t.term(r['recommendation'])} | {_reason(r, t)} |")
     lines += ["", t("ref.sec_frontier"), "", t("ref.frontier_head"), "|---|---|---|---|"]
     for row in frontier:
         moved = " / ".join(f"{v:.1f}" for v in row["points_moved"])
@@ -189,6 +190,15 @@ def refinement_markdown(refinement: pd.DataFrame, evaluation: dict, frontier: li
     if notes:
         lines += ["", t("ref.sec_notes"), ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
+
+
+def _reason(row, t: Texts) -> str:
+    """A row's reason in the report's language: from its fragments when the table has them (older tables
+    only have the English sentence)."""
+    parts = row.get("reason_parts") if hasattr(row, "get") else None
+    if isinstance(parts, list) and parts:
+        return t.reason(parts, english=row["reason"])
+    return row["reason"]
 
 
 # ------------------------------------------------------------------------------------ who was lent

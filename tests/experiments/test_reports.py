@@ -15,6 +15,7 @@ from innopoints.experiments.reports import (
     formulas_table,
     refinement_markdown,
 )
+from tests.experiments.english import english_runs
 
 POLICY_METRICS = {"share": 0.1374, "qualified_default_rate": 0.0125, "qualified_default_rate_low": 0.006,
                   "qualified_default_rate_high": 0.0251, "qualified_defaults": 5, "qualified_n": 400,
@@ -205,3 +206,13 @@ def test_selection_report_shows_support_bins_weights_and_every_correction(small_
     zh = selection_markdown(sel, lang="zh")
     assert zh.startswith("# 贷款样本选择") and "\n## 各公式入选名单的样本支持度\n" in zh
     assert zh.count("\n| ") == md.count("\n| ")  # the same tables under Chinese headings
+
+
+def test_chinese_reasons_are_chinese_and_english_ones_are_the_refinements_words(small_train, report):
+    r = small_train
+    zh = refinement_markdown(r.refinement, r.evaluation, r.frontier, r.notes, lang="zh")
+    every = zh.split("\n## 全部指标\n", 1)[1].split("\n## ", 1)[0]
+    assert english_runs(every) == []
+    en_every = _section(report, "Every indicator")
+    for reason in r.refinement["reason"]:
+        assert f"| {reason} |" in en_every
