@@ -454,6 +454,59 @@ TEXTS: dict[str, tuple[str, str]] = {
     "pr.sec_funds": ("## Provincial funds: why they run out", "## 省级风险补偿资金:为何耗尽"),
     "pr.sec_every_assumption": ("## Every assumption: value and source", "## 全部假设:取值与来源"),
     "pr.assumptions_head": ("| assumption | how | value | source |", "| 假设 | 方式 | 取值 | 来源 |"),
+    "pr.sens_line": ("`{label}` against `{reference}` over {n} settings: lending at equal expected loss "
+                     "**{loss_low} to {loss_high}**; at an equal number of qualified firms lending {firms_low} to "
+                     "{firms_high} and expected loss {lossf_low} to {lossf_high}.",
+                     "`{label}` 对比 `{reference}`,共 {n} 种设定:同等预期损失下放贷额 **{loss_low} 至 "
+                     "{loss_high}**;同等入选企业数下放贷额 {firms_low} 至 {firms_high},预期损失 {lossf_low} 至 "
+                     "{lossf_high}。"),
+    "pr.marginal_rule": ("- `{label}` at the policy rule: the lowest qualified firm scores {points} points, in band "
+                         "{band} with PD {pd}{flag}",
+                         "- `{label}` 按政策规则:入选企业的最低分为 {points} 分,位于第 {band} 档,违约概率 {pd}{flag}"),
+    "pr.marginal_flag": (" ⚠ above the limit {limit}.", " ⚠ 高于上限 {limit}。"),
+    "pr.marginal_end": (".", "。"),
+    "pr.marginal_match": ("- `{formula}` at the reference's expected loss (cut-off {cutoff}): band {band}, PD {pd}"
+                          "{flag}",
+                          "- `{formula}` 在参照公式的预期损失下(分数线 {cutoff}):第 {band} 档,违约概率 {pd}{flag}"),
+    "pr.marginal_match_flag": (" ⚠ above the limit {limit}: the match lends to firms riskier than the policy "
+                               "allows; read its volume as an upper bound.",
+                               " ⚠ 高于上限 {limit}:该匹配会贷给比政策允许风险更高的企业;其放贷额应视为上限。"),
+    "pr.calib_none": ("- `{label}`: PDs fitted on {years}; no later year to check them on.",
+                      "- `{label}`:违约概率拟合于 {years};没有更晚的年份可供检验。"),
+    "pr.calib_check": ("- `{label}`: PDs fitted on {years}; on {year} ({loans} loans) they expect {expected} "
+                       "defaults, {defaults} observed.",
+                       "- `{label}`:违约概率拟合于 {years};在 {year} 年({loans} 笔贷款)预期违约 {expected} 笔,"
+                       "实际 {defaults} 笔。"),
+    "pr.churn_note": ("`{label}`: the formulas score different firms (stage rules or local indicators differ): no "
+                      "firm-level churn.",
+                      "`{label}`:两个公式计分的企业不同(阶段规则或地方指标不同):无法按企业计算名单变动。"),
+    "pr.churn_line": ("`{label}` against `{reference}`: {kept} of {ref_n} qualified firms stay, {left} leave and "
+                      "{entered} enter ({changed} of the firms qualified under either change). A group is flagged "
+                      "(⚠) when its qualified firms move by at least {flag_change} with at least {min_firms} "
+                      "qualified under one of the two. ",
+                      "`{label}` 对比 `{reference}`:{ref_n} 家入选企业中 {kept} 家保留,{left} 家退出,{entered} 家"
+                      "新入选(占任一公式下入选企业的 {changed})。某分组的入选企业变动至少 {flag_change} 且在任一"
+                      "公式下至少有 {min_firms} 家入选时标记 ⚠。"),
+    "pr.churn_flagged": ("**Flagged: {groups}.**", "**已标记:{groups}。**"),
+    "pr.churn_none": ("Nothing flagged.", "无标记。"),
+    "pr.funds_hold": ("The {n} provincial funds hold {total} together: each is {explicit}{ratio} of the reference "
+                      "formula's expected volume in its province. A fund pays {coverage} of the banks' remaining "
+                      "loss.",
+                      "{n} 个省级资金合计 {total}:{explicit}每个资金为参照公式在该省预期放贷额的 {ratio}。资金"
+                      "承担银行剩余损失的 {coverage}。"),
+    "pr.funds_explicit": ("sized explicitly for {n} province(s) and otherwise ",
+                          "{n} 个省份的资金规模单独设定,其余省份"),
+    "pr.funds_line": ("- `{label}`: expected claims {claims}, {times}; expected shortfall {shortfall} (back to the "
+                      "banks); P(at least one fund runs out) {p}.",
+                      "- `{label}`:预期索赔 {claims},{times};预期缺口 {shortfall}(由银行承担);至少一个资金耗尽"
+                      "的概率 {p}。"),
+    "pr.funds_times": ("**{ratio} times** the funds' size", "为资金规模的 **{ratio} 倍**"),
+    "pr.funds_none": ("no fund", "无资金"),
+    "pr.funds_warning": ("When expected claims are near or above the funds' size, almost every scenario exhausts "
+                         "some fund: the exhaustion probability then measures the size assumption, not the formula. "
+                         "Set `funds.sizes` (or `funds.coverage`) for a real province before quoting it.",
+                         "当预期索赔接近或超过资金规模时,几乎每个情景都会耗尽某个资金:此时耗尽概率反映的是规模假设,"
+                         "而非公式本身。引用前请为实际省份设定 `funds.sizes`(或 `funds.coverage`)。"),
     "pr.sec_plots": ("## Plots", "## 图表"),
     "pr.refinancing": ("Refinancing: {volume} eligible, saving {saving} of interest over the tenor.",
                        "再贷款:符合条件 {volume},期限内节省利息 {saving}。"),
@@ -548,6 +601,37 @@ REASON_ZH: dict[str, str] = {
                    "{inc:+.4f} [{inc_lo:+.4f}, {inc_hi:+.4f}]"),
 }
 
+# The policy report's assumptions table (rows written in English into policy.json by pipeline/policy.py):
+# fixed phrases, then patterns for the phrases that carry values. A cell is translated piece by piece ("; ").
+ASSUMPTIONS_ZH: dict[str, str] = {
+    "qualification": "入选规则", "top share of firms": "按企业比例取前", "points cut-off": "积分分数线",
+    "marginal band PD limit": "边际积分档违约概率上限", "flag above": "超过即标记",
+    "default probability per band": "各档违约概率", "take-up": "贷款使用率", "flat in every band": "各档统一",
+    "per band": "按档", "flat": "统一", "loan size (CNY 10k a year)": "贷款额(万元/年)",
+    "loss given default": "违约损失率", "tenor (months)": "期限(月)", "default correlation": "违约相关性",
+    "guarantee system's share of loss": "担保体系承担的损失比例", "guaranteed share of volume": "担保放贷额占比",
+    "guarantee cap per firm (CNY 10k)": "每家企业担保上限(万元)", "fund coverage": "资金覆盖比例",
+    "fund size per unit of volume": "每单位放贷额的资金规模", "funds sized explicitly": "单独设定规模的资金",
+    "refinancing eligible share": "符合再贷款条件的比例", "Monte Carlo draws": "蒙特卡洛抽样次数",
+    "set in the policy file": "政策文件设定", "default (docs/policy.md)": "默认值(docs/policy.md)",
+    "default": "默认值", "none": "无", "default; an assumption": "默认值;为假设",
+    "an assumption": "为假设", "an assumption, no published figure": "为假设,无公开数据",
+    "default: 71,435 of 520,000 firms in 2024": "默认值:2024 年 520,000 家企业中 71,435 家",
+    "default: Hebei, CNY 147 m behind CNY 310.7 bn": "默认值:河北,1.47 亿元资金支撑 3107 亿元贷款",
+    "estimated: mean yearly amount of borrowing firms": "估计值:借款企业的年均借款额",
+    "estimated from the loans table (guarantee == guarantee_fund)": "由贷款表估计(guarantee == guarantee_fund)",
+    "training_years": "训练年份", "all_years": "全部年份",
+}
+ASSUMPTION_PATTERNS_ZH: tuple[tuple[str, str], ...] = (
+    (r"^(\d+) bands, floor (\S+)$", r"\1 档,下限 \2"),
+    (r"^fitted on the observed loans of (.+)$", r"拟合于 \1 年的已观察贷款"),
+    (r"^checked out of time on (\d+)$", r"在 \1 年做样本外检验"),
+    (r"^fitted on every observed year \((.+)\)$", r"拟合于全部已观察年份(\1)"),
+    (r"^estimated from borrowing in (\d+) \(firm-weighted mean over bands\)$",
+     r"由 \1 年的借款估计(各档按企业数加权平均)"),
+    (r"^default: (.+)$", r"默认值:\1"),
+)
+
 PLOT_LABELS_EN: dict[str, str] = {
     "importance_title": "Indicator importance (mean |SHAP| over refits, 95% interval)",
     "group_title": "Importance by group",
@@ -608,6 +692,24 @@ class Texts:
 
     def plot_labels(self) -> Mapping[str, str]:
         return plot_labels(self.lang)
+
+    def assumption(self, text) -> str:
+        """A cell of the policy report's assumptions table in the language (English as written)."""
+        import re
+
+        text = str(text)
+        if not self.zh:
+            return text
+        pieces = []
+        for piece in text.split("; "):
+            zh = ASSUMPTIONS_ZH.get(piece)
+            if zh is None:
+                for pattern, repl in ASSUMPTION_PATTERNS_ZH:
+                    if re.match(pattern, piece):
+                        zh = re.sub(pattern, repl, piece)
+                        break
+            pieces.append(piece if zh is None else zh)
+        return ";".join(pieces)
 
     def reason(self, parts, english: str | None = None) -> str:
         """A refinement reason from its fragments (``reason_parts`` / ``note_parts``): the English text

@@ -15,7 +15,8 @@ from innopoints.models.plots import LABELS
 from tests.experiments.english import english_runs
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
-NEUTRAL = {"card.auc_sub", "metric.test_auc", "metric.test_ks", "col.auc", "col.psi"}  # acronyms read the same
+# acronyms and punctuation read the same
+NEUTRAL = {"card.auc_sub", "metric.test_auc", "metric.test_ks", "col.auc", "col.psi", "pr.marginal_end"}
 
 
 def _fields(template: str) -> set[str]:
