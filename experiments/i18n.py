@@ -27,7 +27,7 @@ TERMS_ZH: dict[str, str] = {
     "development": "发展", "impact": "影响",
     "official": "官方", "candidate": "候选", "local": "地方",
     "keep": "保留", "reweight": "调整分值", "add": "新增", "drop": "删除", "leave out": "不计分",
-    "uncertain": "不确定",
+    "uncertain": "不确定", "zero": "零分", "cap": "限定份额", "plateau": "平台",
     "other": "其他", "measurable": "可测", "none": "无", "entering": "新入选", "leaving": "退出", "staying": "保持入选",
     "province": "省份", "stage": "阶段", "is_sme": "中小企业", "True": "是", "False": "否",
     "as policy": "与政策一致", "REVERSED: against policy": "反向:与政策相反",
@@ -351,6 +351,77 @@ TEXTS: dict[str, tuple[str, str]] = {
     "sel.sec_weights": ("## Inverse-propensity weights (a sensitivity analysis)", "## 逆倾向得分加权(敏感性分析)"),
     "sel.sec_points": ("## The recommended formula's points, corrected (`{formula}`)",
                        "## 推荐公式分值的校正(`{formula}`)"),
+    "sel.intro": ("Every AUC, weight and recommendation is learned from approved loans, and banks lend mostly to "
+                  "firms the formula in force qualifies. Where a formula qualifies firms unlike any funded firm, "
+                  "what it promises for them is an extrapolation. {method}. Out of time on {year}, the propensity "
+                  "separates firms that borrowed from those that did not with AUC {auc} (lending rate {rate}, mean "
+                  "propensity {mean}).",
+                  "所有 AUC、权重与建议都从已获批的贷款中学得,而银行主要贷给现行公式入选的企业。若某公式使与任何"
+                  "获贷企业都不相似的企业入选,它对这些企业的判断只是外推。{method}。在 {year} 年做样本外检验,"
+                  "倾向得分区分借款与未借款企业的 AUC 为 {auc}(贷款率 {rate},平均倾向得分 {mean})。"),
+    "sel.method": ("The propensity of being lent: LightGBM on the points of the formula in force and every "
+                   "indicator (fiscal year before), fitted on the firm-years of {first}–{last} (before the test "
+                   "year {year}); support judged on the {year} firms",
+                   "获贷倾向:以现行公式的积分和全部指标(上一财年)为输入的 LightGBM,拟合于 {first}–{last} 年的"
+                       "企业年度数据(早于测试年份 {year});样本支持度按 {year} 年的企业判断"),
+    "sel.low_support": ("Low support: a modelled chance of a loan below **{low}** (`selection.low_support`). "
+                        "Qualified: the top {share} of the {year} firms under each formula.",
+                        "低支持度:模型估计的获贷概率低于 **{low}**(`selection.low_support`)。入选:各公式下 "
+                        "{year} 年企业的前 {share}。"),
+    "sel.support_head": ("| formula | qualified firms | in low support | share of qualified | share of qualified "
+                         "points | share of all points (mass) | qualified, not qualified by the formula in force | "
+                         "of those in low support |",
+                         "| 公式 | 入选企业 | 低支持度中 | 占入选比例 | 占入选积分比例 | 占全部积分比例(总量) | "
+                         "入选但现行公式下未入选 | 其中低支持度 |"),
+    "sel.bins_intro": ("Observed loans (training years, outcome known) behind every propensity segment:",
+                       "各倾向得分区间背后的已观察贷款(训练年份,结果已知):"),
+    "sel.bins_head": ("| propensity | firms | observed loans | defaults | {qualified} |",
+                      "| 倾向得分 | 企业 | 已观察贷款 | 违约 | {qualified} |"),
+    "sel.bins_qualified": ("qualified `{name}`", "入选 `{name}`"),
+    "sel.low_flag": (" ⚠ low support", " ⚠ 低支持度"),
+    "sel.weights_note": ("Each training loan weighs lending rate ÷ its propensity, clipped to [{lo}, {hi}] "
+                         "(`selection.max_weight`): range {min}–{max}, {clipped} clipped, {effective} effective loans "
+                         "of {loans}. Test loans are weighted with the same model (fitted before the test year).",
+                         "每笔训练贷款的权重为贷款率 ÷ 其倾向得分,截断于 [{lo}, {hi}](`selection.max_weight`):范围 "
+                         "{min}–{max},{clipped} 被截断,{loans} 笔中有效贷款 {effective} 笔。测试贷款用同一模型加权"
+                         "(拟合早于测试年份)。"),
+    "sel.weights_head": ("| formula | test AUC | test AUC, weighted |", "| 公式 | 测试 AUC | 测试 AUC(加权) |"),
+    "sel.as_shipped": ("as shipped", "原公式"),
+    "sel.refit_unweighted": ("refit, unweighted", "重拟合,不加权"),
+    "sel.refit_ipw": ("refit, weighted", "重拟合,加权"),
+    "sel.refit_parcelled": ("refit, parcelled rejects", "重拟合,含分组推断的拒贷企业"),
+    "sel.points_note": ("Its max points refitted on its own curves by the constrained likelihood fit, where it gives "
+                        "points: unweighted, with the weights above, and augmented with {rejects} firm-years that "
+                        "were never lent (rejects, each weighing {weight}) whose default probability is inferred by "
+                        "**parcelling**: the approved loans' observed rate in the same points band × {uplift} "
+                        "(`selection.parcel_uplift`; mean inferred {inferred} against {observed} observed). Mean "
+                        "points over the three stages:",
+                        "在其给分的指标上,以受约束似然拟合在其自身曲线上重新拟合满分:不加权、用上述权重加权,以及加入 "
+                        "{rejects} 个从未获贷的企业年度(拒贷企业,每个权重 {weight}),其违约概率用**分组推断**得出:"
+                        "同一积分档已获批贷款的观察违约率 × {uplift}(`selection.parcel_uplift`;推断均值 {inferred},"
+                        "观察值 {observed})。三个阶段的平均分值:"),
+    "sel.points_head": ("| indicator | {labels} |", "| 指标 | {labels} |"),
+    "sel.eval_head": ("| points | moved from the unweighted refit (per stage) | test AUC | test AUC, weighted |",
+                      "| 分值 | 相对不加权重拟合的变动(每阶段) | 测试 AUC | 测试 AUC(加权) |"),
+    "sel.read_as": ("Read these as sensitivity analyses: the weights only reach firms like some that were lent (a "
+                    "propensity of 0 cannot be weighted up), and parcelling assumes how much riskier a refused firm "
+                    "is.",
+                    "以上应视为敏感性分析:权重只能作用于与某些获贷企业相似的企业(倾向得分为 0 的无法加权),而分组推断"
+                    "假定了被拒企业的风险高出多少。"),
+    "sel.not_run": ("Not run (`selection.enabled: false`).", "未运行(`selection.enabled: false`)。"),
+    "sel.conflicts_note": ("Each indicator whose learned direction contradicts policy, handled three ways in "
+                           "`{formula}` (the other indicators' points scaled so every stage keeps its total): **zero** "
+                           "points, a **capped share** on its official curve, or a **plateau** curve that stops "
+                           "rewarding beyond a value. Chosen per indicator in the run config "
+                           "(`sign_conflicts.<indicator>.mode`); ΔAUC against zero on the test year ({defaults} "
+                           "defaults), paired bootstrap 95%.",
+                           "每个学到的方向与政策相反的指标,在 `{formula}` 中以三种方式处理(其他指标的分值按比例缩放,"
+                           "使每个阶段总分不变):**零分**、按官方曲线**限定份额**,或超过某值后不再加分的**平台**曲线。"
+                           "在运行配置中逐项选择(`sign_conflicts.<indicator>.mode`);ΔAUC 为相对零分在测试年份"
+                           "({defaults} 笔违约)上的差异,配对自助法 95%。"),
+    "sel.conflicts_head": ("| indicator | handling | share of points | curve | test AUC | ΔAUC vs zero [95%] |",
+                           "| 指标 | 处理方式 | 分值份额 | 曲线 | 测试 AUC | 相对零分的 ΔAUC [95%] |"),
+    "sel.chosen": (" **(chosen)**", " **(已选)**"),
     "sel.sec_sign_conflicts": ("## Sign conflicts: graded policy constraints", "## 方向冲突:分级政策约束"),
     # ------------------------------------------------------------- policy report (experiments/policy_report.py)
     "pr.title": ("# Policy simulation", "# 政策模拟"),

@@ -216,3 +216,20 @@ def test_chinese_reasons_are_chinese_and_english_ones_are_the_refinements_words(
     en_every = _section(report, "Every indicator")
     for reason in r.refinement["reason"]:
         assert f"| {reason} |" in en_every
+
+
+def test_selection_report_in_chinese_has_no_english_sentences_and_english_keeps_its_own(small_train):
+    from innopoints.experiments.reports import selection_markdown
+
+    costs = {"formula": "f", "test_defaults": 12, "modes": [
+        {"indicator": "rd_intensity", "mode": m, "chosen": m == "cap", "share": 0.1, "curve": "official",
+         "test_auc": 0.61, "delta_auc_vs_zero": [-0.01, 0.0, 0.01]} for m in ("zero", "cap", "plateau")]}
+    sel = dict(small_train.selection, sign_conflicts=costs)
+    zh = selection_markdown(sel, lang="zh")
+    assert english_runs(zh.split("\n", 1)[1]) == []  # the title keeps its English subtitle
+    assert "| `rd_intensity` | 限定份额 **(已选)** | 10% | `official` |" in zh
+    en = selection_markdown(sel)
+    assert sel["method"] + f". Out of time on {sel['propensity']['test_year']}, the propensity separates" in en
+    assert "Read these as sensitivity analyses: the weights only reach firms like some that were lent" in en
+    assert "| `rd_intensity` | cap **(chosen)** | 10% | official |" in en
+    assert "Not run (`selection.enabled: false`)." in selection_markdown({})
