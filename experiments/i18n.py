@@ -210,6 +210,20 @@ TEXTS: dict[str, tuple[str, str]] = {
     "mig.title": ("Migration: who enters and leaves the qualified set (B vs A)",
                   "入选名单迁移:谁进入、谁退出(B 对比 A)"),
     "mig.label": ("Migration (B vs A)", "入选名单迁移(B 对比 A)"),
+    "mig.note": ("Each formula qualifies its own top {share} of the scoring year's firms ({scale}): formulas on "
+                 "different scales (a guideline 1.0 and a 2.0 formula) compare by rank.",
+                 "每个公式各自取评分年份企业的前 {share} 入选({scale}):尺度不同的公式(指引 1.0 与 2.0 公式)按排名"
+                 "比较。"),
+    "mig.scale": ("{side} {base} base + {bonus} bonus points", "{side} 基础分 {base} + 加分 {bonus}"),
+    "mig.scale_sep": ("; ", ";"),
+    "mig.head_html": ("slice|value|firms|qualified A|qualified B|entering|leaving|staying|net|test loans entering "
+                      "(default rate)|test loans leaving (default rate)",
+                      "维度|取值|企业|A 入选|B 入选|新入选|退出|保持入选|净变化|新入选的测试贷款(违约率)|"
+                      "退出的测试贷款(违约率)"),
+    "mig.head_md": ("| slice | value | firms | qualified A | qualified B | entering | leaving | net | "
+                    "test loans entering (default rate) | leaving (default rate) |",
+                    "| 维度 | 取值 | 企业 | A 入选 | B 入选 | 新入选 | 退出 | 净变化 | 新入选的测试贷款(违约率) | "
+                    "退出(违约率) |"),
     # ----------------------------------------------------------------------- Markdown summary of the comparison
     "md.title": ("Formula comparison: `{b}` vs `{a}`", "公式对比:`{b}` 对比 `{a}`"),
     "md.a": ("**A (baseline):** `{label}` — {title}", "**A(基准):** `{label}` — {title}"),

@@ -23,6 +23,7 @@ from innopoints.experiments.html import (
 )
 from innopoints.features.stage import STAGES
 from tests.experiments.conftest import SCRIPT_TITLE
+from tests.experiments.english import english_runs
 
 # What `innopoints.pipeline.policy.report_summary` hands the report: A's and B's totals and B's headline.
 TOTALS = {"qualified_firms": 1096.0, "expected_volume": 40000.0, "expected_default_rate": 0.0213,
@@ -177,6 +178,17 @@ def test_chinese_markdown_summary(comparison):
     md = render_markdown(comparison, "zh")
     assert md.startswith("### 公式对比:") and "**变化概览**" in md
     assert "| 指标 | 阶段 | A | B | 变动 | 方向 |" in md and "研发费用金额" in md and "与政策一致" in md
+
+
+def test_the_migration_section_in_chinese_has_no_english_sentences(comparison, report_zh):
+    html = report_zh.split('<section id="migration">', 1)[1].split("</section>", 1)[0]
+    md = "\n".join(comparison.migration_markdown("zh"))
+    assert english_runs(html) == [] and english_runs(md) == []
+    assert "<th>新入选的测试贷款(违约率)</th>" in html and "| 阶段 | 初创期 |" in md
+    en = "\n".join(comparison.migration_markdown())
+    assert (f"Each formula qualifies its own top {comparison.settings['share']:.1%} of the scoring year's firms "
+            "(A 100 base + 0 bonus points; B 100 base + 0 bonus points): formulas on different scales") in en
+    assert "| slice | value | firms | qualified A |" in en and "| stage | startup |" in en
 
 
 def test_chinese_plot_labels(comparison):
