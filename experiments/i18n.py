@@ -255,6 +255,19 @@ TEXTS: dict[str, tuple[str, str]] = {
     "md.policy": ("**Policy (simulated):** at A's expected loss, B lends {volume} ({diff} more than A, CNY 10k) to "
                   "{firms} qualified firms.",
                   "**政策(模拟):** 在 A 的预期损失下,B 向 {firms} 家入选企业放贷 {volume}(比 A 多 {diff},万元)。"),
+    "pol.churn_title": ("Churn as a policy risk", "名单变动的政策风险"),
+    "pol.churn_total": ("From A to B, {kept} of {ref_n} qualified firms stay, {left} leave and {entered} enter.",
+                        "从 A 到 B,{ref_n} 家入选企业中 {kept} 家保留,{left} 家退出,{entered} 家新入选。"),
+    "pol.churn_flagged": ("Groups whose qualified firms move by at least {change} (with at least {min_firms} "
+                          "qualified under one of the two; docs/policy.md):",
+                          "入选企业变动至少 {change} 的分组(任一公式下至少 {min_firms} 家入选;docs/policy.md):"),
+    "pol.churn_none": ("No stage, SME group or province moves by {change} or more (with at least {min_firms} "
+                       "qualified under one of the two; docs/policy.md).",
+                       "没有任何阶段、中小企业分组或省份的入选企业变动达到 {change}(任一公式下至少 {min_firms} 家入选;"
+                       "docs/policy.md)。"),
+    "pol.churn_group": ("{by} {group}: {a} → {b} qualified ({change})", "{by} {group}:入选 {a} → {b}({change})"),
+    "pol.churn_new": ("new", "新增"),
+    "md.churn": ("**Churn as a policy risk:** ", "**名单变动的政策风险:** "),
     "md.full": ("Full report (metrics, slices, policy, calibration, PSI, provenance): the HTML file of this "
                 "comparison.", "完整报告(指标、分组、政策、校准、PSI、来源)见本次对比的 HTML 文件。"),
     # ------------------------------------------------------------ refinement report (experiments/reports.py)

@@ -95,6 +95,40 @@ def test_the_policy_section_shows_both_formulas_and_the_headline(comparison, rep
     assert "scoring year 2025" in section and "2,000 one-factor Monte Carlo draws" in section
 
 
+CHURN = {"flag_change": 0.25, "min_firms": 30, "formulas": {"candidate-moved": {
+    "reference_qualified": 550, "qualified": 550, "kept": 400, "left": 150, "entered": 150, "changed_share": 0.27,
+    "groups": {"stage": [{"group": "startup", "reference": 24, "formula": 60, "change": 1.5, "kept": 20, "flag": True},
+                         {"group": "growth", "reference": 526, "formula": 490, "change": -0.07, "kept": 380,
+                          "flag": False}],
+               "province": [{"group": "Hebei", "reference": 0, "formula": 40, "change": None, "kept": 0,
+                             "flag": True}]},
+    "flagged": ["stage=startup", "province=Hebei"]}}}
+GRID = [{"take_up": None, "share": 0.1374, "equal_loss": {"volume_ratio": 0.12, "marginal_pd": 0.08},
+         "equal_firms": {"volume_ratio": -0.05}},
+        {"take_up": 0.171, "share": 0.2, "equal_loss": {"volume_ratio": 0.31, "marginal_pd": 0.01},
+         "equal_firms": {"volume_ratio": 0.02}}]
+POLICY_CHURN = {**POLICY, "churn": CHURN, "sensitivity": {"candidate-moved": GRID}, "max_marginal_pd": 0.05}
+
+
+def test_the_policy_section_lists_the_churn_flags_and_the_headline_range(comparison):
+    c = dataclasses.replace(comparison, policy=POLICY_CHURN)
+    html = render_html(c)
+    section = html[html.index("Churn as a policy risk"):].split("</section>", 1)[0]
+    assert "From A to B, 400 of 550 qualified firms stay, 150 leave and 150 enter." in section
+    assert "<li>stage startup: 24 → 60 qualified (+150%)</li><li>province Hebei: 0 → 40 qualified (new)</li>" \
+        in section and "growth" not in section
+    assert ("Over the 2 take-up and qualification settings of the sensitivity grid, `candidate-moved` lends "
+            "**+12.0% to +31.0%** at equal expected loss") in section
+    md = render_markdown(c)
+    assert "**Churn as a policy risk:** From A to B, 400 of 550" in md
+    assert "stage startup: 24 → 60 qualified (+150%); province Hebei: 0 → 40 qualified (new)." in md
+    zh = render_html(c, "zh")
+    part = zh[zh.index("名单变动的政策风险"):].split("</section>", 1)[0]
+    assert "<li>阶段 初创期:入选 24 → 60(+150%)</li><li>省份 河北:入选 0 → 40(新增)</li>" in part
+    assert english_runs(part) == [] and english_runs(render_markdown(c, "zh").split("名单变动", 1)[1]) == []
+    assert "Churn" not in render_html(dataclasses.replace(comparison, policy=POLICY))  # an older summary: none
+
+
 # --------------------------------------------------------------------------------------------- Markdown
 
 
