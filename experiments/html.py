@@ -709,7 +709,8 @@ def render_markdown(comparison: Comparison, lang: str = "en") -> str:
     if c.policy:
         lead, groups, ranges = churn_summary(c.policy, t)
         if lead or ranges:
-            lines += ["", t("md.churn") + " ".join(lead) + ("" if not groups else " " + "; ".join(groups) + "."),
+            space, sep, end = ("", ";", "。") if t.zh else (" ", "; ", ".")
+            lines += ["", t("md.churn") + space.join(lead) + ("" if not groups else space + sep.join(groups) + end),
                       *(["", *ranges] if ranges else [])]
     lines += c.migration_markdown(lang)
     lines += ["", t("md.full")]
