@@ -562,9 +562,14 @@ def _policy(c: Comparison, t: Texts) -> str:
     if lead or ranges:
         items = "".join(f"<li>{escape(g)}</li>" for g in groups)
         churn = (f"<h3>{escape(t('pol.churn_title'))}</h3>{''.join(_p(x) for x in lead)}"
-                 + (f"<ul>{items}</ul>" if items else "") + "".join(_p(x.removeprefix('- ')) for x in ranges))
+                 + (f"<ul>{items}</ul>" if items else "") + "".join(_p(_plain(x)) for x in ranges))
     return (f"<section><h2>{escape(t('sec.policy'))}</h2>{_p(text) if text else ''}"
             f"{_table(head, rows, text_columns=1)}{_p(note, 'note')}{churn}</section>")
+
+
+def _plain(markdown_line: str) -> str:
+    """A Markdown list line as plain text for HTML (no bullet, bold or code marks)."""
+    return markdown_line.removeprefix("- ").replace("**", "").replace("`", "")
 
 
 def churn_summary(pol: dict, t: Texts) -> tuple[list[str], list[str], list[str]]:

@@ -117,8 +117,8 @@ def test_the_policy_section_lists_the_churn_flags_and_the_headline_range(compari
     assert "From A to B, 400 of 550 qualified firms stay, 150 leave and 150 enter." in section
     assert "<li>stage startup: 24 → 60 qualified (+150%)</li><li>province Hebei: 0 → 40 qualified (new)</li>" \
         in section and "growth" not in section
-    assert ("Over the 2 take-up and qualification settings of the sensitivity grid, `candidate-moved` lends "
-            "**+12.0% to +31.0%** at equal expected loss") in section
+    assert ("Over the 2 take-up and qualification settings of the sensitivity grid, candidate-moved lends "
+            "+12.0% to +31.0% at equal expected loss") in section
     md = render_markdown(c)
     assert "**Churn as a policy risk:** From A to B, 400 of 550" in md
     assert "stage startup: 24 → 60 qualified (+150%); province Hebei: 0 → 40 qualified (new)." in md
