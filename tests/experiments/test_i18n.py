@@ -16,7 +16,8 @@ from tests.experiments.english import english_runs
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # acronyms and punctuation read the same
-NEUTRAL = {"card.auc_sub", "metric.test_auc", "metric.test_ks", "col.auc", "col.psi", "pr.marginal_end"}
+NEUTRAL = {"card.auc_sub", "metric.test_auc", "metric.test_ks", "col.auc", "col.psi", "pr.marginal_end",
+           "mig.scale_sep"}
 
 
 def _fields(template: str) -> set[str]:
