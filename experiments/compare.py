@@ -476,48 +476,55 @@ def structure_table(a: Formula, b: Formula) -> pd.DataFrame:
 
 
 def migration_html(c: Comparison, lang: str = "en") -> str:
-    """The migration table as a self-contained HTML section (empty when the comparison has none); its heading
-    in ``lang``, the note and the table in English."""
+    """The migration table as a self-contained HTML section (empty when the comparison has none), in ``lang``."""
 
     if c.migration is None or c.migration.empty:
         return ""
-    head = ["slice", "value", "firms", "qualified A", "qualified B", "entering", "leaving", "staying", "net",
-            "test loans entering (default rate)", "test loans leaving (default rate)"]
+    t = Texts(lang)
+    head = t("mig.head_html").split("|")
     body = []
     for r in c.migration.itertuples():
-        cells = [r.slice, r.value, r.firms, r.qualified_a, r.qualified_b, r.entering, r.leaving, r.staying,
+        cells = [t.term(r.slice), _slice_value(r.slice, r.value, t), r.firms, r.qualified_a, r.qualified_b,
+                 r.entering, r.leaving, r.staying,
                  f"{r.net:+d}", _loans_cell(r.loans_entering, r.default_rate_entering),
                  _loans_cell(r.loans_leaving, r.default_rate_leaving)]
         body.append("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in cells) + "</tr>")
     table = ("<table><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead><tbody>"
              + "".join(body) + "</tbody></table>")
     return (f'<section id="migration"><h2>{escape(Texts(lang)("mig.title"))}</h2>'
-            f"<p class=\"note\">{escape(_migration_note(c))}</p>{table}</section>")
+            f"<p class=\"note\">{escape(_migration_note(c, t))}</p>{table}</section>")
 
 
 def migration_markdown(c: Comparison, lang: str = "en") -> list[str]:
-    """The migration table as Markdown lines (overall and by stage and SME flag; provinces in the JSON/HTML);
-    its label in ``lang``, the note and the table in English."""
+    """The migration table as Markdown lines (overall and by stage and SME flag; provinces in the JSON/HTML),
+    in ``lang``."""
 
     if c.migration is None or c.migration.empty:
         return []
-    lines = ["", f"**{Texts(lang)('mig.label')}:** {_migration_note(c)}", "",
-             "| slice | value | firms | qualified A | qualified B | entering | leaving | net | "
-             "test loans entering (default rate) | leaving (default rate) |",
+    t = Texts(lang)
+    lines = ["", f"**{t('mig.label')}:** {_migration_note(c, t)}", "",
+             t("mig.head_md"),
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in c.migration.loc[c.migration["slice"] != "province"].itertuples():
-        lines.append(f"| {r.slice} | {r.value} | {r.firms} | {r.qualified_a} | {r.qualified_b} | {r.entering} | "
+        lines.append(f"| {t.term(r.slice)} | {_slice_value(r.slice, r.value, t)} | {r.firms} | {r.qualified_a} | "
+                     f"{r.qualified_b} | {r.entering} | "
                      f"{r.leaving} | {r.net:+d} | {_loans_cell(r.loans_entering, r.default_rate_entering)} | "
                      f"{_loans_cell(r.loans_leaving, r.default_rate_leaving)} |")
     return lines
 
 
-def _migration_note(c: Comparison) -> str:
-    scale = [f"{side} {f['base_points']:g} base + {f['bonus_points']:g} bonus points"
+def _migration_note(c: Comparison, t: Texts | None = None) -> str:
+    t = t or Texts()
+    scale = [t("mig.scale", side=side, base=f"{f['base_points']:g}", bonus=f"{f['bonus_points']:g}")
              for side, f in (("A", c.formula_a), ("B", c.formula_b))]
-    return (f"Each formula qualifies its own top {c.settings['share']:.1%} of the scoring year's firms "
-            f"({'; '.join(scale)}): formulas on different scales (a guideline 1.0 and a 2.0 formula) compare by "
-            "rank.")
+    return t("mig.note", share=f"{c.settings['share']:.1%}", scale=t("mig.scale_sep").join(scale))
+
+
+def _slice_value(slice_: str, value: str, t: Texts) -> str:
+    """A migration row's group in the language: provinces by name, stages and flags as terms."""
+    if not t.zh:
+        return value
+    return t.province(value) if slice_ == "province" else t.term(value)
 
 
 def _loans_cell(n, rate) -> str:

@@ -557,8 +557,54 @@ def _policy(c: Comparison, t: Texts) -> str:
                  cutoff=number(h["cutoff"], ".1f"), volume=money(h["expected_volume"]),
                  diff=money(h["volume_difference"]), ratio=percent((h["volume_ratio"] or 1.0) - 1.0))
     note = t("pol.note", year=pol["scoring_year"], draws=f"{pol['draws']:,}")
+    lead, groups, ranges = churn_summary(pol, t)
+    churn = ""
+    if lead or ranges:
+        items = "".join(f"<li>{escape(g)}</li>" for g in groups)
+        churn = (f"<h3>{escape(t('pol.churn_title'))}</h3>{''.join(_p(x) for x in lead)}"
+                 + (f"<ul>{items}</ul>" if items else "") + "".join(_p(_plain(x)) for x in ranges))
     return (f"<section><h2>{escape(t('sec.policy'))}</h2>{_p(text) if text else ''}"
-            f"{_table(head, rows, text_columns=1)}{_p(note, 'note')}</section>")
+            f"{_table(head, rows, text_columns=1)}{_p(note, 'note')}{churn}</section>")
+
+
+def _plain(markdown_line: str) -> str:
+    """A Markdown list line as plain text for HTML (no bullet, bold or code marks)."""
+    return markdown_line.removeprefix("- ").replace("**", "").replace("`", "")
+
+
+def churn_summary(pol: dict, t: Texts) -> tuple[list[str], list[str], list[str]]:
+    """The reviewer's view of the policy simulation's churn (``churn`` of ``innopoints.pipeline.policy``, passed
+    on by its report summary): lead sentences, the flagged groups with their qualified firms under A → B, and
+    the headline's range over the sensitivity grid (:func:`~innopoints.experiments.policy_report.
+    headline_range_lines`). Empty when the summary has none."""
+    from innopoints.experiments.policy_report import headline_range_lines
+
+    ranges = []
+    if pol.get("sensitivity"):
+        ranges = headline_range_lines({"sensitivity": pol["sensitivity"],
+                                       "policy": {"qualification": {"max_marginal_pd": pol["max_marginal_pd"]}}},
+                                      t.lang)
+    ch = pol.get("churn") or {}
+    labels = pol.get("labels") or []
+    c = (ch.get("formulas") or {}).get(labels[1]) if len(labels) > 1 else None
+    if c is None:
+        return [], [], ranges
+    if "note" in c:
+        return [t("pr.churn_note", label=labels[1]) if t.zh else f"{labels[1]}: {c['note']}."], [], ranges
+    lead = [t("pol.churn_total", kept=f"{c['kept']:,}", ref_n=f"{c['reference_qualified']:,}", left=f"{c['left']:,}",
+              entered=f"{c['entered']:,}")]
+    limits = {"change": f"{ch['flag_change']:.0%}", "min_firms": ch["min_firms"]}
+    groups = []
+    for key, rows in c["groups"].items():
+        for r in rows:
+            if not r["flag"]:
+                continue
+            group = t.province(r["group"]) if key == "province" else t.term(r["group"])
+            change = t("pol.churn_new") if r["change"] is None else f"{r['change']:+.0%}"
+            groups.append(t("pol.churn_group", by=t.term(key), group=group, a=f"{r['reference']:,}",
+                            b=f"{r['formula']:,}", change=change))
+    lead.append(t("pol.churn_flagged", **limits) if groups else t("pol.churn_none", **limits))
+    return lead, groups, ranges
 
 
 def _footer(c: Comparison, t: Texts) -> str:
@@ -665,6 +711,12 @@ def render_markdown(comparison: Comparison, lang: str = "en") -> str:
         ph = c.policy["headline"]
         lines += ["", t("md.policy", volume=money(ph["expected_volume"]), diff=money(ph["volume_difference"]),
                         firms=money(ph["qualified_firms"]))]
+    if c.policy:
+        lead, groups, ranges = churn_summary(c.policy, t)
+        if lead or ranges:
+            space, sep, end = ("", ";", "。") if t.zh else (" ", "; ", ".")
+            lines += ["", t("md.churn") + space.join(lead) + ("" if not groups else space + sep.join(groups) + end),
+                      *(["", *ranges] if ranges else [])]
     lines += c.migration_markdown(lang)
     lines += ["", t("md.full")]
     return "\n".join(lines) + "\n"

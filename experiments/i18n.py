@@ -27,7 +27,7 @@ TERMS_ZH: dict[str, str] = {
     "development": "发展", "impact": "影响",
     "official": "官方", "candidate": "候选", "local": "地方",
     "keep": "保留", "reweight": "调整分值", "add": "新增", "drop": "删除", "leave out": "不计分",
-    "uncertain": "不确定",
+    "uncertain": "不确定", "zero": "零分", "cap": "限定份额", "plateau": "平台",
     "other": "其他", "measurable": "可测", "none": "无", "entering": "新入选", "leaving": "退出", "staying": "保持入选",
     "province": "省份", "stage": "阶段", "is_sme": "中小企业", "True": "是", "False": "否",
     "as policy": "与政策一致", "REVERSED: against policy": "反向:与政策相反",
@@ -210,6 +210,20 @@ TEXTS: dict[str, tuple[str, str]] = {
     "mig.title": ("Migration: who enters and leaves the qualified set (B vs A)",
                   "入选名单迁移:谁进入、谁退出(B 对比 A)"),
     "mig.label": ("Migration (B vs A)", "入选名单迁移(B 对比 A)"),
+    "mig.note": ("Each formula qualifies its own top {share} of the scoring year's firms ({scale}): formulas on "
+                 "different scales (a guideline 1.0 and a 2.0 formula) compare by rank.",
+                 "每个公式各自取评分年份企业的前 {share} 入选({scale}):尺度不同的公式(指引 1.0 与 2.0 公式)按排名"
+                 "比较。"),
+    "mig.scale": ("{side} {base} base + {bonus} bonus points", "{side} 基础分 {base} + 加分 {bonus}"),
+    "mig.scale_sep": ("; ", ";"),
+    "mig.head_html": ("slice|value|firms|qualified A|qualified B|entering|leaving|staying|net|test loans entering "
+                      "(default rate)|test loans leaving (default rate)",
+                      "维度|取值|企业|A 入选|B 入选|新入选|退出|保持入选|净变化|新入选的测试贷款(违约率)|"
+                      "退出的测试贷款(违约率)"),
+    "mig.head_md": ("| slice | value | firms | qualified A | qualified B | entering | leaving | net | "
+                    "test loans entering (default rate) | leaving (default rate) |",
+                    "| 维度 | 取值 | 企业 | A 入选 | B 入选 | 新入选 | 退出 | 净变化 | 新入选的测试贷款(违约率) | "
+                    "退出(违约率) |"),
     # ----------------------------------------------------------------------- Markdown summary of the comparison
     "md.title": ("Formula comparison: `{b}` vs `{a}`", "公式对比:`{b}` 对比 `{a}`"),
     "md.a": ("**A (baseline):** `{label}` — {title}", "**A(基准):** `{label}` — {title}"),
@@ -241,6 +255,19 @@ TEXTS: dict[str, tuple[str, str]] = {
     "md.policy": ("**Policy (simulated):** at A's expected loss, B lends {volume} ({diff} more than A, CNY 10k) to "
                   "{firms} qualified firms.",
                   "**政策(模拟):** 在 A 的预期损失下,B 向 {firms} 家入选企业放贷 {volume}(比 A 多 {diff},万元)。"),
+    "pol.churn_title": ("Churn as a policy risk", "名单变动的政策风险"),
+    "pol.churn_total": ("From A to B, {kept} of {ref_n} qualified firms stay, {left} leave and {entered} enter.",
+                        "从 A 到 B,{ref_n} 家入选企业中 {kept} 家保留,{left} 家退出,{entered} 家新入选。"),
+    "pol.churn_flagged": ("Groups whose qualified firms move by at least {change} (with at least {min_firms} "
+                          "qualified under one of the two; docs/policy.md):",
+                          "入选企业变动至少 {change} 的分组(任一公式下至少 {min_firms} 家入选;docs/policy.md):"),
+    "pol.churn_none": ("No stage, SME group or province moves by {change} or more (with at least {min_firms} "
+                       "qualified under one of the two; docs/policy.md).",
+                       "没有任何阶段、中小企业分组或省份的入选企业变动达到 {change}(任一公式下至少 {min_firms} 家入选;"
+                       "docs/policy.md)。"),
+    "pol.churn_group": ("{by} {group}: {a} → {b} qualified ({change})", "{by} {group}:入选 {a} → {b}({change})"),
+    "pol.churn_new": ("new", "新增"),
+    "md.churn": ("**Churn as a policy risk:** ", "**名单变动的政策风险:** "),
     "md.full": ("Full report (metrics, slices, policy, calibration, PSI, provenance): the HTML file of this "
                 "comparison.", "完整报告(指标、分组、政策、校准、PSI、来源)见本次对比的 HTML 文件。"),
     # ------------------------------------------------------------ refinement report (experiments/reports.py)
@@ -351,6 +378,77 @@ TEXTS: dict[str, tuple[str, str]] = {
     "sel.sec_weights": ("## Inverse-propensity weights (a sensitivity analysis)", "## 逆倾向得分加权(敏感性分析)"),
     "sel.sec_points": ("## The recommended formula's points, corrected (`{formula}`)",
                        "## 推荐公式分值的校正(`{formula}`)"),
+    "sel.intro": ("Every AUC, weight and recommendation is learned from approved loans, and banks lend mostly to "
+                  "firms the formula in force qualifies. Where a formula qualifies firms unlike any funded firm, "
+                  "what it promises for them is an extrapolation. {method}. Out of time on {year}, the propensity "
+                  "separates firms that borrowed from those that did not with AUC {auc} (lending rate {rate}, mean "
+                  "propensity {mean}).",
+                  "所有 AUC、权重与建议都从已获批的贷款中学得,而银行主要贷给现行公式入选的企业。若某公式使与任何"
+                  "获贷企业都不相似的企业入选,它对这些企业的判断只是外推。{method}。在 {year} 年做样本外检验,"
+                  "倾向得分区分借款与未借款企业的 AUC 为 {auc}(贷款率 {rate},平均倾向得分 {mean})。"),
+    "sel.method": ("The propensity of being lent: LightGBM on the points of the formula in force and every "
+                   "indicator (fiscal year before), fitted on the firm-years of {first}–{last} (before the test "
+                   "year {year}); support judged on the {year} firms",
+                   "获贷倾向:以现行公式的积分和全部指标(上一财年)为输入的 LightGBM,拟合于 {first}–{last} 年的"
+                       "企业年度数据(早于测试年份 {year});样本支持度按 {year} 年的企业判断"),
+    "sel.low_support": ("Low support: a modelled chance of a loan below **{low}** (`selection.low_support`). "
+                        "Qualified: the top {share} of the {year} firms under each formula.",
+                        "低支持度:模型估计的获贷概率低于 **{low}**(`selection.low_support`)。入选:各公式下 "
+                        "{year} 年企业的前 {share}。"),
+    "sel.support_head": ("| formula | qualified firms | in low support | share of qualified | share of qualified "
+                         "points | share of all points (mass) | qualified, not qualified by the formula in force | "
+                         "of those in low support |",
+                         "| 公式 | 入选企业 | 低支持度中 | 占入选比例 | 占入选积分比例 | 占全部积分比例(总量) | "
+                         "入选但现行公式下未入选 | 其中低支持度 |"),
+    "sel.bins_intro": ("Observed loans (training years, outcome known) behind every propensity segment:",
+                       "各倾向得分区间背后的已观察贷款(训练年份,结果已知):"),
+    "sel.bins_head": ("| propensity | firms | observed loans | defaults | {qualified} |",
+                      "| 倾向得分 | 企业 | 已观察贷款 | 违约 | {qualified} |"),
+    "sel.bins_qualified": ("qualified `{name}`", "入选 `{name}`"),
+    "sel.low_flag": (" ⚠ low support", " ⚠ 低支持度"),
+    "sel.weights_note": ("Each training loan weighs lending rate ÷ its propensity, clipped to [{lo}, {hi}] "
+                         "(`selection.max_weight`): range {min}–{max}, {clipped} clipped, {effective} effective loans "
+                         "of {loans}. Test loans are weighted with the same model (fitted before the test year).",
+                         "每笔训练贷款的权重为贷款率 ÷ 其倾向得分,截断于 [{lo}, {hi}](`selection.max_weight`):范围 "
+                         "{min}–{max},{clipped} 被截断,{loans} 笔中有效贷款 {effective} 笔。测试贷款用同一模型加权"
+                         "(拟合早于测试年份)。"),
+    "sel.weights_head": ("| formula | test AUC | test AUC, weighted |", "| 公式 | 测试 AUC | 测试 AUC(加权) |"),
+    "sel.as_shipped": ("as shipped", "原公式"),
+    "sel.refit_unweighted": ("refit, unweighted", "重拟合,不加权"),
+    "sel.refit_ipw": ("refit, weighted", "重拟合,加权"),
+    "sel.refit_parcelled": ("refit, parcelled rejects", "重拟合,含分组推断的拒贷企业"),
+    "sel.points_note": ("Its max points refitted on its own curves by the constrained likelihood fit, where it gives "
+                        "points: unweighted, with the weights above, and augmented with {rejects} firm-years that "
+                        "were never lent (rejects, each weighing {weight}) whose default probability is inferred by "
+                        "**parcelling**: the approved loans' observed rate in the same points band × {uplift} "
+                        "(`selection.parcel_uplift`; mean inferred {inferred} against {observed} observed). Mean "
+                        "points over the three stages:",
+                        "在其给分的指标上,以受约束似然拟合在其自身曲线上重新拟合满分:不加权、用上述权重加权,以及加入 "
+                        "{rejects} 个从未获贷的企业年度(拒贷企业,每个权重 {weight}),其违约概率用**分组推断**得出:"
+                        "同一积分档已获批贷款的观察违约率 × {uplift}(`selection.parcel_uplift`;推断均值 {inferred},"
+                        "观察值 {observed})。三个阶段的平均分值:"),
+    "sel.points_head": ("| indicator | {labels} |", "| 指标 | {labels} |"),
+    "sel.eval_head": ("| points | moved from the unweighted refit (per stage) | test AUC | test AUC, weighted |",
+                      "| 分值 | 相对不加权重拟合的变动(每阶段) | 测试 AUC | 测试 AUC(加权) |"),
+    "sel.read_as": ("Read these as sensitivity analyses: the weights only reach firms like some that were lent (a "
+                    "propensity of 0 cannot be weighted up), and parcelling assumes how much riskier a refused firm "
+                    "is.",
+                    "以上应视为敏感性分析:权重只能作用于与某些获贷企业相似的企业(倾向得分为 0 的无法加权),而分组推断"
+                    "假定了被拒企业的风险高出多少。"),
+    "sel.not_run": ("Not run (`selection.enabled: false`).", "未运行(`selection.enabled: false`)。"),
+    "sel.conflicts_note": ("Each indicator whose learned direction contradicts policy, handled three ways in "
+                           "`{formula}` (the other indicators' points scaled so every stage keeps its total): **zero** "
+                           "points, a **capped share** on its official curve, or a **plateau** curve that stops "
+                           "rewarding beyond a value. Chosen per indicator in the run config "
+                           "(`sign_conflicts.<indicator>.mode`); ΔAUC against zero on the test year ({defaults} "
+                           "defaults), paired bootstrap 95%.",
+                           "每个学到的方向与政策相反的指标,在 `{formula}` 中以三种方式处理(其他指标的分值按比例缩放,"
+                           "使每个阶段总分不变):**零分**、按官方曲线**限定份额**,或超过某值后不再加分的**平台**曲线。"
+                           "在运行配置中逐项选择(`sign_conflicts.<indicator>.mode`);ΔAUC 为相对零分在测试年份"
+                           "({defaults} 笔违约)上的差异,配对自助法 95%。"),
+    "sel.conflicts_head": ("| indicator | handling | share of points | curve | test AUC | ΔAUC vs zero [95%] |",
+                           "| 指标 | 处理方式 | 分值份额 | 曲线 | 测试 AUC | 相对零分的 ΔAUC [95%] |"),
+    "sel.chosen": (" **(chosen)**", " **(已选)**"),
     "sel.sec_sign_conflicts": ("## Sign conflicts: graded policy constraints", "## 方向冲突:分级政策约束"),
     # ------------------------------------------------------------- policy report (experiments/policy_report.py)
     "pr.title": ("# Policy simulation", "# 政策模拟"),
@@ -454,6 +552,59 @@ TEXTS: dict[str, tuple[str, str]] = {
     "pr.sec_funds": ("## Provincial funds: why they run out", "## 省级风险补偿资金:为何耗尽"),
     "pr.sec_every_assumption": ("## Every assumption: value and source", "## 全部假设:取值与来源"),
     "pr.assumptions_head": ("| assumption | how | value | source |", "| 假设 | 方式 | 取值 | 来源 |"),
+    "pr.sens_line": ("`{label}` against `{reference}` over {n} settings: lending at equal expected loss "
+                     "**{loss_low} to {loss_high}**; at an equal number of qualified firms lending {firms_low} to "
+                     "{firms_high} and expected loss {lossf_low} to {lossf_high}.",
+                     "`{label}` 对比 `{reference}`,共 {n} 种设定:同等预期损失下放贷额 **{loss_low} 至 "
+                     "{loss_high}**;同等入选企业数下放贷额 {firms_low} 至 {firms_high},预期损失 {lossf_low} 至 "
+                     "{lossf_high}。"),
+    "pr.marginal_rule": ("- `{label}` at the policy rule: the lowest qualified firm scores {points} points, in band "
+                         "{band} with PD {pd}{flag}",
+                         "- `{label}` 按政策规则:入选企业的最低分为 {points} 分,位于第 {band} 档,违约概率 {pd}{flag}"),
+    "pr.marginal_flag": (" ⚠ above the limit {limit}.", " ⚠ 高于上限 {limit}。"),
+    "pr.marginal_end": (".", "。"),
+    "pr.marginal_match": ("- `{formula}` at the reference's expected loss (cut-off {cutoff}): band {band}, PD {pd}"
+                          "{flag}",
+                          "- `{formula}` 在参照公式的预期损失下(分数线 {cutoff}):第 {band} 档,违约概率 {pd}{flag}"),
+    "pr.marginal_match_flag": (" ⚠ above the limit {limit}: the match lends to firms riskier than the policy "
+                               "allows; read its volume as an upper bound.",
+                               " ⚠ 高于上限 {limit}:该匹配会贷给比政策允许风险更高的企业;其放贷额应视为上限。"),
+    "pr.calib_none": ("- `{label}`: PDs fitted on {years}; no later year to check them on.",
+                      "- `{label}`:违约概率拟合于 {years};没有更晚的年份可供检验。"),
+    "pr.calib_check": ("- `{label}`: PDs fitted on {years}; on {year} ({loans} loans) they expect {expected} "
+                       "defaults, {defaults} observed.",
+                       "- `{label}`:违约概率拟合于 {years};在 {year} 年({loans} 笔贷款)预期违约 {expected} 笔,"
+                       "实际 {defaults} 笔。"),
+    "pr.churn_note": ("`{label}`: the formulas score different firms (stage rules or local indicators differ): no "
+                      "firm-level churn.",
+                      "`{label}`:两个公式计分的企业不同(阶段规则或地方指标不同):无法按企业计算名单变动。"),
+    "pr.churn_line": ("`{label}` against `{reference}`: {kept} of {ref_n} qualified firms stay, {left} leave and "
+                      "{entered} enter ({changed} of the firms qualified under either change). A group is flagged "
+                      "(⚠) when its qualified firms move by at least {flag_change} with at least {min_firms} "
+                      "qualified under one of the two. ",
+                      "`{label}` 对比 `{reference}`:{ref_n} 家入选企业中 {kept} 家保留,{left} 家退出,{entered} 家"
+                      "新入选(占任一公式下入选企业的 {changed})。某分组的入选企业变动至少 {flag_change} 且在任一"
+                      "公式下至少有 {min_firms} 家入选时标记 ⚠。"),
+    "pr.churn_flagged": ("**Flagged: {groups}.**", "**已标记:{groups}。**"),
+    "pr.churn_none": ("Nothing flagged.", "无标记。"),
+    "pr.funds_hold": ("The {n} provincial funds hold {total} together: each is {explicit}{ratio} of the reference "
+                      "formula's expected volume in its province. A fund pays {coverage} of the banks' remaining "
+                      "loss.",
+                      "{n} 个省级资金合计 {total}:{explicit}每个资金为参照公式在该省预期放贷额的 {ratio}。资金"
+                      "承担银行剩余损失的 {coverage}。"),
+    "pr.funds_explicit": ("sized explicitly for {n} province(s) and otherwise ",
+                          "{n} 个省份的资金规模单独设定,其余省份"),
+    "pr.funds_line": ("- `{label}`: expected claims {claims}, {times}; expected shortfall {shortfall} (back to the "
+                      "banks); P(at least one fund runs out) {p}.",
+                      "- `{label}`:预期索赔 {claims},{times};预期缺口 {shortfall}(由银行承担);至少一个资金耗尽"
+                      "的概率 {p}。"),
+    "pr.funds_times": ("**{ratio} times** the funds' size", "为资金规模的 **{ratio} 倍**"),
+    "pr.funds_none": ("no fund", "无资金"),
+    "pr.funds_warning": ("When expected claims are near or above the funds' size, almost every scenario exhausts "
+                         "some fund: the exhaustion probability then measures the size assumption, not the formula. "
+                         "Set `funds.sizes` (or `funds.coverage`) for a real province before quoting it.",
+                         "当预期索赔接近或超过资金规模时,几乎每个情景都会耗尽某个资金:此时耗尽概率反映的是规模假设,"
+                         "而非公式本身。引用前请为实际省份设定 `funds.sizes`(或 `funds.coverage`)。"),
     "pr.sec_plots": ("## Plots", "## 图表"),
     "pr.refinancing": ("Refinancing: {volume} eligible, saving {saving} of interest over the tenor.",
                        "再贷款:符合条件 {volume},期限内节省利息 {saving}。"),
@@ -504,6 +655,81 @@ PLOT_LABELS_ZH: dict[str, str] = {
     "frontier_x": "每阶段最多变动的分值(基础分内)",
     "frontier_y": "训练集 AUC",
 }
+# The fragments of a refinement reason in Chinese, keyed like models.learning.refine.REASON_EN (same
+# {names}); a reason is the concatenation of its fragments (Texts.reason).
+REASON_ZH: dict[str, str] = {
+    "sep": ";",
+    "close": ")",
+    "and": "且",
+    "carrier.only": "簇内唯一成员",
+    "carrier.dominant": "至少 {stable:.0%} 的重拟合中比每个孪生指标都重要",
+    "carrier.preferred": "在重拟合波动范围内与 {others} 同等重要;优先选用,因为",
+    "why.official": "属官方指标",
+    "why.inflate": "更难虚增",
+    "why.missing": "缺失值更少({missing:.1%},对比 {others_missing})",
+    "why.incremental": "增量价值更高",
+    "note.own": "在 {n} 次重拟合中有 {k} 次胜过最佳影子变量",
+    "note.no_link": "与还款无可测关联:",
+    "note.cluster_beats": ",其所在簇({members})为 {k} 次",
+    "note.cluster_uncertain": ("关联证据不足:其所在簇在 {n} 次重拟合中有 {k} 次胜过最佳影子变量(规则:至少 "
+                               "{stable:.0%} 为有关联,至多 {noise:.0%} 为无关联)"),
+    "note.carries": "代表其所在簇(",
+    "note.link": "可测关联:",
+    "note.unstable": "有关联(",
+    "note.unstable_tail": (")但方向不稳定:{share:.0%} 的重拟合为 {mode:+d},{opposite:.0%} 为相反方向(规则:"
+                           "至少 {clear:.0%} 的重拟合方向明确,其中 {stable:.0%} 一致)"),
+    "note.redundant": "与 {twins} 同向变动;`{carrier}` 代表该簇(",
+    "note.redundant_own": ");单独而言,它",
+    "r.conflict_more": "方向冲突:数值越高违约越多,但政策给予奖励",
+    "r.conflict_fewer": "方向冲突:数值越高违约越少,但政策予以扣减",
+    "r.conflict_tail": "({share:.0%} 的重拟合学到该方向,{opposite:.0%} 相反);推荐公式不给分",
+    "r.not_scored": ";不计分",
+    "r.no_points": ",但推荐公式不给分:在计分规则下,它相对其他指标的增量太小",
+    "r.no_stage": ",但没有任何阶段的企业能具备该指标",
+    "r.keep_or_reweight": ("保留或调整分值:平均 {mean:.1f} 分,基准为 {base:.1f} 分,但重拟合区间 "
+                           "[{lo:.1f}, {hi:.1f}] 包含基准(规则:变动至少 {rule:g} 分且在区间之外)"),
+    "r.reweight": "可预测还款,分值不同({base:.1f} → {mean:.1f})",
+    "r.keep": "可按政策方向预测还款",
+    "r.keep_reversed": "可预测还款",
+    "r.add": "在基准指标之外仍可预测还款",
+    "r.reversed": "与政策方向相反计分(数据驱动公式):数值越高得分越少;",
+    "r.weak": "证据薄弱:仅因 {stages} 企业没有任何具可测关联的指标而计分;",
+    "r.off_stages": ";{stages} 企业不得分(其贷款中至少 {share:.0%} 缺失该指标)",
+    "r.evidence": (";重要性 {imp:.3f} [{imp_lo:.3f}, {imp_hi:.3f}]({n} 次重拟合);置换后 AUC 损失 "
+                   "{inc:+.4f} [{inc_lo:+.4f}, {inc_hi:+.4f}]"),
+}
+
+# The policy report's assumptions table (rows written in English into policy.json by pipeline/policy.py):
+# fixed phrases, then patterns for the phrases that carry values. A cell is translated piece by piece ("; ").
+ASSUMPTIONS_ZH: dict[str, str] = {
+    "qualification": "入选规则", "top share of firms": "按企业比例取前", "points cut-off": "积分分数线",
+    "marginal band PD limit": "边际积分档违约概率上限", "flag above": "超过即标记",
+    "default probability per band": "各档违约概率", "take-up": "贷款使用率", "flat in every band": "各档统一",
+    "per band": "按档", "flat": "统一", "loan size (CNY 10k a year)": "贷款额(万元/年)",
+    "loss given default": "违约损失率", "tenor (months)": "期限(月)", "default correlation": "违约相关性",
+    "guarantee system's share of loss": "担保体系承担的损失比例", "guaranteed share of volume": "担保放贷额占比",
+    "guarantee cap per firm (CNY 10k)": "每家企业担保上限(万元)", "fund coverage": "资金覆盖比例",
+    "fund size per unit of volume": "每单位放贷额的资金规模", "funds sized explicitly": "单独设定规模的资金",
+    "refinancing eligible share": "符合再贷款条件的比例", "Monte Carlo draws": "蒙特卡洛抽样次数",
+    "set in the policy file": "政策文件设定", "default (docs/policy.md)": "默认值(docs/policy.md)",
+    "default": "默认值", "none": "无", "default; an assumption": "默认值;为假设",
+    "an assumption": "为假设", "an assumption, no published figure": "为假设,无公开数据",
+    "default: 71,435 of 520,000 firms in 2024": "默认值:2024 年 520,000 家企业中 71,435 家",
+    "default: Hebei, CNY 147 m behind CNY 310.7 bn": "默认值:河北,1.47 亿元资金支撑 3107 亿元贷款",
+    "estimated: mean yearly amount of borrowing firms": "估计值:借款企业的年均借款额",
+    "estimated from the loans table (guarantee == guarantee_fund)": "由贷款表估计(guarantee == guarantee_fund)",
+    "training_years": "训练年份", "all_years": "全部年份",
+}
+ASSUMPTION_PATTERNS_ZH: tuple[tuple[str, str], ...] = (
+    (r"^(\d+) bands, floor (\S+)$", r"\1 档,下限 \2"),
+    (r"^fitted on the observed loans of (.+)$", r"拟合于 \1 年的已观察贷款"),
+    (r"^checked out of time on (\d+)$", r"在 \1 年做样本外检验"),
+    (r"^fitted on every observed year \((.+)\)$", r"拟合于全部已观察年份(\1)"),
+    (r"^estimated from borrowing in (\d+) \(firm-weighted mean over bands\)$",
+     r"由 \1 年的借款估计(各档按企业数加权平均)"),
+    (r"^default: (.+)$", r"默认值:\1"),
+)
+
 PLOT_LABELS_EN: dict[str, str] = {
     "importance_title": "Indicator importance (mean |SHAP| over refits, 95% interval)",
     "group_title": "Importance by group",
@@ -564,6 +790,40 @@ class Texts:
 
     def plot_labels(self) -> Mapping[str, str]:
         return plot_labels(self.lang)
+
+    def assumption(self, text) -> str:
+        """A cell of the policy report's assumptions table in the language (English as written)."""
+        import re
+
+        text = str(text)
+        if not self.zh:
+            return text
+        pieces = []
+        for piece in text.split("; "):
+            zh = ASSUMPTIONS_ZH.get(piece)
+            if zh is None:
+                for pattern, repl in ASSUMPTION_PATTERNS_ZH:
+                    if re.match(pattern, piece):
+                        zh = re.sub(pattern, repl, piece)
+                        break
+            pieces.append(piece if zh is None else zh)
+        return ";".join(pieces)
+
+    def reason(self, parts, english: str | None = None) -> str:
+        """A refinement reason from its fragments (``reason_parts`` / ``note_parts``): the English text
+        (``english`` when given, the refinement's own words) or the Chinese one, with stage names in Chinese
+        and indicator ids as code."""
+        from innopoints.models.learning.refine import render_reason  # the learning stack only when asked
+
+        if not self.zh:
+            return english if english is not None else render_reason(parts)
+
+        def join(key: str, items) -> str:
+            if key == "stages":
+                return "、".join(self.stage(s) for s in items)
+            return "、".join(f"{x:.1%}" if isinstance(x, float) else f"`{x}`" for x in items)
+
+        return render_reason(parts, REASON_ZH, join_list=join)
 
 
 def plot_labels(lang: str) -> dict[str, str]:

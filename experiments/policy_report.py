@@ -291,10 +291,10 @@ def sensitivity_lines(results: dict, lang: str = "en") -> list[str]:
         eq_firms = [r["equal_firms"]["volume_ratio"] for r in rows if r["equal_firms"]["volume_ratio"] is not None]
         loss_firms = [r["equal_firms"]["loss_ratio"] for r in rows if r["equal_firms"]["loss_ratio"] is not None]
         lines += [
-            f"`{label}` against `{results['reference']}` over {len(rows)} settings: lending at equal expected loss "
-            f"**{_pct(min(eq_loss, default=None))} to {_pct(max(eq_loss, default=None))}**; at an equal number of "
-            f"qualified firms lending {_pct(min(eq_firms, default=None))} to {_pct(max(eq_firms, default=None))} "
-            f"and expected loss {_pct(min(loss_firms, default=None))} to {_pct(max(loss_firms, default=None))}.",
+            t("pr.sens_line", label=label, reference=results["reference"], n=len(rows),
+              loss_low=_pct(min(eq_loss, default=None)), loss_high=_pct(max(eq_loss, default=None)),
+              firms_low=_pct(min(eq_firms, default=None)), firms_high=_pct(max(eq_firms, default=None)),
+              lossf_low=_pct(min(loss_firms, default=None)), lossf_high=_pct(max(loss_firms, default=None))),
             "",
             t("pr.sensitivity_head"),
             "|---|---|---|---|---|",
@@ -311,38 +311,40 @@ def sensitivity_lines(results: dict, lang: str = "en") -> list[str]:
     return lines
 
 
-def marginal_lines(results: dict) -> list[str]:
+def marginal_lines(results: dict, lang: str = "en") -> list[str]:
     """Where a cut-off lies in a band whose default probability exceeds the limit (⚠), per formula and headline."""
+    t = Texts(lang)
     limit = results["policy"]["qualification"]["max_marginal_pd"]
     lines = []
     for label, r in results["formulas"].items():
         m = r.get("marginal") or {}
         if m.get("marginal_pd") is None:
             continue
-        lines.append(f"- `{label}` at the policy rule: the lowest qualified firm scores {m['marginal_points']:.2f} "
-                     f"points, in band {m['marginal_band']} with PD {m['marginal_pd']:.2%}"
-                     + (f" ⚠ above the limit {limit:.1%}." if m["marginal_pd_flag"] else "."))
+        flag = t("pr.marginal_flag", limit=f"{limit:.1%}") if m["marginal_pd_flag"] else t("pr.marginal_end")
+        lines.append(t("pr.marginal_rule", label=label, points=f"{m['marginal_points']:.2f}",
+                       band=m["marginal_band"], pd=f"{m['marginal_pd']:.2%}", flag=flag))
     for h in results["headline"]:
         if h.get("marginal_pd") is not None:
-            lines.append(f"- `{h['formula']}` at the reference's expected loss (cut-off {h['cutoff']:.2f}): band "
-                         f"{h['marginal_band']}, PD {h['marginal_pd']:.2%}"
-                         + (f" ⚠ above the limit {limit:.1%}: the match lends to firms riskier than the policy "
-                            "allows; read its volume as an upper bound." if h["marginal_pd_flag"] else "."))
+            flag = (t("pr.marginal_match_flag", limit=f"{limit:.1%}") if h["marginal_pd_flag"]
+                    else t("pr.marginal_end"))
+            lines.append(t("pr.marginal_match", formula=h["formula"], cutoff=f"{h['cutoff']:.2f}",
+                           band=h["marginal_band"], pd=f"{h['marginal_pd']:.2%}", flag=flag))
     return lines
 
 
-def calibration_lines(results: dict) -> list[str]:
+def calibration_lines(results: dict, lang: str = "en") -> list[str]:
     """The out-of-time check of each formula's band PDs on the held-out year."""
+    t = Texts(lang)
     lines = []
     for label, r in results["formulas"].items():
         cal = r.get("calibration") or {}
         check = cal.get("check")
         if not check:
-            lines.append(f"- `{label}`: PDs fitted on {cal.get('fit_years')}; no later year to check them on.")
+            lines.append(t("pr.calib_none", label=label, years=cal.get("fit_years")))
             continue
-        lines.append(f"- `{label}`: PDs fitted on {', '.join(map(str, cal['fit_years']))}; on {cal['check_year']} "
-                     f"({check['loans']:,} loans) they expect {check['expected_defaults']:.1f} defaults, "
-                     f"{check['defaults']} observed.")
+        lines.append(t("pr.calib_check", label=label, years=", ".join(map(str, cal["fit_years"])),
+                       year=cal["check_year"], loans=f"{check['loans']:,}",
+                       expected=f"{check['expected_defaults']:.1f}", defaults=check["defaults"]))
     return lines
 
 
@@ -353,14 +355,14 @@ def churn_lines(results: dict, lang: str = "en") -> list[str]:
     lines = []
     for label, c in (ch.get("formulas") or {}).items():
         if "note" in c:
-            lines += [f"`{label}`: {c['note']}.", ""]
+            lines += [t("pr.churn_note", label=label) if t.zh else f"`{label}`: {c['note']}.", ""]
             continue
-        lines += [f"`{label}` against `{results['reference']}`: {c['kept']:,} of {c['reference_qualified']:,} "
-                  f"qualified firms stay, {c['left']:,} leave and {c['entered']:,} enter "
-                  f"({c['changed_share']:.0%} of the firms qualified under either change). A group is flagged "
-                  f"(⚠) when its qualified firms move by at least {ch['flag_change']:.0%} with at least "
-                  f"{ch['min_firms']} qualified under one of the two. "
-                  + (f"**Flagged: {', '.join(c['flagged'])}.**" if c["flagged"] else "Nothing flagged."), "",
+        flagged = (t("pr.churn_flagged", groups=", ".join(_flagged_group(g, t) for g in c["flagged"]))
+                   if c["flagged"] else t("pr.churn_none"))
+        lines += [t("pr.churn_line", label=label, reference=results["reference"], kept=f"{c['kept']:,}",
+                    ref_n=f"{c['reference_qualified']:,}", left=f"{c['left']:,}", entered=f"{c['entered']:,}",
+                    changed=f"{c['changed_share']:.0%}", flag_change=f"{ch['flag_change']:.0%}",
+                    min_firms=ch["min_firms"]) + flagged, "",
                   t("pr.churn_head"), "|---|---|---|---|---|---|"]
         for key, rows in c["groups"].items():
             for r in rows:
@@ -373,52 +375,59 @@ def churn_lines(results: dict, lang: str = "en") -> list[str]:
     return lines
 
 
-def funds_lines(results: dict) -> list[str]:
+def _flagged_group(flagged: str, t: Texts) -> str:
+    """A flagged group as ``churn`` names it (``key=group``), in the report's language."""
+    key, _, group = str(flagged).partition("=")
+    if not t.zh or not group:
+        return str(flagged)
+    return f"{t.term(key)}={t.province(group) if key == 'province' else t.term(group)}"
+
+
+def funds_lines(results: dict, lang: str = "en") -> list[str]:
     """Why the funds run out: their sizes beside the claims that drive the exhaustion probability."""
+    t = Texts(lang)
     f = results["policy"]["funds"]
     sizes = results.get("fund_sizes") or {}
     total = sum(sizes.values())
-    lines = [f"The {len(sizes)} provincial funds hold {money(total)} together: each is "
-             + (f"sized explicitly for {len(f['sizes'])} province(s) and otherwise " if f["sizes"] else "")
-             + f"{f['size_ratio']:.5%} of the reference formula's expected volume in its province. A fund pays "
-             f"{f['coverage']:.0%} of the banks' remaining loss.", ""]
+    explicit = t("pr.funds_explicit", n=len(f["sizes"])) if f["sizes"] else ""
+    lines = [t("pr.funds_hold", n=len(sizes), total=money(total), explicit=explicit, ratio=f"{f['size_ratio']:.5%}",
+               coverage=f"{f['coverage']:.0%}"), ""]
     for label, r in results["formulas"].items():
         claims = r["fund_claims"]
         ratio = claims / total if total else None
-        lines.append(f"- `{label}`: expected claims {money(claims)}, "
-                     + (f"**{ratio:.1f} times** the funds' size" if ratio is not None else "no fund")
-                     + f"; expected shortfall {money(r['fund_expected_shortfall'])} (back to the banks); P(at least "
-                     f"one fund runs out) {percent(r['fund_exhaustion_probability'], 1)}.")
-    lines += ["", "When expected claims are near or above the funds' size, almost every scenario exhausts some "
-              "fund: the exhaustion probability then measures the size assumption, not the formula. Set "
-              "`funds.sizes` (or `funds.coverage`) for a real province before quoting it.", ""]
+        times = t("pr.funds_times", ratio=f"{ratio:.1f}") if ratio is not None else t("pr.funds_none")
+        lines.append(t("pr.funds_line", label=label, claims=money(claims), times=times,
+                       shortfall=money(r["fund_expected_shortfall"]),
+                       p=percent(r["fund_exhaustion_probability"], 1)))
+    lines += ["", t("pr.funds_warning"), ""]
     return lines
 
 
 def assumptions_table(results: dict, lang: str = "en") -> str:
     """Every assumption with the value used and its source (set in the policy file, default, or estimated)."""
-    rows = [Texts(lang)("pr.assumptions_head"), "|---|---|---|---|"]
+    t = Texts(lang)
+    rows = [t("pr.assumptions_head"), "|---|---|---|---|"]
     for a in results.get("assumptions") or []:
         v = a["value"]
-        value = "–" if v is None else (f"{v:,.4g}" if isinstance(v, float) else str(v))
-        rows.append(f"| {a['assumption']} | {a['how']} | {value} | {a['source']} |")
+        value = "–" if v is None else (f"{v:,.4g}" if isinstance(v, float) else t.assumption(v))
+        rows.append(f"| {t.assumption(a['assumption'])} | {t.assumption(a['how'])} | {value} | "
+                    f"{t.assumption(a['source'])} |")
     return "\n".join(rows)
 
 
 def robustness_sections(results: dict, lang: str = "en") -> list[str]:
     """The sections that say how far the headline survives its assumptions (appended to the report).
 
-    Headings, notes and table headers come in ``lang``; the per-formula sentences inside the sections are
-    English in both languages.
+    Headings, notes, table headers and sentences come in ``lang``.
     """
     t = Texts(lang)
     one = t("pr.one_formula").removeprefix("- ")
     lines = [t("pr.sec_sensitivity"), "",
              t("pr.sensitivity_note", limit=f"{results['policy']['qualification']['max_marginal_pd']:.1%}"), "",
              *(sensitivity_lines(results, lang) or [one, ""]),
-             t("pr.sec_marginal"), "", *marginal_lines(results), "",
-             t("pr.sec_calibration"), "", *calibration_lines(results), "",
+             t("pr.sec_marginal"), "", *marginal_lines(results, lang), "",
+             t("pr.sec_calibration"), "", *calibration_lines(results, lang), "",
              t("pr.sec_churn"), "", *(churn_lines(results, lang) or [one, ""]),
-             t("pr.sec_funds"), "", *funds_lines(results),
+             t("pr.sec_funds"), "", *funds_lines(results, lang),
              t("pr.sec_every_assumption"), "", assumptions_table(results, lang), ""]
     return lines

@@ -1,7 +1,8 @@
 """Human-readable reports (Markdown) built from the training results: aggregates only, never firm rows.
 
 In English or Chinese (``lang``): headings, table headers and sentences from :mod:`innopoints.experiments.i18n`,
-indicator names from the catalog. The per-indicator reasons are the refinement's own words (English).
+indicator names from the catalog. The per-indicator reasons are rendered from the refinement's fragments
+in the language.
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ def refinement_markdown(refinement: pd.DataFrame, evaluation: dict, frontier: li
             f"{r['importance']:.3f} [{lo:.3f}, {hi:.3f}] | {r['beats_noise']:.0%} | "
             f"{r['learned_direction']:+d} / {r['policy_direction']:+d}{' ⚠' if r['sign_conflict'] else ''} | "
             f"{r['incremental_auc']:+.4f} [{ilo:+.4f}, {ihi:+.4f}] | {r['missing_share']:.1%} | "
-            f"{r['baseline_points']:.1f} | {_points_cell(r, t)} | {t.term(r['recommendation'])} | {r['reason']} |")
+            f"{r['baseline_points']:.1f} | {_points_cell(r, t)} | {t.term(r['recommendation'])} | {_reason(r, t)} |")
     lines += ["", t("ref.sec_frontier"), "", t("ref.frontier_head"), "|---|---|---|---|"]
     for row in frontier:
         moved = " / ".join(f"{v:.1f}" for v in row["points_moved"])
@@ -189,6 +190,15 @@ def refinement_markdown(refinement: pd.DataFrame, evaluation: dict, frontier: li
     if notes:
         lines += ["", t("ref.sec_notes"), ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
+
+
+def _reason(row, t: Texts) -> str:
+    """A row's reason in the report's language: from its fragments when the table has them (older tables
+    only have the English sentence)."""
+    parts = row.get("reason_parts") if hasattr(row, "get") else None
+    if isinstance(parts, list) and parts:
+        return t.reason(parts, english=row["reason"])
+    return row["reason"]
 
 
 # ------------------------------------------------------------------------------------ who was lent
@@ -201,31 +211,28 @@ def _share(v) -> str:
 def selection_markdown(sel: dict, lang: str = "en") -> str:
     """The selection report: how much of each formula's qualified set lies where few loans were ever made,
     and what inverse-propensity weights and reject inference do to the recommended formula's points.
-    Headings in ``lang``; the body is English in both languages."""
+    In ``lang``; a note written by the analysis when it did not run stays in its own words."""
     t = Texts(lang)
     if "support" not in sel:
         return "\n".join([t("sel.title"), "",
-                          sel.get("note", "Not run (`selection.enabled: false`)."), "",
+                          sel.get("note", t("sel.not_run")), "",
                           *sign_conflict_lines(sel.get("sign_conflicts"), lang)])
     s, prop, sup = sel["settings"], sel["propensity"], sel["support"]
     names = list(sup["formulas"])
+    method = sel["method"]
+    if t.zh and prop.get("fit_years"):
+        method = t("sel.method", first=prop["fit_years"][0], last=prop["fit_years"][-1], year=prop["test_year"])
     lines = [
         t("sel.title"),
         "",
-        "Every AUC, weight and recommendation is learned from approved loans, and banks lend mostly to firms the "
-        "formula in force qualifies. Where a formula qualifies firms unlike any funded firm, what it promises "
-        "for them is an extrapolation. " + sel["method"] + f". Out of time on {prop['test_year']}, the "
-        f"propensity separates firms that borrowed from those that did not with AUC "
-        f"{_f(prop['test_auc'])} (lending rate {prop['test_lending_rate']:.1%}, mean propensity "
-        f"{prop['test_mean_propensity']:.1%}).",
+        t("sel.intro", method=method, year=prop["test_year"], auc=_f(prop["test_auc"]),
+          rate=f"{prop['test_lending_rate']:.1%}", mean=f"{prop['test_mean_propensity']:.1%}"),
         "",
         t("sel.sec_support"),
         "",
-        f"Low support: a modelled chance of a loan below **{s['low_support']:.1%}** (`selection.low_support`). "
-        f"Qualified: the top {s['share']:.2%} of the {prop['test_year']} firms under each formula.",
+        t("sel.low_support", low=f"{s['low_support']:.1%}", share=f"{s['share']:.2%}", year=prop["test_year"]),
         "",
-        "| formula | qualified firms | in low support | share of qualified | share of qualified points | "
-        "share of all points (mass) | qualified, not qualified by the formula in force | of those in low support |",
+        t("sel.support_head"),
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in sup["formulas"].items():
@@ -234,11 +241,11 @@ def selection_markdown(sel: dict, lang: str = "en") -> str:
                      f"{_share(r['qualified_points_share_low_support'])} | "
                      f"{_share(r['points_mass_share_low_support'])} | {r['qualified_new_vs_in_force']:,} | "
                      f"{r['qualified_new_low_support']:,} |")
-    lines += ["", "Observed loans (training years, outcome known) behind every propensity segment:", "",
-              "| propensity | firms | observed loans | defaults | " + " | ".join(f"qualified `{n}`" for n in names)
-              + " |", "|---|---|---|---|" + "---|" * len(names)]
+    lines += ["", t("sel.bins_intro"), "",
+              t("sel.bins_head", qualified=" | ".join(t("sel.bins_qualified", name=n) for n in names)),
+              "|---|---|---|---|" + "---|" * len(names)]
     for b in sup["bins"]:
-        flag = " ⚠ low support" if b["low_support"] else ""
+        flag = t("sel.low_flag") if b["low_support"] else ""
         lines.append(f"| {b['propensity_from']:.1%}–{b['propensity_to']:.1%}{flag} | {b['firms']:,} | "
                      f"{b['observed_loans']:,} | {b['observed_defaults']:,} | "
                      + " | ".join(f"{b[f'qualified_{n}']:,}" for n in names) + " |")
@@ -247,32 +254,27 @@ def selection_markdown(sel: dict, lang: str = "en") -> str:
         "",
         t("sel.sec_weights"),
         "",
-        f"Each training loan weighs lending rate ÷ its propensity, clipped to [{1 / s['max_weight']:.2f}, "
-        f"{s['max_weight']:g}] (`selection.max_weight`): range {w['min']:.2f}–{w['max']:.2f}, "
-        f"{w['clipped_share']:.1%} clipped, {w['effective_loans']:,.0f} effective loans of "
-        f"{w['training_loans']:,}. Test loans are weighted with the same model (fitted before the test year).",
+        t("sel.weights_note", lo=f"{1 / s['max_weight']:.2f}", hi=f"{s['max_weight']:g}", min=f"{w['min']:.2f}",
+          max=f"{w['max']:.2f}", clipped=f"{w['clipped_share']:.1%}", effective=f"{w['effective_loans']:,.0f}",
+          loans=f"{w['training_loans']:,}"),
         "",
-        "| formula | test AUC | test AUC, weighted |",
+        t("sel.weights_head"),
         "|---|---|---|",
         *(f"| `{n}` | {_f(r['test_auc'])} | {_f(r['test_auc_ipw'])} |" for n, r in we.items()),
         "",
     ]
     wt = sel["weights"]
-    labels = {"shipped": "as shipped", "refit_unweighted": "refit, unweighted", "refit_ipw": "refit, weighted",
-              "refit_parcelled": "refit, parcelled rejects"}
+    labels = {k: t(f"sel.{k}") for k in ("refit_unweighted", "refit_ipw", "refit_parcelled")}
+    labels["shipped"] = t("sel.as_shipped")
     pts = wt["points"]
     lines += [
         t("sel.sec_points", formula=wt["formula"]),
         "",
-        "Its max points refitted on its own curves by the constrained likelihood fit, where it gives points: "
-        "unweighted, with the weights above, and augmented with "
-        f"{wt['rejects']:,} firm-years that were never lent (rejects, each weighing {wt['reject_weight']:.2f}) "
-        f"whose default probability is inferred by **parcelling**: the approved loans' observed rate in the "
-        f"same points band × {s['parcel_uplift']:g} (`selection.parcel_uplift`; mean inferred "
-        f"{wt['mean_reject_pd']:.2%} against {wt['approved_default_rate']:.2%} observed). Mean points over the "
-        "three stages:",
+        t("sel.points_note", rejects=f"{wt['rejects']:,}", weight=f"{wt['reject_weight']:.2f}",
+          uplift=f"{s['parcel_uplift']:g}", inferred=f"{wt['mean_reject_pd']:.2%}",
+          observed=f"{wt['approved_default_rate']:.2%}"),
         "",
-        "| indicator | " + " | ".join(labels[k] for k in pts) + " |",
+        t("sel.points_head", labels=" | ".join(labels[k] for k in pts)),
         "|---|" + "---|" * len(pts),
     ]
     first = next(iter(pts.values()))
@@ -282,13 +284,12 @@ def selection_markdown(sel: dict, lang: str = "en") -> str:
             continue
         lines.append(f"| `{ind}` | " + " | ".join(f"{v:.1f}" for v in values) + " |")
     ev = wt["evaluation"]
-    lines += ["", "| points | moved from the unweighted refit (per stage) | test AUC | test AUC, weighted |",
+    lines += ["", t("sel.eval_head"),
               "|---|---|---|---|",
               *(f"| {labels[k]} | {r['points_moved_from_unweighted']:.1f} | {_f(r['test_auc'])} | "
                 f"{_f(r['test_auc_ipw'])} |" for k, r in ev.items()),
               "",
-              "Read these as sensitivity analyses: the weights only reach firms like some that were lent (a "
-              "propensity of 0 cannot be weighted up), and parcelling assumes how much riskier a refused firm is.",
+              t("sel.read_as"),
               ""]
     lines += sign_conflict_lines(sel.get("sign_conflicts"), lang)
     return "\n".join(lines)
@@ -296,20 +297,18 @@ def selection_markdown(sel: dict, lang: str = "en") -> str:
 
 def sign_conflict_lines(costs: dict | None, lang: str = "en") -> list[str]:
     """Graded handling of each sign conflict (zero, capped share, plateau) with its AUC cost; chosen one marked.
-    The heading in ``lang``; the body is English in both languages."""
+    In ``lang``."""
     if not costs:
         return []
-    lines = [Texts(lang)("sel.sec_sign_conflicts"), "",
-             f"Each indicator whose learned direction contradicts policy, handled three ways in `{costs['formula']}` "
-             "(the other indicators' points scaled so every stage keeps its total): **zero** points, a **capped "
-             "share** on its official curve, or a **plateau** curve that stops rewarding beyond a value. Chosen "
-             "per indicator in the run config (`sign_conflicts.<indicator>.mode`); ΔAUC against zero on the test "
-             f"year ({costs['test_defaults']} defaults), paired bootstrap 95%.", "",
-             "| indicator | handling | share of points | curve | test AUC | ΔAUC vs zero [95%] |",
+    t = Texts(lang)
+    lines = [t("sel.sec_sign_conflicts"), "",
+             t("sel.conflicts_note", formula=costs["formula"], defaults=costs["test_defaults"]), "",
+             t("sel.conflicts_head"),
              "|---|---|---|---|---|---|"]
     for r in costs["modes"]:
         d = r["delta_auc_vs_zero"]
-        lines.append(f"| `{r['indicator']}` | {r['mode']}{' **(chosen)**' if r['chosen'] else ''} | "
-                     f"{r['share']:.0%} | {r['curve']} | {_f(r['test_auc'])} | "
+        curve = f"`{r['curve']}`" if t.zh else r["curve"]
+        lines.append(f"| `{r['indicator']}` | {t.term(r['mode'])}{t('sel.chosen') if r['chosen'] else ''} | "
+                     f"{r['share']:.0%} | {curve} | {_f(r['test_auc'])} | "
                      f"{d[1]:+.3f} [{d[0]:+.3f}, {d[2]:+.3f}] |")
     return lines + [""]

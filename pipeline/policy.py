@@ -619,13 +619,16 @@ def assess_and_write(formulas: list[Formula], tables: dict[str, pd.DataFrame], p
 
 
 def report_summary(results: dict) -> dict:
-    """What the reviewer report shows of a policy simulation: A's and B's totals and B's headline."""
+    """What the reviewer report shows of a policy simulation: A's and B's totals, B's headline, the churn of
+    the qualified set (:func:`churn`) and the sensitivity grid behind the headline's range."""
     labels = list(results["formulas"])
     return {"labels": labels,
             "totals": {label: {k: results["formulas"][label].get(k) for k in SUMMARY_TOTALS} for label in labels},
             "headline": results["headline"][0] if results["headline"] else None,
             "scoring_year": results["data"].get("scoring_year"),
-            "draws": results["policy"]["monte_carlo"]["draws"]}
+            "draws": results["policy"]["monte_carlo"]["draws"],
+            "churn": results.get("churn"), "sensitivity": results.get("sensitivity"),
+            "max_marginal_pd": results["policy"]["qualification"]["max_marginal_pd"]}
 
 
 def print_summary(results: dict) -> None:

@@ -49,6 +49,78 @@ SCORED = 0.005
 
 VERDICTS = ("keep", "reweight", "add", "drop", "leave out", "uncertain")
 
+REASON_EN: dict[str, str] = {
+    "sep": "; ",
+    "close": ")",
+    "and": " and ",
+    "carrier.only": "the cluster's only member",
+    "carrier.dominant": "more important than each twin in at least {stable:.0%} of the refits",
+    "carrier.preferred": "as important as {others} within the refits' spread; preferred as ",
+    "why.official": "official",
+    "why.inflate": "harder to inflate",
+    "why.missing": "fewer missing values ({missing:.1%} vs {others_missing})",
+    "why.incremental": "more incremental value",
+    "note.own": "beat the best shadow in {k} of {n} refits",
+    "note.no_link": "no measurable link to repayment: ",
+    "note.cluster_beats": ", its cluster ({members}) in {k}",
+    "note.cluster_uncertain": ("insufficient evidence of a link: its cluster beat the best shadow in {k} of {n} "
+                               "refits (rule: at least {stable:.0%} for a link, at most {noise:.0%} for none)"),
+    "note.carries": "carries its cluster (",
+    "note.link": "measurable link: ",
+    "note.unstable": "a link (",
+    "note.unstable_tail": (") but no stable direction: {mode:+d} in {share:.0%} of refits, the opposite in "
+                           "{opposite:.0%} (rule: a clear direction in at least {clear:.0%} of refits, {stable:.0%} "
+                           "of them agreeing)"),
+    "note.redundant": "moves with {twins}; {carrier} carries the cluster (",
+    "note.redundant_own": "); on its own it ",
+    "r.conflict_more": "sign conflict: higher values go with more defaults, but policy rewards them",
+    "r.conflict_fewer": "sign conflict: higher values go with fewer defaults, but policy penalises them",
+    "r.conflict_tail": (" (learned in {share:.0%} of refits, the opposite in {opposite:.0%}); the recommended "
+                        "formula gives it no points"),
+    "r.not_scored": "; not scored",
+    "r.no_points": (", but the recommended formula gives it no points: it adds too little beside the other "
+                    "indicators under the points rules"),
+    "r.no_stage": ", but no stage's firms can have it",
+    "r.keep_or_reweight": ("keep or reweight: {mean:.1f} points on average against the baseline's {base:.1f}, "
+                           "but the refits' interval [{lo:.1f}, {hi:.1f}] includes the baseline (rule: a change of "
+                           "{rule:g} points or more outside the interval)"),
+    "r.reweight": "predicts repayment, with a different weight ({base:.1f} → {mean:.1f})",
+    "r.keep": "predicts repayment in the policy direction",
+    "r.keep_reversed": "predicts repayment",
+    "r.add": "predicts repayment beyond the baseline's indicators",
+    "r.reversed": "SCORED AGAINST POLICY (data-driven formula): higher values earn fewer points; ",
+    "r.weak": "WEAK EVIDENCE: scored only because no indicator with a measurable link can be had by {stages} firms; ",
+    "r.off_stages": "; no points for {stages} firms (missing for at least {share:.0%} of their loans)",
+    "r.evidence": ("; importance {imp:.3f} [{imp_lo:.3f}, {imp_hi:.3f}] over {n} refits; AUC lost when permuted "
+                   "{inc:+.4f} [{inc_lo:+.4f}, {inc_hi:+.4f}]"),
+}
+"""The fragments of a reason (code → English template). A reason is kept as ``reason_parts``, a list of
+``[code, args]`` whose rendered templates, concatenated, give the English ``reason``; reports render the
+same parts in another language with their own templates (:func:`render_reason`). List arguments are joined
+with ", " (fractions as percentages with one decimal)."""
+
+Parts = list[list]
+
+
+def _part(code: str, **args) -> list:
+    return [code, args]
+
+
+def render_reason(parts: Sequence, templates: dict[str, str] | None = None, *, join_list=None) -> str:
+    """Concatenate the fragments ``parts`` with ``templates`` (default English). ``join_list(key, items)``
+    renders a list argument (default: items joined with ", ", floats as ``.1%``)."""
+    templates = REASON_EN if templates is None else templates
+
+    def default_join(_key, items):
+        return ", ".join(f"{x:.1%}" if isinstance(x, float) else str(x) for x in items)
+
+    join = join_list or default_join
+    out = []
+    for code, args in parts:
+        values = {k: join(k, v) if isinstance(v, (list, tuple)) else v for k, v in args.items()}
+        out.append(templates[code].format(**values))
+    return "".join(out)
+
 
 def _preference(ind: Indicator, ev_row: pd.Series) -> tuple:
     """Sort key among twins that the refits cannot tell apart: smaller is preferred."""
@@ -56,77 +128,80 @@ def _preference(ind: Indicator, ev_row: pd.Series) -> tuple:
             -float(ev_row["importance"]), ind.id)
 
 
-def _carrier(members: list[str], evidence: Evidence, by_id: dict[str, Indicator]) -> tuple[str, str]:
-    """The member that carries a cluster, and why (module docstring)."""
+def _carrier(members: list[str], evidence: Evidence, by_id: dict[str, Indicator]) -> tuple[str, Parts]:
+    """The member that carries a cluster, and why (module docstring; fragments of :data:`REASON_EN`)."""
     ev = evidence.indicators
     if len(members) == 1:
-        return members[0], "the cluster's only member"
+        return members[0], [_part("carrier.only")]
     cols = {i: j for j, i in enumerate(ev.index)}
     per = evidence.per_refit["importance"]
     ranked = sorted(members, key=lambda i: (-ev.loc[i, "importance"], i))
     top = ranked[0]
     contenders = [top] + [m for m in ranked[1:] if dominance(per, cols[top], cols[m]) < STABLE]
     if len(contenders) == 1:
-        return top, (f"more important than each twin in at least {STABLE:.0%} of the refits")
+        return top, [_part("carrier.dominant", stable=STABLE)]
     chosen = min(contenders, key=lambda i: _preference(by_id[i], ev.loc[i]))
     others = [c for c in contenders if c != chosen]
     why = []
     if by_id[chosen].official and not all(by_id[o].official for o in others):
-        why.append("official")
+        why.append(_part("why.official"))
     if not by_id[chosen].inflatable and any(by_id[o].inflatable for o in others):
-        why.append("harder to inflate")
+        why.append(_part("why.inflate"))
     miss = ev.loc[chosen, "missing_share"]
     if all(miss < ev.loc[o, "missing_share"] for o in others):
-        why.append(f"fewer missing values ({miss:.1%} vs "
-                   + ", ".join(f"{ev.loc[o, 'missing_share']:.1%}" for o in others) + ")")
+        why.append(_part("why.missing", missing=float(miss),
+                         others_missing=[float(ev.loc[o, "missing_share"]) for o in others]))
     if not why:
-        why.append("more incremental value")
-    return chosen, (f"as important as {', '.join(others)} within the refits' spread; preferred as "
-                    + " and ".join(why))
+        why.append(_part("why.incremental"))
+    parts = [_part("carrier.preferred", others=others)]
+    for k, w in enumerate(why):
+        parts += ([_part("and")] if k else []) + [w]
+    return chosen, parts
 
 
 def eligibility(evidence: Evidence, indicators: Sequence[Indicator]) -> pd.DataFrame:
     """Per indicator (index = id): ``eligible`` (may score), ``status`` and ``note`` (why), the cluster's
-    ``carrier`` and ``carrier_reason``, ``sign_conflict`` (eligible, stable direction against policy)."""
+    ``carrier`` and ``carrier_reason``, ``sign_conflict`` (eligible, stable direction against policy);
+    ``note_parts`` is ``note`` as fragments of :data:`REASON_EN`."""
     by_id = {ind.id: ind for ind in indicators}
     ev, cl = evidence.indicators, evidence.clusters
     n = evidence.settings.refits
     rows = {}
     for _cluster, c in cl.iterrows():
         members = list(c["members"])
-        carrier, carrier_reason = _carrier(members, evidence, by_id)
+        carrier, carrier_parts = _carrier(members, evidence, by_id)
         for i in members:
             e = ev.loc[i]
-            own = f"beat the best shadow in {round(e['beats_noise'] * n)} of {n} refits"
+            own = [_part("note.own", k=int(round(e["beats_noise"] * n)), n=n)]
             stable = int(e["direction"]) != 0
             if c["link"] == "no":
-                status, note = "no_link", f"no measurable link to repayment: {own}"
+                status, note = "no_link", [_part("note.no_link"), *own]
                 if len(members) > 1:
-                    note += f", its cluster ({', '.join(members)}) in {round(c['beats_noise'] * n)}"
+                    note.append(_part("note.cluster_beats", members=members, k=int(round(c["beats_noise"] * n))))
             elif c["link"] == "uncertain" and e["link"] != "yes":
-                status, note = "uncertain", (f"insufficient evidence of a link: its cluster beat the best shadow "
-                                             f"in {round(c['beats_noise'] * n)} of {n} refits (rule: at least "
-                                             f"{STABLE:.0%} for a link, at most {NOISE:.0%} for none)")
+                status, note = "uncertain", [_part("note.cluster_uncertain", k=int(round(c["beats_noise"] * n)), n=n,
+                                                   stable=STABLE, noise=NOISE)]
             elif e["link"] == "yes" or (i == carrier and c["link"] == "yes"):
-                how = own if e["link"] == "yes" else f"carries its cluster ({carrier_reason})"
+                how = own if e["link"] == "yes" else [_part("note.carries"), *carrier_parts, _part("close")]
                 if stable:
-                    status, note = "link", f"measurable link: {how}"
+                    status, note = "link", [_part("note.link"), *how]
                 else:
-                    status, note = "uncertain", (f"a link ({how}) but no stable direction: "
-                                                 f"{int(e['direction_mode']):+d} in {e['direction_share']:.0%} "
-                                                 f"of refits, the opposite in {e['direction_opposite']:.0%} (rule: "
-                                                 f"a clear direction in at least {CLEAR:.0%} of refits, "
-                                                 f"{STABLE:.0%} of them agreeing)")
+                    status, note = "uncertain", [
+                        _part("note.unstable"), *how,
+                        _part("note.unstable_tail", mode=int(e["direction_mode"]),
+                              share=float(e["direction_share"]), opposite=float(e["direction_opposite"]),
+                              clear=CLEAR, stable=STABLE)]
             else:
-                status, note = "redundant", (f"moves with {', '.join(m for m in members if m != i)}; "
-                                             f"{carrier} carries the cluster ({carrier_reason}); on its own it "
-                                             f"{own}")
+                status, note = "redundant", [
+                    _part("note.redundant", twins=[m for m in members if m != i], carrier=carrier),
+                    *carrier_parts, _part("note.redundant_own"), *own]
             eligible = status == "link"
             # Reported wherever the data show a stable direction against policy, unless there is no link at
             # all: an uncertain link with a reversed direction is still evidence that rewarding it is wrong.
             conflict = status != "no_link" and int(e["direction"]) == -by_id[i].direction
-            rows[i] = {"eligible": eligible, "status": status, "note": note, "carrier": carrier,
-                       "carrier_reason": carrier_reason, "sign_conflict": conflict}
+            rows[i] = {"eligible": eligible, "status": status, "note": render_reason(note), "carrier": carrier,
+                       "carrier_reason": render_reason(carrier_parts), "sign_conflict": conflict,
+                       "note_parts": note}
     return pd.DataFrame.from_dict(rows, orient="index").reindex([ind.id for ind in indicators])
 
 
@@ -169,29 +244,22 @@ def refinement_table(*, indicators: Sequence[Indicator], evidence: Evidence, eli
         reversed_ = has_points and scored_dir is not None and scored_dir == -ind.direction
         interval = None if points_interval is None else points_interval[:, :, j]
         off_stages = [s for code, s in enumerate(STAGES) if not available[code, j]]
-        evidence_text = (f"importance {e['importance']:.3f} [{e['importance_lo']:.3f}, {e['importance_hi']:.3f}] "
-                         f"over {n} refits; AUC lost when permuted {e['incremental']:+.4f} "
-                         f"[{e['incremental_lo']:+.4f}, {e['incremental_hi']:+.4f}]")
         out_word = "drop" if i in in_baseline else "leave out"
         weak = el["status"] != "link" and has_points
+        note = list(el["note_parts"])
         if el["sign_conflict"] and not reversed_ and not weak:
             rec = out_word
-            reason = ("sign conflict: higher values go with more defaults, but policy rewards them"
-                      if ind.direction == 1 else
-                      "sign conflict: higher values go with fewer defaults, but policy penalises them")
-            reason += (f" (learned in {e['direction_share']:.0%} of refits, the opposite in "
-                       f"{e['direction_opposite']:.0%}); the recommended formula gives it no points")
+            parts = [_part("r.conflict_more" if ind.direction == 1 else "r.conflict_fewer"),
+                     _part("r.conflict_tail", share=float(e["direction_share"]),
+                           opposite=float(e["direction_opposite"]))]
             if el["status"] != "link":
-                reason += f"; {el['note']}"
+                parts += [_part("sep"), *note]
         elif el["status"] != "link" and not has_points:
             rec = "uncertain" if el["status"] == "uncertain" else out_word
-            reason = f"{el['note']}; not scored"
+            parts = [*note, _part("r.not_scored")]
         elif not has_points:
             rec = out_word
-            reason = (f"{el['note']}, but the recommended formula gives it no points: it adds too little beside "
-                      "the other indicators under the points rules")
-            if len(off_stages) == len(STAGES):
-                reason = f"{el['note']}, but no stage's firms can have it"
+            parts = [*note, _part("r.no_stage" if len(off_stages) == len(STAGES) else "r.no_points")]
         else:
             mean_pts, mean_base = float(pts.mean()), float(b_pts.mean())
             if i in in_baseline and abs(mean_pts - mean_base) >= REWEIGHT_POINTS:
@@ -200,28 +268,27 @@ def refinement_table(*, indicators: Sequence[Indicator], evidence: Evidence, eli
                     lo, hi = float(interval[0].mean()), float(interval[1].mean())
                 if lo is not None and lo <= mean_base <= hi:
                     rec = "uncertain"
-                    reason = (f"keep or reweight: {mean_pts:.1f} points on average against the baseline's "
-                              f"{mean_base:.1f}, but the refits' interval [{lo:.1f}, {hi:.1f}] includes the "
-                              f"baseline (rule: a change of {REWEIGHT_POINTS:g} points or more outside the interval)")
+                    parts = [_part("r.keep_or_reweight", mean=mean_pts, base=mean_base, lo=lo, hi=hi,
+                                   rule=REWEIGHT_POINTS)]
                 else:
                     rec = "reweight"
-                    reason = f"predicts repayment, with a different weight ({mean_base:.1f} → {mean_pts:.1f})"
+                    parts = [_part("r.reweight", base=mean_base, mean=mean_pts)]
             elif i in in_baseline:
-                rec, reason = "keep", "predicts repayment in the policy direction"
+                rec, parts = "keep", [_part("r.keep_reversed" if reversed_ else "r.keep")]
             else:
-                rec, reason = "add", "predicts repayment beyond the baseline's indicators"
+                rec, parts = "add", [_part("r.add")]
             if reversed_:
-                reason = ("SCORED AGAINST POLICY (data-driven formula): higher values earn fewer points; "
-                          + reason.replace(" in the policy direction", ""))
-            reason += f"; {el['note']}"
+                parts = [_part("r.reversed"), *parts]
+            parts += [_part("sep"), *note]
             if weak:
                 scored_in = [s for c_, s in enumerate(STAGES) if pts[c_] >= SCORED]
-                reason = (f"WEAK EVIDENCE: scored only because no indicator with a measurable link can be had by "
-                          f"{', '.join(scored_in)} firms; " + reason)
+                parts = [_part("r.weak", stages=scored_in), *parts]
         if off_stages and has_points:
-            reason += (f"; no points for {', '.join(off_stages)} firms (missing for at least "
-                       f"{unavailable_share:.0%} of their loans)")
-        reason += f"; {evidence_text}"
+            parts.append(_part("r.off_stages", stages=off_stages, share=float(unavailable_share)))
+        parts.append(_part("r.evidence", imp=float(e["importance"]), imp_lo=float(e["importance_lo"]),
+                           imp_hi=float(e["importance_hi"]), n=n, inc=float(e["incremental"]),
+                           inc_lo=float(e["incremental_lo"]), inc_hi=float(e["incremental_hi"])))
+        reason = render_reason(parts)
         rows.append({
             "id": i, "name_zh": ind.name_zh, "name_en": ind.name_en, "group": ind.group,
             "status": ind.status, "in_baseline": i in in_baseline,
@@ -249,7 +316,7 @@ def refinement_table(*, indicators: Sequence[Indicator], evidence: Evidence, eli
             "points_interval": (None if interval is None else
                                 {s: [float(interval[0, c_]), float(interval[1, c_])] for c_, s in enumerate(STAGES)}),
             "recommended_points": float(pts.mean()),
-            "recommendation": rec, "reason": reason,
+            "recommendation": rec, "reason": reason, "reason_parts": parts,
         })
     table = pd.DataFrame(rows).sort_values(["cluster_rank", "importance", "id"], ascending=[True, False, True],
                                            kind="stable").reset_index(drop=True)

@@ -23,6 +23,7 @@ from innopoints.experiments.html import (
 )
 from innopoints.features.stage import STAGES
 from tests.experiments.conftest import SCRIPT_TITLE
+from tests.experiments.english import english_runs
 
 # What `innopoints.pipeline.policy.report_summary` hands the report: A's and B's totals and B's headline.
 TOTALS = {"qualified_firms": 1096.0, "expected_volume": 40000.0, "expected_default_rate": 0.0213,
@@ -92,6 +93,40 @@ def test_the_policy_section_shows_both_formulas_and_the_headline(comparison, rep
     assert "<td class=\"t\">B candidate-moved</td><td>1,096</td><td>41,000</td>" in section
     assert "<td>300 / 800 / 134</td><td>2,500</td><td>5.0%</td>" in section
     assert "scoring year 2025" in section and "2,000 one-factor Monte Carlo draws" in section
+
+
+CHURN = {"flag_change": 0.25, "min_firms": 30, "formulas": {"candidate-moved": {
+    "reference_qualified": 550, "qualified": 550, "kept": 400, "left": 150, "entered": 150, "changed_share": 0.27,
+    "groups": {"stage": [{"group": "startup", "reference": 24, "formula": 60, "change": 1.5, "kept": 20, "flag": True},
+                         {"group": "growth", "reference": 526, "formula": 490, "change": -0.07, "kept": 380,
+                          "flag": False}],
+               "province": [{"group": "Hebei", "reference": 0, "formula": 40, "change": None, "kept": 0,
+                             "flag": True}]},
+    "flagged": ["stage=startup", "province=Hebei"]}}}
+GRID = [{"take_up": None, "share": 0.1374, "equal_loss": {"volume_ratio": 0.12, "marginal_pd": 0.08},
+         "equal_firms": {"volume_ratio": -0.05}},
+        {"take_up": 0.171, "share": 0.2, "equal_loss": {"volume_ratio": 0.31, "marginal_pd": 0.01},
+         "equal_firms": {"volume_ratio": 0.02}}]
+POLICY_CHURN = {**POLICY, "churn": CHURN, "sensitivity": {"candidate-moved": GRID}, "max_marginal_pd": 0.05}
+
+
+def test_the_policy_section_lists_the_churn_flags_and_the_headline_range(comparison):
+    c = dataclasses.replace(comparison, policy=POLICY_CHURN)
+    html = render_html(c)
+    section = html[html.index("Churn as a policy risk"):].split("</section>", 1)[0]
+    assert "From A to B, 400 of 550 qualified firms stay, 150 leave and 150 enter." in section
+    assert "<li>stage startup: 24 → 60 qualified (+150%)</li><li>province Hebei: 0 → 40 qualified (new)</li>" \
+        in section and "growth" not in section
+    assert ("Over the 2 take-up and qualification settings of the sensitivity grid, candidate-moved lends "
+            "+12.0% to +31.0% at equal expected loss") in section
+    md = render_markdown(c)
+    assert "**Churn as a policy risk:** From A to B, 400 of 550" in md
+    assert "stage startup: 24 → 60 qualified (+150%); province Hebei: 0 → 40 qualified (new)." in md
+    zh = render_html(c, "zh")
+    part = zh[zh.index("名单变动的政策风险"):].split("</section>", 1)[0]
+    assert "<li>阶段 初创期:入选 24 → 60(+150%)</li><li>省份 河北:入选 0 → 40(新增)</li>" in part
+    assert english_runs(part) == [] and english_runs(render_markdown(c, "zh").split("名单变动", 1)[1]) == []
+    assert "Churn" not in render_html(dataclasses.replace(comparison, policy=POLICY))  # an older summary: none
 
 
 # --------------------------------------------------------------------------------------------- Markdown
@@ -177,6 +212,17 @@ def test_chinese_markdown_summary(comparison):
     md = render_markdown(comparison, "zh")
     assert md.startswith("### 公式对比:") and "**变化概览**" in md
     assert "| 指标 | 阶段 | A | B | 变动 | 方向 |" in md and "研发费用金额" in md and "与政策一致" in md
+
+
+def test_the_migration_section_in_chinese_has_no_english_sentences(comparison, report_zh):
+    html = report_zh.split('<section id="migration">', 1)[1].split("</section>", 1)[0]
+    md = "\n".join(comparison.migration_markdown("zh"))
+    assert english_runs(html) == [] and english_runs(md) == []
+    assert "<th>新入选的测试贷款(违约率)</th>" in html and "| 阶段 | 初创期 |" in md
+    en = "\n".join(comparison.migration_markdown())
+    assert (f"Each formula qualifies its own top {comparison.settings['share']:.1%} of the scoring year's firms "
+            "(A 100 base + 0 bonus points; B 100 base + 0 bonus points): formulas on different scales") in en
+    assert "| slice | value | firms | qualified A |" in en and "| stage | startup |" in en
 
 
 def test_chinese_plot_labels(comparison):

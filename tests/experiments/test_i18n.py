@@ -7,13 +7,17 @@ import string
 
 import pytest
 
-from innopoints.experiments.i18n import LANGS, PLOT_LABELS_ZH, TEXTS, Texts, check_lang, plot_labels
+from innopoints.experiments.i18n import LANGS, PLOT_LABELS_ZH, REASON_ZH, TEXTS, Texts, check_lang, plot_labels
 from innopoints.features.catalog import get
 from innopoints.features.errors import ConfigError
+from innopoints.models.learning.refine import REASON_EN
 from innopoints.models.plots import LABELS
+from tests.experiments.english import english_runs
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
-NEUTRAL = {"card.auc_sub", "metric.test_auc", "metric.test_ks", "col.auc", "col.psi"}  # acronyms read the same
+# acronyms and punctuation read the same
+NEUTRAL = {"card.auc_sub", "metric.test_auc", "metric.test_ks", "col.auc", "col.psi", "pr.marginal_end",
+           "mig.scale_sep"}
 
 
 def _fields(template: str) -> set[str]:
@@ -64,3 +68,15 @@ def test_an_unknown_language_is_refused_naming_the_accepted_ones(lang):
     with pytest.raises(ConfigError, match=r"--lang: .* use one of en, zh"):
         check_lang(lang)
     assert LANGS == ("en", "zh")
+
+
+def test_the_english_run_checker_finds_prose_and_skips_code():
+    assert english_runs("入选 the set moves a lot 变动") == ["the set moves a lot"]
+    assert english_runs("指标 `rd_intensity is not scored` 与 rd_intensity_x 与 AUC PSI") == []
+    assert english_runs("<p class=\"note big red\">说明</p>") == []
+
+
+def test_reason_fragments_have_both_languages_with_the_same_placeholders():
+    assert set(REASON_ZH) == set(REASON_EN)
+    for code, en in REASON_EN.items():
+        assert _fields(en) == _fields(REASON_ZH[code]), code

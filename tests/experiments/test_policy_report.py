@@ -7,6 +7,8 @@ with 2,000 Monte Carlo draws (well under a second).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -27,6 +29,7 @@ from innopoints.models.formula.baseline import official_2024
 from innopoints.models.formula.schema import StagePoints
 from innopoints.pipeline.config import RunConfig
 from innopoints.pipeline.policy import PolicyFile, policy_results, prepare, simulate_policy
+from tests.experiments.english import english_runs
 
 HEADLINE = {"reference": "official-2024", "formula": "candidate", "target_expected_loss": 1712.55,
             "reference_expected_volume": 55024.98, "cutoff": 9.596, "qualified_firms": 2216,
@@ -199,3 +202,27 @@ def test_plots_in_chinese(simulated):
     assert split.get_title() == "预期损失由谁承担"
     assert [t.get_text() for t in split.get_legend().get_texts()] == ["银行", "担保体系", "省级补偿资金"]
     assert exhaustion.get_ylabel() == "资金池耗尽概率"
+
+
+def test_chinese_robustness_sections_have_no_english_sentences(simulated):
+    results = copy.deepcopy(simulated[0])
+    label = next(iter(results["churn"]["formulas"]))
+    results["churn"]["formulas"][label]["flagged"] = ["stage=startup", "province=Hebei"]
+    results["churn"]["formulas"]["local"] = {"note": "the formulas score different firms (stage rules or local "
+                                                     "indicators differ): no firm-level churn"}
+    results["policy"]["funds"]["sizes"] = {"Hebei": 1.0}
+    zh = policy_markdown(results, lang="zh")
+    robust = zh.split("\n## 其他假设下的要点\n", 1)[1]
+    assert english_runs(robust) == []
+    assert "**已标记:阶段=初创期, 省份=河北。**" in robust
+    assert "| 资金覆盖比例 |  | 0.3 | 默认值;为假设,无公开数据 |" in robust
+    en = policy_markdown(results)  # the English sentences as they were
+    c = results["churn"]["formulas"][label]
+    assert (f"`{label}` against `official-2024`: {c['kept']:,} of {c['reference_qualified']:,} qualified firms "
+            f"stay, {c['left']:,} leave and {c['entered']:,} enter") in en
+    assert "**Flagged: stage=startup, province=Hebei.**" in en
+    assert "`local`: the formulas score different firms (stage rules or local indicators differ): no firm-level " \
+           "churn." in en
+    assert "each is sized explicitly for 1 province(s) and otherwise " in en
+    assert "| fund coverage |  | 0.3 | default; an assumption, no published figure |" in en
+    assert "When expected claims are near or above the funds' size, almost every scenario exhausts some fund" in en

@@ -15,6 +15,7 @@ from innopoints.experiments.reports import (
     formulas_table,
     refinement_markdown,
 )
+from tests.experiments.english import english_runs
 
 POLICY_METRICS = {"share": 0.1374, "qualified_default_rate": 0.0125, "qualified_default_rate_low": 0.006,
                   "qualified_default_rate_high": 0.0251, "qualified_defaults": 5, "qualified_n": 400,
@@ -205,3 +206,30 @@ def test_selection_report_shows_support_bins_weights_and_every_correction(small_
     zh = selection_markdown(sel, lang="zh")
     assert zh.startswith("# 贷款样本选择") and "\n## 各公式入选名单的样本支持度\n" in zh
     assert zh.count("\n| ") == md.count("\n| ")  # the same tables under Chinese headings
+
+
+def test_chinese_reasons_are_chinese_and_english_ones_are_the_refinements_words(small_train, report):
+    r = small_train
+    zh = refinement_markdown(r.refinement, r.evaluation, r.frontier, r.notes, lang="zh")
+    every = zh.split("\n## 全部指标\n", 1)[1].split("\n## ", 1)[0]
+    assert english_runs(every) == []
+    en_every = _section(report, "Every indicator")
+    for reason in r.refinement["reason"]:
+        assert f"| {reason} |" in en_every
+
+
+def test_selection_report_in_chinese_has_no_english_sentences_and_english_keeps_its_own(small_train):
+    from innopoints.experiments.reports import selection_markdown
+
+    costs = {"formula": "f", "test_defaults": 12, "modes": [
+        {"indicator": "rd_intensity", "mode": m, "chosen": m == "cap", "share": 0.1, "curve": "official",
+         "test_auc": 0.61, "delta_auc_vs_zero": [-0.01, 0.0, 0.01]} for m in ("zero", "cap", "plateau")]}
+    sel = dict(small_train.selection, sign_conflicts=costs)
+    zh = selection_markdown(sel, lang="zh")
+    assert english_runs(zh.split("\n", 1)[1]) == []  # the title keeps its English subtitle
+    assert "| `rd_intensity` | 限定份额 **(已选)** | 10% | `official` |" in zh
+    en = selection_markdown(sel)
+    assert sel["method"] + f". Out of time on {sel['propensity']['test_year']}, the propensity separates" in en
+    assert "Read these as sensitivity analyses: the weights only reach firms like some that were lent" in en
+    assert "| `rd_intensity` | cap **(chosen)** | 10% | official |" in en
+    assert "Not run (`selection.enabled: false`)." in selection_markdown({})

@@ -306,3 +306,22 @@ def test_every_assumption_states_its_value_and_source_and_an_override_says_so(si
     # A limit of 0.1%: every cut-off lies in a riskier band, so every one is flagged.
     assert all(m["marginal_pd_flag"] for m in sim["marginal"].values())
     assert sim["headline"][0]["marginal_pd_flag"]
+
+
+def test_the_reviewer_report_lists_the_churn_flags_of_the_policy_simulation(simulated):
+    from innopoints.experiments.html import churn_summary
+    from innopoints.experiments.i18n import Texts
+    from innopoints.pipeline.policy import policy_results, report_summary
+
+    runs, info, terms, sim = simulated
+    summary = report_summary(policy_results(runs, sim, PolicyFile(**FAST), terms, info))
+    assert summary["churn"] == sim["churn"]  # the policy's own computation, passed on
+    lead, groups, ranges = churn_summary(summary, Texts("en"))
+    c = sim["churn"]["formulas"]["hand-candidate"]
+    flagged = [(key, r) for key, rows in c["groups"].items() for r in rows if r["flag"]]
+    assert len(groups) == len(flagged) > 0
+    for (key, r), line in zip(flagged, groups, strict=True):
+        assert line.startswith(f"{key} {r['group']}: {r['reference']:,} → {r['formula']:,} qualified")
+    assert lead[0] == (f"From A to B, {c['kept']:,} of {c['reference_qualified']:,} qualified firms stay, "
+                       f"{c['left']:,} leave and {c['entered']:,} enter.")
+    assert len(ranges) == len(summary["sensitivity"])
