@@ -29,7 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-BUDGETS = {  # seconds, GB: issue 8 (end to end <= 5 min, <= 6 GB) and the earlier per-stage budgets
+BUDGETS = {  # seconds, GB: the national-scale budget (end to end <= 5 min, <= 6 GB) and the per-stage budgets
     "simulate": (60, 4), "features": (60, 4), "score": (30, None), "train": (300, 6), "end to end (run)": (300, 6),
 }
 

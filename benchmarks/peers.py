@@ -55,7 +55,7 @@ from innopoints.pipeline.contract import coerce_tables  # noqa: E402
 from innopoints.pipeline.simulate import simulate  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-AUC_MARGIN = 0.005  # issue 8: our test AUC >= optbinning's - 0.005 ...
+AUC_MARGIN = 0.005  # the peer budget: our test AUC >= optbinning's - 0.005 ...
 TIME_RATIO = 1 / 3  # ... with fit time <= 1/3 of optbinning's
 PASS_STEPS = ("LightGBM", "SHAP", "candidate formulas", "recalibration frontier")  # build_recipe's marks
 # optbinning settings tried: (monotone trend, metric_missing). metric_missing=0 is its default (a missing value
@@ -289,7 +289,7 @@ def _trends(card, ids: list[str]) -> dict:
 
 
 def verdict(ours: dict, peer: dict, ours_fit: float) -> dict:
-    """Issue 8's budget: test AUC within 0.005 of optbinning's and fit time at most a third of its fit."""
+    """The peer budget: test AUC within 0.005 of optbinning's and fit time at most a third of its fit."""
     d_auc = float(ours["test_auc"] - peer["test_auc"])
     ratio = float(ours_fit / peer["fit_seconds"])
     return {"auc_diff": round(d_auc, 4), "auc_met": d_auc >= -AUC_MARGIN,
@@ -455,7 +455,7 @@ def markdown(info: dict) -> str:
               f"{ours['settings']['lgbm_threads']} thread(s) (two passes of LightGBM + SHAP + "
               "all candidates + recalibration frontier, evaluation with 1000-draw bootstraps, three reference "
               "models, refinement with drop-one refits).", "",
-              f"## Budget (issue 8), against {ref} (optbinning's best test AUC here)", "",
+              f"## Budget, against {ref} (optbinning's best test AUC here)", "",
               "| our formula | timing compared | our seconds | ΔAUC (≥ −0.005) | DeLong 95 % of ΔAUC "
               "| time ratio (≤ 0.333) | met |",
               "|---|---|---|---|---|---|---|"]
