@@ -484,7 +484,7 @@ def migration_html(c: Comparison, lang: str = "en") -> str:
     head = t("mig.head_html").split("|")
     body = []
     for r in c.migration.itertuples():
-        cells = [t.term(r.slice), _slice_value(r.slice, r.value, t), r.firms, r.qualified_a, r.qualified_b,
+        cells = [t.term(r.slice), t.slice_value(r.slice, r.value), r.firms, r.qualified_a, r.qualified_b,
                  r.entering, r.leaving, r.staying,
                  f"{r.net:+d}", _loans_cell(r.loans_entering, r.default_rate_entering),
                  _loans_cell(r.loans_leaving, r.default_rate_leaving)]
@@ -506,7 +506,7 @@ def migration_markdown(c: Comparison, lang: str = "en") -> list[str]:
              t("mig.head_md"),
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in c.migration.loc[c.migration["slice"] != "province"].itertuples():
-        lines.append(f"| {t.term(r.slice)} | {_slice_value(r.slice, r.value, t)} | {r.firms} | {r.qualified_a} | "
+        lines.append(f"| {t.term(r.slice)} | {t.slice_value(r.slice, r.value)} | {r.firms} | {r.qualified_a} | "
                      f"{r.qualified_b} | {r.entering} | "
                      f"{r.leaving} | {r.net:+d} | {_loans_cell(r.loans_entering, r.default_rate_entering)} | "
                      f"{_loans_cell(r.loans_leaving, r.default_rate_leaving)} |")
@@ -518,13 +518,6 @@ def _migration_note(c: Comparison, t: Texts | None = None) -> str:
     scale = [t("mig.scale", side=side, base=f"{f['base_points']:g}", bonus=f"{f['bonus_points']:g}")
              for side, f in (("A", c.formula_a), ("B", c.formula_b))]
     return t("mig.note", share=f"{c.settings['share']:.1%}", scale=t("mig.scale_sep").join(scale))
-
-
-def _slice_value(slice_: str, value: str, t: Texts) -> str:
-    """A migration row's group in the language: provinces by name, stages and flags as terms."""
-    if not t.zh:
-        return value
-    return t.province(value) if slice_ == "province" else t.term(value)
 
 
 def _loans_cell(n, rate) -> str:

@@ -374,7 +374,7 @@ def _metrics(c: Comparison, t: Texts) -> str:
         rows = []
         for rb in _slice_order(col, rows_b):
             ra = by_value.get(str(rb["value"]), {})
-            rows.append([_text(_slice_value(col, rb["value"], t)), _cell(rb["n"]), _cell(rb["defaults"]),
+            rows.append([_text(t.slice_value(col, rb["value"])), _cell(rb["n"]), _cell(rb["defaults"]),
                          _cell(number(ra.get("auc"))), _cell(number(rb["auc"])),
                          _cell(percent(ra.get("top_default_rate"))), _cell(percent(rb["top_default_rate"]))])
         head = [t.term(col), t("col.loans"), t("col.defaults"), t("col.auc", k="A"), t("col.auc", k="B"),
@@ -382,15 +382,6 @@ def _metrics(c: Comparison, t: Texts) -> str:
         slices.append(_block(t("loans_by", col=t.term(col)), _table(head, rows), len(rows), t))
     return (f'<section id="metrics"><h2>{escape(t("sec.metrics"))}</h2><div class="side">{table}{extra}</div>'
             f'<div class="side">{"".join(slices)}</div>{_p(t("note.metrics"), "note")}</section>')
-
-
-def _slice_value(col: str, value, t: Texts) -> str:
-    """A slice's value for people: stages, provinces and yes/no flags in the language."""
-    if col == "stage":
-        return t.stage(str(value)) if t.zh else str(value)
-    if col == "province":
-        return t.province(str(value))
-    return t.term(value) if col == "is_sme" else str(value)
 
 
 def _points(c: Comparison, t: Texts) -> str:
@@ -471,7 +462,7 @@ def _qualified(c: Comparison, t: Texts) -> str:
                   ta=number(q["threshold_a"], ".2f"), tb=number(q["threshold_b"], ".2f")), "note")]
     for col, rows in q["by"].items():
         rows = _slice_order(col, rows)
-        body = [[_text(_slice_value(col, r["value"], t)), _cell(r["n"]), _cell(r["qualified_a"]),
+        body = [[_text(t.slice_value(col, r["value"])), _cell(r["n"]), _cell(r["qualified_a"]),
                  _cell(r["qualified_b"]), _cell(r["entering"], "up" if r["entering"] else None),
                  _cell(r["leaving"], "down" if r["leaving"] else None), _cell(r["staying"])]
                 for r in rows]
@@ -483,7 +474,7 @@ def _qualified(c: Comparison, t: Texts) -> str:
     loan_tables = [_table([t("test_loans"), *groups],
                           [[_text(t.term("all")), *(_rate_cell(overall[g]) for g in GROUPS)]])]
     for col, rows in ql["by"].items():
-        body = [[_text(_slice_value(col, r["value"], t)), _cell(r["n"]), *(_rate_cell(r[g]) for g in GROUPS)]
+        body = [[_text(t.slice_value(col, r["value"])), _cell(r["n"]), *(_rate_cell(r[g]) for g in GROUPS)]
                 for r in _slice_order(col, rows)]
         loan_tables.append(_block(t("loans_by", col=t.term(col)),
                                   _table([t.term(col), t("col.loans"), *groups], body), len(body), t))

@@ -774,6 +774,17 @@ class Texts:
         zh = STAGE_NAMES_ZH.get(stage, "")
         return (zh or stage) if self.zh else f"{stage} {zh}".strip()
 
+    def slice_value(self, column: str, value) -> str:
+        """A slice's value for people (stage, province, SME flag, ...): in Chinese reports the stage's and
+        province's Chinese names and the flag as a term; in English ones the value as it is."""
+        if not self.zh:
+            return str(value)
+        if column == "stage":
+            return self.stage(str(value))
+        if column == "province":
+            return self.province(str(value))
+        return self.term(value) if column == "is_sme" else str(value)
+
     def province(self, province: str) -> str:
         """A province: its Chinese name in Chinese reports, the contract's pinyin in English ones."""
         return PROVINCE_NAMES_ZH.get(province, province) if self.zh else province

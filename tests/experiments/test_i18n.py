@@ -80,3 +80,13 @@ def test_reason_fragments_have_both_languages_with_the_same_placeholders():
     assert set(REASON_ZH) == set(REASON_EN)
     for code, en in REASON_EN.items():
         assert _fields(en) == _fields(REASON_ZH[code]), code
+
+
+def test_slice_values_read_the_same_in_every_table():
+    # The migration table and the reviewer report's slices share one rendering: Chinese stage and province
+    # names and the SME flag as a word in Chinese reports, the values as they are in English ones.
+    zh, en = Texts("zh"), Texts("en")
+    assert [zh.slice_value("stage", "startup"), zh.slice_value("province", "Guangdong"),
+            zh.slice_value("is_sme", True), zh.slice_value("is_sme", False)] == ["初创期", "广东", "是", "否"]
+    assert [en.slice_value("stage", "startup"), en.slice_value("province", "Guangdong"),
+            en.slice_value("is_sme", True)] == ["startup", "Guangdong", "True"]
