@@ -70,15 +70,7 @@ class StageRule(BaseModel):
 
         A table is built with one rule (its ``stage`` column); when a formula with another rule is scored on
         the same rows (a hand-written baseline whose start-ups are younger than 8, say), the builder adds its
-        stages under this name and :func:`stage_view` hands the formula its own.
+        stages under this name, and scoring reads a formula's own
+        (:func:`innopoints.models.formula.schema.stage_codes`).
         """
         return "stage@" + hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:10]
-
-
-def stage_view(frame: pd.DataFrame, rule: StageRule) -> pd.DataFrame:
-    """``frame`` with its ``stage`` column under ``rule``: the frame itself, or a copy whose ``stage`` is the
-    rule's own column (:attr:`StageRule.column`) when the frame carries one."""
-    col = rule.column
-    if col not in frame.columns:
-        return frame
-    return frame.assign(stage=frame[col])

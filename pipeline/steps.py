@@ -259,7 +259,7 @@ def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula,
 
 def _with_stages_of(formula: Formula, frame: pd.DataFrame, built_with_its_rule) -> pd.DataFrame:
     """``frame`` (built with the run's stage rule) plus the stage of every row under ``formula``'s own rule,
-    when that differs, in the column :func:`~innopoints.features.stage.stage_view` reads: candidates are fitted
+    when that differs, in the column :attr:`StageRule.column` that scoring reads: candidates are fitted
     with the run's rule, the baseline and its recalibrations are scored with their own."""
     own = built_with_its_rule()
     if own is frame or own["stage"].equals(frame["stage"]):

@@ -386,7 +386,7 @@ class Formula(StrictModel):
         With ``fill_missing`` (needs the ``stage`` column for ``stage_median``) missing values take the
         item's missing policy, as in scoring; without it they stay NaN.
         """
-        codes = stage_codes(indicators) if fill_missing else None
+        codes = stage_codes(indicators, self.stage_rule) if fill_missing else None
         arrays = self._fraction_arrays(indicators, codes)
         return pd.DataFrame(arrays, index=indicators.index)
 
@@ -395,9 +395,10 @@ class Formula(StrictModel):
 
         ``indicators`` has one float column per indicator id (NaN = missing) and a ``stage`` column with
         values in :data:`innopoints.features.stage.STAGES`. The breakdown columns are ``points_<indicator id>`` and
-        ``points_bonus_<bonus id>`` (before the bonus cap); the output keeps the input's index.
+        ``points_bonus_<bonus id>`` (before the bonus cap); the output keeps the input's index. Rows that carry
+        the formula's own stages beside ``stage`` (the column :attr:`StageRule.column`) are scored in those.
         """
-        codes = stage_codes(indicators)
+        codes = stage_codes(indicators, self.stage_rule)
         fractions = self._fraction_arrays(indicators, codes)
         n = len(indicators)
         base = np.zeros(n, dtype="float64")
@@ -651,12 +652,16 @@ def _format_validation_error(err: ValidationError) -> str:
     return "; ".join(lines[:5]) + extra
 
 
-def stage_codes(indicators: pd.DataFrame) -> np.ndarray:
+def stage_codes(indicators: pd.DataFrame, rule: StageRule | None = None) -> np.ndarray:
     """0/1/2 per row for start-up/growth/stable (:data:`STAGES` order); a missing or unknown stage is the
-    user's mistake and raises :class:`FormulaError` naming an example row, never a code that indexes a stage."""
+    user's mistake and raises :class:`FormulaError` naming an example row, never a code that indexes a stage.
+
+    With ``rule``, rows built under another rule that carry ``rule``'s own stages (the column
+    :attr:`StageRule.column`) are read in those."""
     if "stage" not in indicators.columns:
         raise FormulaError(f"indicator table: column 'stage' is missing (values {list(STAGES)})")
-    stage = indicators["stage"]
+    own = rule.column if rule is not None else None
+    stage = indicators[own] if own in indicators.columns else indicators["stage"]
     known = pd.Index(list(STAGES))
     if isinstance(stage.dtype, pd.CategoricalDtype):
         # Map the few categories, not the many rows (a stage column is usually categorical).

@@ -40,7 +40,7 @@ from threadpoolctl import threadpool_limits
 
 from innopoints.features.catalog import Indicator
 from innopoints.features.errors import EvaluationError, FormulaError
-from innopoints.features.stage import STAGES, StageRule, stage_view
+from innopoints.features.stage import STAGES, StageRule
 from innopoints.models.evaluation.backtest import (
     MIN_TEST_DEFAULTS,
     backtest,
@@ -247,7 +247,7 @@ def _bonus_inputs(baseline: Formula, data: pd.DataFrame, learned: Learned) -> tu
     whose indicator shows a sign conflict gets none (its curve runs in the policy direction)."""
     if not baseline.bonus:
         return np.zeros((len(data), 0)), np.zeros(0, bool)
-    fractions = baseline.fractions(data[baseline.required_columns + ["stage"]])
+    fractions = baseline.fractions(data)
     G = fractions[[f"bonus_{b.id}" for b in baseline.bonus]].to_numpy(dtype="float64")
     direction = learned.evidence.indicators["direction"]
     active = np.array([not (b.indicator in direction.index
@@ -278,12 +278,9 @@ def _baseline_active(baseline: Formula, indicators: Sequence[Indicator], policy:
     return np.column_stack([policy.active[:, col[i]] if i in col else np.ones(len(STAGES), bool) for i in b_ids])
 
 
-def _fractions(formula_or_curves, data: pd.DataFrame, ids: list[str]) -> np.ndarray:
-    """(n, k) curve fractions of ``ids``; a formula reads each row in its stage under its own rule."""
-    columns = list(dict.fromkeys(ids + getattr(formula_or_curves, "required_columns", [])))  # bonus items too
-    rule = getattr(formula_or_curves, "stage_rule", None)
-    rows = data if rule is None else stage_view(data, rule)
-    return formula_or_curves.fractions(rows[columns + ["stage"]])[ids].to_numpy(dtype="float64")
+def _fractions(formula: Formula, data: pd.DataFrame, ids: list[str]) -> np.ndarray:
+    """(n, k) curve fractions of ``formula``'s items ``ids``, each row in its stage under the formula's rule."""
+    return formula.fractions(data)[ids].to_numpy(dtype="float64")
 
 
 def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: Formula, settings: TrainSettings,
@@ -350,7 +347,7 @@ def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: 
     say("recalibration frontier")
     active = _baseline_active(baseline, indicators, learned.specs["policy"])
     # Recalibrations keep the baseline's stage rule, so they are fitted on its stages.
-    frontier, recal = _frontier(data, y, _stage_codes(stage_view(data, baseline.stage_rule)), baseline, active,
+    frontier, recal = _frontier(data, y, _stage_codes(data, baseline.stage_rule), baseline, active,
                                 settings, (G, bonus_active))
     b_ids, _ = _baseline_points(baseline)
     for limit, (pts, bonus_pts) in recal.items():
@@ -462,9 +459,8 @@ def _validation_log_loss(points_fit: np.ndarray, y_fit: np.ndarray, points_valid
 
 
 def _score(formula: Formula, frame: pd.DataFrame) -> np.ndarray:
-    """Points of every row, each row in its stage under the formula's own rule (:func:`stage_view`)."""
-    rows = stage_view(frame, formula.stage_rule)
-    return formula.score(rows[formula.required_columns + ["stage"]])["points"].to_numpy()
+    """Points of every row, each row in its stage under the formula's own rule (:meth:`Formula.score`)."""
+    return formula.score(frame)["points"].to_numpy()
 
 
 def flavour_of(name: str) -> str | None:
@@ -699,7 +695,7 @@ def _recipe_points(name: str, data: pd.DataFrame, indicators: Sequence[Indicator
     y = data["defaulted"].to_numpy(dtype="float64")
     codes = _stage_codes(data)
     if name.startswith("recal-"):
-        codes = _stage_codes(stage_view(data, baseline.stage_rule))
+        codes = _stage_codes(data, baseline.stage_rule)
         limit = float(name.split("-", 1)[1])
         b_ids, w0 = _baseline_points(baseline)
         active = _baseline_active(baseline, indicators, learned.specs["policy"])

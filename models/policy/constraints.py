@@ -110,7 +110,7 @@ def constraint_costs(formula: Formula, conflicts: Mapping[str, ConflictRule], *,
         variants = {mode: graded_formula(formula, indicator, ConflictRule(
             mode=mode, share=choice.share, zero_at=choice.zero_at, plateau=choice.plateau), baseline=baseline,
             values=values, direction=direction) for mode in MODES}
-        risk = {mode: -f.score(test[f.required_columns + ["stage"]])["points"].to_numpy()
+        risk = {mode: -f.score(test)["points"].to_numpy()
                 for mode, f in variants.items()}
         for mode, f in variants.items():
             delta = paired_bootstrap(y, risk["zero"], risk[mode], "auc", n_boot=n_boot, seed=seed)

@@ -34,7 +34,7 @@ PARCEL_BANDS = 10
 def formula_fractions(formula: Formula, frame: pd.DataFrame) -> tuple[list[str], np.ndarray]:
     """The formula's indicator ids and its curve fractions (missing policy applied) for every row."""
     ids = [item.id for item in formula.indicators]
-    return ids, formula.fractions(frame[formula.required_columns + ["stage"]])[ids].to_numpy(dtype="float64")
+    return ids, formula.fractions(frame)[ids].to_numpy(dtype="float64")
 
 
 def formula_points(formula: Formula) -> np.ndarray:

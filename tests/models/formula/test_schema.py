@@ -399,3 +399,22 @@ def test_scores_are_vectorised_over_many_rows():
     sample = firms.iloc[[0, 17, 29_999]]
     assert_frame_equal(whole.iloc[[0, 17, 29_999]], formula.score(sample))
     assert (whole["points"] <= 10.0 + 5.0).all()
+
+
+def test_a_formula_scores_rows_in_its_own_rules_stages():
+    # Rows built under the run's rule carry a formula's own stages in its rule's column when the rules differ:
+    # every scoring path (score, fractions, stage_codes with the rule) reads those, so a baseline whose
+    # start-ups are younger than 8 is never scored on the run's stages, whoever calls it.
+    from innopoints.models.formula.baseline import official_2024
+
+    base = official_2024()
+    own = base.model_copy(update={"stage_rule": base.stage_rule.model_copy(update={"startup_max_age": 8})})
+    rows = pd.DataFrame({i: [1.0, 1.0] for i in own.required_columns})
+    rows["stage"] = ["growth", "stable"]
+    rows[own.stage_rule.column] = ["startup", "stable"]
+    assert stage_codes(rows, own.stage_rule).tolist() == [0, 2]
+    assert stage_codes(rows, base.stage_rule).tolist() == [1, 2]  # another rule: the table's own stages
+    assert own.score(rows)["stage"].astype(str).tolist() == ["startup", "stable"]
+    expected = own.score(rows.assign(stage=["startup", "stable"]).drop(columns=own.stage_rule.column))
+    assert own.score(rows)["points"].tolist() == expected["points"].tolist()
+    assert own.fractions(rows).equals(own.fractions(rows.assign(stage=["startup", "stable"])))
