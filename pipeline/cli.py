@@ -704,6 +704,7 @@ def fit_command(
     options = fit_step.FitOptions(target=target, stage=stage, time=time, split=split, test_share=test_share,
                                   seed=seed, exclude=tuple(exclude or ()), max_points=max_points, refits=refits)
     meta, bounds = fit_step.load_indicator_meta(indicators)
+    _check_out_paths(dirs={"--out": out}, files={})  # as every command: a bad --out fails before fitting
     uri = _tracking_ready() if mlflow else None
     names = ["read and check", "evidence and the data-driven formula", "the policy-consistent formula",
              "points intervals", "reference models", "evaluation on the test rows", "refinement", "write"]

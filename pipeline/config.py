@@ -183,17 +183,24 @@ class RunConfig(BaseModel):
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def read_yaml_model(path: Path, model: type[M], what: str) -> M:
-    """Read a YAML file into a pydantic model; every mistake is one ConfigError naming the file and field."""
+def read_yaml(path: Path, what: str):
+    """The data of a small YAML input file (the one reader and safe loader: size, encoding, anchors and depth
+    checked); every mistake is one ConfigError naming the file."""
     from innopoints.pipeline.io import read_text_input
 
     path = Path(path)
     try:
-        data = load_yaml(read_text_input(path, what)) or {}
+        return load_yaml(read_text_input(path, what))
     except RefusedYAMLError as exc:
         raise ConfigError(f"{what} file {path} is refused: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{what} file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+
+
+def read_yaml_model(path: Path, model: type[M], what: str) -> M:
+    """Read a YAML file into a pydantic model; every mistake is one ConfigError naming the file and field."""
+    path = Path(path)
+    data = read_yaml(path, what) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{what} file {path}: the top level must be a mapping of sections")
     try:

@@ -30,13 +30,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from innopoints.features.catalog import GROUPS
 from innopoints.features.errors import ConfigError, DataError
 from innopoints.features.stage import STAGE_NAMES_ZH, STAGES
 from innopoints.models.formula.schema import Formula
+from innopoints.pipeline.config import read_yaml
 
 TABLE_SUFFIXES = (".parquet", ".csv", ".xlsx", ".xls")
 META_KEYS = ("name_zh", "name_en", "group", "unit", "direction")
@@ -109,12 +109,7 @@ def load_indicator_meta(path: Path | None) -> tuple[dict[str, dict], dict | None
     if path is None:
         return {}, None
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"indicators file {path}: cannot read it: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"indicators file {path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    data = read_yaml(path, "indicators")
     if not isinstance(data, dict) or not isinstance(data.get("indicators"), dict):
         raise ConfigError(f"indicators file {path}: needs a mapping `indicators:` of column -> metadata, e.g. "
                           "indicators: {income: {name_zh: 收入, group: financial, unit: 万元, direction: 1}}")

@@ -120,3 +120,16 @@ def test_a_bad_indicators_file_is_named_with_the_column_and_key(tmp_path):
     result = fit("--table", tmp_path / "loans.csv", "--target", "defaulted", "--indicators", tmp_path / "ind.yaml",
                  "--out", tmp_path / "out")
     assert result.exit_code == 2 and "indicators.a.group: 'assets' is not one of" in result.output
+
+
+def test_a_bad_out_or_a_yaml_bomb_is_refused_before_any_fitting(tmp_path):
+    table = credit_table()
+    table.to_csv(tmp_path / "loans.csv", index=False)
+    (tmp_path / "taken").write_text("a file, not a folder", encoding="utf-8")
+    result = fit("--table", tmp_path / "loans.csv", "--target", "defaulted", "--out", tmp_path / "taken")
+    assert result.exit_code == 2 and "--out" in result.output and "Traceback" not in result.output
+    (tmp_path / "bomb.yaml").write_text('a: &a ["x", "x"]\nb: [*a, *a]\n', encoding="utf-8")
+    result = fit("--table", tmp_path / "loans.csv", "--target", "defaulted", "--indicators", tmp_path / "bomb.yaml",
+                 "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "indicators file" in result.output and "refused" in result.output
+    assert not (tmp_path / "out").exists()
