@@ -528,11 +528,13 @@ def compare(
     with Stages(names, enabled=not quiet) as p:
         with p.stage("read and validate"):
             tables = steps.load_tables(data)
+            rows = steps.Rows(tables)  # compare and the policy simulation score the same rows
         with p.stage("compare"):
-            comparison = steps.compare(fa, fb, tables, cfg)
+            comparison = steps.compare(fa, fb, tables, cfg, rows=rows)
         if pol is not None:
             with p.stage("policy simulation"):
-                results, _ = assess_and_write([fa, fb], tables, pol, cfg, out.parent / "policy", lang=lang)
+                results, _ = assess_and_write([fa, fb], tables, pol, cfg, out.parent / "policy", lang=lang,
+                                              rows=rows)
                 comparison = dataclasses.replace(comparison, policy=report_summary(results))
         with p.stage("write"):
             paths = steps.write_comparison(comparison, out, lang)

@@ -169,7 +169,7 @@ def _policy(state: RunState) -> None:
 
     state.policy, state.policy_files = assess_and_write(
         [state.result.formulas["baseline"], state.best], state.tables, run_policy(state.config), state.config,
-        state.out / "policy", lang=state.lang)
+        state.out / "policy", lang=state.lang, rows=state.rows)
     state.comparison = dataclasses.replace(state.comparison, policy=report_summary(state.policy))
 
 

@@ -7,7 +7,6 @@ firms with each formula, hands the numbers to the model layer in order, and writ
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -17,7 +16,6 @@ import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from rich.table import Table
 
-from innopoints.features.build import loan_features
 from innopoints.features.stage import StageRule
 from innopoints.models.evaluation.metrics import QUALIFIED_SHARE
 from innopoints.models.formula.schema import Formula
@@ -256,23 +254,6 @@ class FormulaRun:
     calibration: dict | None = None  # the out-of-time check of the band PDs
 
 
-def _loans_for(tables: dict[str, pd.DataFrame], rule: StageRule, indicators, cache: dict) -> pd.DataFrame:
-    key = tuple(sorted(rule.model_dump().items()))
-    if key not in cache:
-        cache[key] = loan_features(tables["firms"], tables["firm_years"], tables["loans"], indicators, rule)
-    return cache[key]
-
-
-def _population_for(tables: dict[str, pd.DataFrame], year: int, config: RunConfig, formula: Formula,
-                    cache: dict) -> tuple[pd.DataFrame, object]:
-    """The scoring-year population a formula sees, built once per year, stage rule and local indicators."""
-    key = ("population", year, tuple(sorted(formula.stage_rule.model_dump().items())),
-           json.dumps(list(formula.local_indicators or []), sort_keys=True, default=str))
-    if key not in cache:
-        cache[key] = steps.build_population(tables, year, config, formula)
-    return cache[key]
-
-
 def _labels(formulas: list[Formula]) -> list[str]:
     labels, seen = [], {}
     for f in formulas:
@@ -282,26 +263,28 @@ def _labels(formulas: list[Formula]) -> list[str]:
 
 
 def prepare(formulas: list[Formula], tables: dict[str, pd.DataFrame], policy: PolicyFile, config: RunConfig,
-            year: int | None = None) -> tuple[list[FormulaRun], dict]:
+            year: int | None = None, rows: steps.Rows | None = None) -> tuple[list[FormulaRun], dict]:
     """Score loans and firms with every formula and estimate its bands (PD, take-up, size).
 
-    Returns the runs and a ``data`` summary (years, counts, exclusions, the guaranteed share used).
+    ``rows``: the loan tables and populations already built in this run (`run` hands over train's), else
+    each is built once here. Returns the runs and a ``data`` summary (years, counts, exclusions, the
+    guaranteed share used).
     """
     extra = [spec for f in formulas for spec in (f.local_indicators or [])]
     indicators = steps.indicator_set(config, extra)
     scoring_year = year or steps.default_scoring_year(tables)
-    cache: dict = {}
+    rows = rows or steps.Rows(tables)
     runs = []
     for label, f in zip(_labels(formulas), formulas, strict=True):
-        loans = _loans_for(tables, StageRule(**f.stage_rule.model_dump()), indicators, cache)
+        loans = rows.loans(indicators, StageRule(**f.stage_rule.model_dump()))
         scored = _scored_loans(loans, f)
         estimate_year = policy.take_up.estimate_year or int(scored["year"].max())
-        population, exclusions = _population_for(tables, scoring_year, config, f, cache)
+        population, exclusions = steps.build_population(tables, scoring_year, config, f, rows)
         points = f.score(population)["points"].to_numpy()
         if estimate_year == scoring_year:
             estimate_points = points
         else:
-            estimate_points = f.score(_population_for(tables, estimate_year, config, f, cache)[0])["points"]
+            estimate_points = f.score(steps.build_population(tables, estimate_year, config, f, rows)[0])["points"]
         calibrator, bands, calibration = _bands(scored, estimate_points, estimate_year, policy)
         runs.append(FormulaRun(label=label, formula=f, points=points,
                                provinces=population["province"].to_numpy(dtype=object),
@@ -606,10 +589,11 @@ def write_policy_outputs(results: dict, runs: list[FormulaRun], out: Path, lang:
 
 def assess_and_write(formulas: list[Formula], tables: dict[str, pd.DataFrame], policy: PolicyFile,
                      config: RunConfig, out: Path, *, year: int | None = None,
-                     progress=None, lang: str = "en") -> tuple[dict, list[Path]]:
+                     progress=None, lang: str = "en", rows: steps.Rows | None = None) -> tuple[dict, list[Path]]:
     """Score and calibrate, simulate every formula, write OUT (policy.json, policy.md, plots): the policy
-    step as `policy` and `run` do it. ``progress`` hears "simulate <formula>" and "write"."""
-    runs, info = prepare(formulas, tables, policy, config, year)
+    step as `policy` and `run` do it. ``progress`` hears "simulate <formula>" and "write"; ``rows`` as in
+    :func:`prepare`."""
+    runs, info = prepare(formulas, tables, policy, config, year, rows)
     terms = policy.terms(info["guaranteed_share_used"])
     sim = simulate_policy(runs, policy, terms, progress=progress)
     if progress:
