@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -70,6 +71,13 @@ class Rows:
     def __init__(self, tables: dict[str, pd.DataFrame]) -> None:
         self.tables = tables
         self._built: dict[tuple, object] = {}
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """The tables' data fingerprint (hashing every row), computed once for train and compare."""
+        from innopoints.pipeline.fingerprint import data_fingerprint
+
+        return data_fingerprint(self.tables)
 
     @staticmethod
     def _key(indicators: list[Indicator], rule: StageRule) -> tuple:
@@ -230,7 +238,6 @@ def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula,
     """Loan indicators and each year's firms → evidence, candidate formulas, evaluation, backtest
     (models.learning.train.train_candidates)."""
     from innopoints.models.learning.train import train_candidates
-    from innopoints.pipeline.fingerprint import data_fingerprint
 
     if progress is not None:
         progress(INDICATOR_STEP)
@@ -247,7 +254,7 @@ def train(tables: dict[str, pd.DataFrame], config: RunConfig, baseline: Formula,
     populations = {year: _with_stages_of(baseline, rows.population(year, indicators, config.stage_rule)[0],
                                          lambda year=year: rows.population(year, indicators, baseline.stage_rule)[0])
                    for year in pop_years}
-    fingerprint = data_fingerprint(tables)
+    fingerprint = rows.fingerprint
     provenance = {"data_fingerprint": fingerprint, "config_hash": config.config_hash(),
                   "version": f"{fingerprint[:8]}.{config.config_hash()[:8]}"}
     local = [s.model_dump() for s in config.local_indicators] + list(baseline.local_indicators)
@@ -353,7 +360,6 @@ def compare(a: Formula, b: Formula, tables: dict[str, pd.DataFrame], config: Run
     """Both formulas on the same loans (out of time) and the same scoring-year firms, each scoring rows built
     with its own stage rule and local indicators (as :func:`build_population`)."""
     from innopoints.experiments.compare import compare_formulas
-    from innopoints.pipeline.fingerprint import data_fingerprint
 
     year = year or default_scoring_year(tables)
     rows = rows or Rows(tables)  # the same rows for both formulas are built once
@@ -364,7 +370,7 @@ def compare(a: Formula, b: Formula, tables: dict[str, pd.DataFrame], config: Run
     ev = config.evaluation
     return compare_formulas(a, b, loans_a, population_a, loans_b=loans_b, population_b=population_b,
                             share=ev.qualified_share, n_boot=ev.n_boot, seed=config.seed, test_year=ev.test_year,
-                            importance_b=importance_b, data_fingerprint=data_fingerprint(tables))
+                            importance_b=importance_b, data_fingerprint=rows.fingerprint)
 
 
 def write_comparison(comparison, out: Path, lang: str = "en") -> list[Path]:
