@@ -338,11 +338,12 @@ def build_recipe(data: pd.DataFrame, indicators: Sequence[Indicator], baseline: 
                         f"({constraints}); {how}{bonus_how.format('fitted to the same likelihood')}.",
             curves=curves, points=fpts, provenance=prov(f"fitted-{flavour}", "; ".join(fnotes)),
             bonus=bonus(fpts, curves.fractions), **common)
+        whole = integer_points(fpts, base, groups)
         formulas[f"fitted-{flavour}-int"] = assemble(
             name=f"fitted-{flavour}-int", title=f"Fitted points ({flavour}), whole points",
             description=f"fitted-{flavour} rounded to whole points per stage, totals preserved; {how}.",
-            curves=curves, points=integer_points(fpts, base, groups), provenance=prov(f"fitted-{flavour}-int"),
-            decimals=0, bonus=bonus(integer_points(fpts, base, groups), curves.fractions, 0), **common)
+            curves=curves, points=whole, provenance=prov(f"fitted-{flavour}-int"),
+            decimals=0, bonus=bonus(whole, curves.fractions, 0), **common)
 
     say("recalibration frontier")
     active = _baseline_active(baseline, indicators, learned.specs["policy"])
@@ -582,7 +583,7 @@ def _train_candidates(loans: pd.DataFrame, indicators: Sequence[Indicator], base
         formulas[name] = formula.model_copy(update={
             "provenance": formula.provenance.model_copy(update=prov_update)}).with_hash()
     formulas = {"baseline": baseline, **formulas}
-    _policy_metrics(results, formulas, test, populations.get(split["test_year"]), settings)
+    _policy_metrics(results, formulas, test, test_points, populations.get(split["test_year"]), settings)
 
     y_test = test["defaulted"].to_numpy().astype(np.int64)
     other = "data" if settings.recommend == "policy" else "policy"
@@ -674,13 +675,15 @@ def _evidence_summary(learned: Learned, settings: TrainSettings) -> dict:
 
 
 def _policy_metrics(results: dict, formulas: dict[str, Formula], test: pd.DataFrame,
-                    population: pd.DataFrame | None, settings: TrainSettings) -> None:
-    """Per formula on the test year: the qualified default rate at the population's cut-off, and capture."""
+                    test_points: Mapping[str, np.ndarray], population: pd.DataFrame | None,
+                    settings: TrainSettings) -> None:
+    """Per formula on the test year: the qualified default rate at the population's cut-off, and capture
+    (``test_points``: each formula's points on the test loans, already scored for the evaluation)."""
     if population is None or population.empty:
         return
     y = test["defaulted"].to_numpy().astype(np.int64)
     for name, formula in formulas.items():
-        m = policy_metrics(y, _score(formula, test), _score(formula, population), share=settings.share,
+        m = policy_metrics(y, test_points[name], _score(formula, population), share=settings.share,
                            n_boot=min(settings.n_boot, BACKTEST_BOOT), seed=settings.seed)
         results[name]["policy_metrics"] = m
         results[name]["test_qualified_default_rate"] = m["qualified_default_rate"]
