@@ -57,16 +57,23 @@ def staged_dir(target: Path, about: Mapping[str, Any] | None = None) -> Iterator
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def write_marker(folder: Path, about: Mapping[str, Any] | None = None) -> Path:
-    """The marker of an output folder: who wrote it and the sha256 of every file (no time: same inputs, same
-    bytes)."""
+def _marker_text(folder: Path, about: Mapping[str, Any] | None, *, skip_hidden: bool) -> str:
+    """Who wrote ``folder`` and the sha256 of every file (no time: same inputs, same bytes); ``skip_hidden``
+    leaves out hidden entries (another writer's temporary files in a folder written file by file)."""
     files = {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MARKER}
+             for p in sorted(folder.rglob("*"))
+             if p.is_file() and p.name != MARKER
+             and not (skip_hidden and any(q.startswith(".") for q in p.relative_to(folder).parts))}
     command = COMMAND["name"]
     record = {"written_by": f"innopoints {command}" if command else "innopoints", **dict(about or {}),
               "files": files}
+    return dumps(record)
+
+
+def write_marker(folder: Path, about: Mapping[str, Any] | None = None) -> Path:
+    """The marker of a scratch output folder, written into it before it is swapped in."""
     path = folder / MARKER
-    path.write_text(dumps(record), encoding="utf-8")
+    path.write_text(_marker_text(folder, about, skip_hidden=False), encoding="utf-8")
     return path
 
 
@@ -75,13 +82,7 @@ def mark_folder(folder: Path, about: Mapping[str, Any] | None = None) -> Path:
     written; remove it with :func:`unmark_folder` before the first, so a run cut short leaves no marker."""
     from innopoints.pipeline.io import write_text_atomic
 
-    files = {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in sorted(folder.rglob("*"))
-             if p.is_file() and p.name != MARKER and not any(q.startswith(".") for q in p.relative_to(folder).parts)}
-    command = COMMAND["name"]
-    record = {"written_by": f"innopoints {command}" if command else "innopoints", **dict(about or {}),
-              "files": files}
-    return write_text_atomic(folder / MARKER, dumps(record))
+    return write_text_atomic(folder / MARKER, _marker_text(folder, about, skip_hidden=True))
 
 
 def unmark_folder(folder: Path) -> None:
