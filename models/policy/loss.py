@@ -634,9 +634,9 @@ def sensitivity_grid(reference: tuple, candidate: tuple, terms: Terms, shares, t
     for rate in take_up_rates:
         ref_bands = with_take_up(reference[2], rate)
         cand_bands = with_take_up(candidate[2], rate)
+        loss, volume = firm_contributions(reference[1], ref_bands, terms)  # per firm: the same for every share
         for share in shares:
             mask = qualified_mask(np.asarray(reference[0], dtype="float64"), share=share)
-            loss, volume = firm_contributions(reference[1], ref_bands, terms)
             ref = {"qualified_firms": int(mask.sum()), "expected_loss": float(loss[mask].sum()),
                    "expected_volume": float(volume[mask].sum()),
                    "marginal_pd": marginal_pd(reference[0], mask, reference[1], ref_bands)["pd"]}
