@@ -608,6 +608,14 @@ def _log_runs(result, out_dir: Path, run_params: dict[str, str], *, uri: str, ex
     evaluation = result.evaluation
     best = evaluation.get("best")
     losses = evaluation.get("selection", {}).get("validation_log_loss", {})
+
+    def entry_of(name: str) -> dict:
+        """A formula's evaluation with its validation log loss (the metric that picks the recommendation)."""
+        entry = dict(evaluation["formulas"].get(name, {}))
+        if name in losses and _is_number(losses[name]):
+            entry["validation_log_loss"] = float(losses[name])
+        return entry
+
     runs: dict[str, str] = {}
     models: dict[str, str] = {}
     hashes: dict[str, str] = {}
@@ -623,9 +631,7 @@ def _log_runs(result, out_dir: Path, run_params: dict[str, str], *, uri: str, ex
             started.append(parent.info.run_id)
             if linked:
                 client.set_tag(linked[TAG_MLFLOW_RUN], TAG_PARENT, parent.info.run_id)
-            head = formula_metrics(evaluation["formulas"].get(best, {})) if best else {}
-            if best in losses and _is_number(losses[best]):
-                head["validation_log_loss"] = float(losses[best])
+            head = formula_metrics(entry_of(best)) if best else {}
             log_batch(client, parent.info.run_id, params=run_params, metrics=head,
                       tags={**tags, **linked, TAG_BEST: str(best)})
             if dataset is not None:
@@ -641,9 +647,7 @@ def _log_runs(result, out_dir: Path, run_params: dict[str, str], *, uri: str, ex
             for name, formula in result.formulas.items():
                 folder = Path(scratch) / "formulas" / name
                 folder.mkdir(parents=True)
-                entry = dict(evaluation["formulas"].get(name, {}))
-                if name in losses and _is_number(losses[name]):
-                    entry["validation_log_loss"] = float(losses[name])
+                entry = entry_of(name)
                 with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True,
                                       tags={**marks, TAG_KIND: "formula"}) as child:
                     started.append(child.info.run_id)
