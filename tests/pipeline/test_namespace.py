@@ -50,3 +50,14 @@ def test_no_module_imports_a_bare_top_level_folder():
                 names = [node.module]
             offenders += [f"{path.relative_to(REPO)}: {n}" for n in names if n.split(".")[0] in FOLDERS]
     assert offenders == []
+
+
+def test_every_package_folder_is_listed_for_the_wheel():
+    # The wheel holds only the packages pyproject.toml lists: a sub-package missing there imports in an editable
+    # install and fails with ModuleNotFoundError in an installed one.
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    on_disk = {"innopoints." + ".".join(p.parent.relative_to(REPO).parts)
+               for folder in FOLDERS for p in (REPO / folder).rglob("__init__.py")}
+    assert listed == on_disk
