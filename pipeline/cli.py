@@ -63,8 +63,9 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _config(path: Path | None) -> RunConfig:
-    return load_config(path)
+def _config(path: str | None) -> RunConfig:
+    """The run config of ``--config``: the built-in defaults when it is omitted or empty."""
+    return load_config(Path(path) if path else None)
 
 
 @app.command()
@@ -787,7 +788,7 @@ def policy(
 
     _check_lang(lang)
     pol = load_policy(policy_file)
-    cfg = load_config(config)
+    cfg = _config(config)
     check_out_dir(out, "--out")  # a file, or someone's folder (it is replaced as a whole): refused before any work
     uri = None
     if mlflow or any(is_mlflow_ref(ref) for ref in formula):

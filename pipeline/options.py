@@ -10,8 +10,9 @@ import typer
 MODEL_NAME = "innopoints-formula"
 """The registered model every formula is a version of (the registry's own default, read without loading MLflow)."""
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML run config (seed, stage rule, local "
-                                                 "indicators, evaluation); default: built-in defaults.")]
+# A string, not a Path: an empty value (what the MLproject passes when no config is given) means the defaults.
+ConfigOpt = Annotated[str | None, typer.Option("--config", help="YAML run config (seed, stage rule, local "
+                                                "indicators, evaluation); omitted or empty: built-in defaults.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
 ExperimentOpt = Annotated[str, typer.Option(envvar="MLFLOW_EXPERIMENT_NAME", help="MLflow experiment name "
                                             "(else MLFLOW_EXPERIMENT_NAME, else innopoints).")]

@@ -49,3 +49,15 @@ def test_the_model_name_is_the_registrys():
     from innopoints.pipeline.options import MODEL_NAME
 
     assert MODEL_NAME == DEFAULT_MODEL
+
+
+def test_an_empty_config_means_the_defaults_and_a_missing_one_is_refused(tmp_path):
+    # The MLproject passes `--config ''` when no config is given.
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    default = runner.invoke(app, ["indicators", "--json"])
+    empty = runner.invoke(app, ["indicators", "--json", "--config", ""])
+    assert empty.exit_code == 0 and empty.output == default.output
+    missing = runner.invoke(app, ["indicators", "--config", str(tmp_path / "nope.yaml")])
+    assert missing.exit_code == 2 and "nope.yaml does not exist" in missing.output
