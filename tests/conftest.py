@@ -3,10 +3,10 @@
 Both cost seconds to make, so they are made once per session: MLflow's tables (each test gets a copy of the
 empty store) and a training pass on a simulated cohort (tests only read its result).
 
-The quick training uses ``FAST_TRAIN`` / ``FAST_EVALUATION``: the fewest refits, trees and resamples the
-config allows, on 3,000 firms with an 8% default rate (about 860 loans, 60 defaults), so every step of the
-workflow runs in a couple of seconds. Its numbers are not meant to be good, only to exist; tests of what the
-training learns live in ``tests/models/learning/test_train.py``.
+The quick training uses ``FAST_TRAIN`` / ``FAST_EVALUATION``: few refits, trees, backtest years and
+resamples (the fewest the config allows, or close), on 3,000 firms with an 8% default rate (about 860 loans,
+60 defaults), so every step of the workflow runs in a couple of seconds. Its numbers are not meant to be good,
+only to exist; tests of what the training learns live in ``tests/models/learning/test_train.py``.
 """
 
 from __future__ import annotations
@@ -26,9 +26,28 @@ from innopoints.pipeline.simulate import simulate
 
 SMALL_FIRMS = 3000
 SMALL_DEFAULT_RATE = 0.08
-FAST_TRAIN = {"refits": 5, "backtest_refits": 5, "backtest_years": 3, "n_estimators": 20, "shap_rows": 200,
+FAST_TRAIN = {"refits": 5, "backtest_refits": 5, "backtest_years": 2, "n_estimators": 20, "shap_rows": 200,
               "refit_rows": 1000, "refit_workers": 1}
 FAST_EVALUATION = {"n_boot": 100, "min_slice_n": 20}
+
+
+# The files that take longest, first: pytest-xdist hands whole files to its two workers in collection order
+# (pyproject.toml: --dist loadfile --no-loadscope-reorder), so they start at once and the workers finish together,
+# instead of one of them starting a long file when the other has nothing left. Times: benchmarks/README.md.
+LONGEST_FIRST = (
+    "tests/models/learning/test_train.py",
+    "tests/experiments/test_team_server.py",
+    "tests/pipeline/test_bad_inputs.py",
+    "tests/pipeline/test_run_mlflow.py",
+    "tests/experiments/test_store_faults.py",
+    "tests/pipeline/test_cli.py",
+    "tests/experiments/test_tracking.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 def fast_config() -> RunConfig:

@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from innopoints.pipeline.cli import app
+from tests.conftest import fast_config_yaml
 
 NAN = np.nan
 RUN_FIRMS = 4000
@@ -87,15 +88,18 @@ def valid_tables() -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="session")
 def pipeline_run(tmp_path_factory) -> tuple[Path, str]:
-    """One `innopoints run` (``RUN_FIRMS`` firms, seed ``RUN_SEED``, ``--timings t.json``) in an empty folder
-    with the default SQLite store there: the folder and the printed output. Made once, read by every
-    end-to-end test (a whole run takes tens of seconds); tests must not change the folder."""
+    """One `innopoints run` (``RUN_FIRMS`` firms, seed ``RUN_SEED``, the quick training settings of
+    tests/conftest.py as ``--config``, ``--timings t.json``) in an empty folder with the default SQLite store
+    there: the folder and the printed output. Made once, read by every end-to-end test (all in
+    tests/pipeline/test_run_mlflow.py, so one pytest-xdist worker makes it); tests must not change the folder.
+    Training with the default settings is checked in tests/models/learning/test_train.py."""
     root = tmp_path_factory.mktemp("run")
+    (root / "fast.yaml").write_text(fast_config_yaml(), encoding="utf-8")
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         mp.delenv("MLFLOW_RUN_ID", raising=False)
         mp.chdir(root)
         result = CliRunner().invoke(app, ["run", "--firms", str(RUN_FIRMS), "--seed", str(RUN_SEED), "--quiet",
-                                          "--timings", "t.json"], catch_exceptions=False)
+                                          "--config", "fast.yaml", "--timings", "t.json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return root, result.output

@@ -16,7 +16,6 @@ from innopoints.pipeline.cli import app
 from innopoints.pipeline.contract import COLUMNS
 from innopoints.pipeline.io import write_tables
 from tests.conftest import fast_config_yaml
-from tests.pipeline.conftest import RUN_FIRMS, RUN_SEED
 
 runner = CliRunner()
 COMMANDS = ("simulate", "validate", "indicators", "features", "score", "export", "train", "run")
@@ -225,34 +224,6 @@ def test_train_writes_formulas_evaluation_and_refinement(small_tables, mlflow_ur
     _check_train_outputs(out, tmp_path / "timings.json", tmp_path)
     output = " ".join(result.output.split())
     assert "innopoints-formula versions: baseline v1" in output and "Warning" not in output
-
-
-@pytest.mark.slow
-def test_run_does_the_whole_job_in_an_empty_folder(pipeline_run):
-    root, output = pipeline_run
-    labels = [t["stage"] for t in json.loads((root / "t.json").read_text(encoding="utf-8"))]
-    assert labels[:2] == ["make the synthetic cohort", "read and validate"]
-    assert labels[-5:] == ["compare", "policy simulation", "reviewer report", "score population", "export"]
-    # The run's training (default settings) leaves what `train` leaves, in OUT/train.
-    _check_train_outputs(root / "innopoints-out" / "train", root / "t.json", root / "innopoints-out", skip=1)
-    for path in ("innopoints-out/recommended.json", "innopoints-out/recommended.csv",
-                 "innopoints-out/scores.parquet", "innopoints-out/train/refinement.md",
-                 "innopoints-out/policy/policy.json", "innopoints-out/policy/frontier.png",
-                 "innopoints-out/recommended.points.csv",
-                 f"innopoints-data/synthetic-{RUN_FIRMS}-seed{RUN_SEED}/firms.parquet"):
-        assert (root / path).exists(), path
-    assert "recommended formula" in output
-    assert "valid log loss" in output and "policy (simulated, CNY 10k)" in output
-    # The reviewer report carries the policy simulation of both formulas, with the numbers of policy.json.
-    policy = json.loads((root / "innopoints-out/policy/policy.json").read_text(encoding="utf-8"))
-    html = (root / "innopoints-out/report.html").read_text(encoding="utf-8")
-    assert "Lending and losses under the policy" in html
-    headline = policy["headline"][0]
-    assert f"{headline['expected_volume']:,.0f}" in html and f"{headline['volume_difference']:,.0f}" in html
-    assert "**Policy (simulated):**" in (root / "innopoints-out/report.md").read_text(encoding="utf-8")
-    # Every CSV the run wrote opens in Excel with its Chinese names: UTF-8 with a BOM.
-    csvs = sorted((root / "innopoints-out").rglob("*.csv"))
-    assert len(csvs) >= 5 and all(p.read_bytes().startswith(b"\xef\xbb\xbf") for p in csvs)
 
 
 def test_a_local_indicator_declared_in_yaml_appears_in_the_features(cohort, tmp_path):

@@ -1,8 +1,11 @@
-"""`innopoints run` with MLflow: runs, registry, pyfunc scores equal to `score`, the reviewer report,
-a store that cannot be reached, and `mlflow run` of the MLproject."""
+"""`innopoints run` end to end: the whole job in an empty folder, its MLflow runs and registry, pyfunc scores
+equal to `score`, the reviewer report, a store that cannot be reached, and `mlflow run` of the MLproject.
+
+Every test of the shared run is in this file, so pytest-xdist (``--dist loadfile``) makes the run once."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -19,7 +22,9 @@ from innopoints.features.build import population_features
 from innopoints.pipeline import steps
 from innopoints.pipeline.cli import app
 from innopoints.pipeline.config import RunConfig
+from tests.conftest import fast_config_yaml
 from tests.pipeline.conftest import RUN_FIRMS, RUN_SEED
+from tests.pipeline.test_cli import _check_train_outputs
 
 REPO = Path(__file__).resolve().parents[2]
 FIRMS = RUN_FIRMS
@@ -41,6 +46,34 @@ def uri(workdir, monkeypatch):
     mlflow.set_tracking_uri(value)
     yield value
     mlflow.set_tracking_uri(None)  # MLflow keeps the URI in a global; later tests must not inherit it
+
+
+@pytest.mark.slow
+def test_run_does_the_whole_job_in_an_empty_folder(pipeline_run):
+    root, output = pipeline_run
+    labels = [t["stage"] for t in json.loads((root / "t.json").read_text(encoding="utf-8"))]
+    assert labels[:2] == ["make the synthetic cohort", "read and validate"]
+    assert labels[-5:] == ["compare", "policy simulation", "reviewer report", "score population", "export"]
+    # The run's training leaves what `train` leaves, in OUT/train.
+    _check_train_outputs(root / "innopoints-out" / "train", root / "t.json", root / "innopoints-out", skip=1)
+    for path in ("innopoints-out/recommended.json", "innopoints-out/recommended.csv",
+                 "innopoints-out/scores.parquet", "innopoints-out/train/refinement.md",
+                 "innopoints-out/policy/policy.json", "innopoints-out/policy/frontier.png",
+                 "innopoints-out/recommended.points.csv",
+                 f"innopoints-data/synthetic-{RUN_FIRMS}-seed{RUN_SEED}/firms.parquet"):
+        assert (root / path).exists(), path
+    assert "recommended formula" in output
+    assert "valid log loss" in output and "policy (simulated, CNY 10k)" in output
+    # The reviewer report carries the policy simulation of both formulas, with the numbers of policy.json.
+    policy = json.loads((root / "innopoints-out/policy/policy.json").read_text(encoding="utf-8"))
+    html = (root / "innopoints-out/report.html").read_text(encoding="utf-8")
+    assert "Lending and losses under the policy" in html
+    headline = policy["headline"][0]
+    assert f"{headline['expected_volume']:,.0f}" in html and f"{headline['volume_difference']:,.0f}" in html
+    assert "**Policy (simulated):**" in (root / "innopoints-out/report.md").read_text(encoding="utf-8")
+    # Every CSV the run wrote opens in Excel with its Chinese names: UTF-8 with a BOM.
+    csvs = sorted((root / "innopoints-out").rglob("*.csv"))
+    assert len(csvs) >= 5 and all(p.read_bytes().startswith(b"\xef\xbb\xbf") for p in csvs)
 
 
 @pytest.mark.slow
@@ -102,11 +135,14 @@ def test_an_unreachable_tracking_store_fails_fast_before_any_work(tmp_path, monk
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="uses the local environment manager")
 def test_mlflow_run_of_the_main_entry_point(tmp_path):
+    # The quick training settings through the `config` parameter: this checks the MLproject's wiring (the
+    # default settings' whole run is the shared `pipeline_run`).
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    (tmp_path / "fast.yaml").write_text(fast_config_yaml(), encoding="utf-8")
     mlflow_exe = Path(sys.executable).with_name("mlflow")
     cmd = [str(mlflow_exe), "run", str(REPO), "-e", "main", "--env-manager", "local", "--experiment-name",
            "innopoints", "-P", f"firms={FIRMS}", "-P", "seed=3", "-P", f"out={tmp_path / 'out'}",
-           "-P", f"cohort_dir={tmp_path / 'data'}"]
+           "-P", f"cohort_dir={tmp_path / 'data'}", "-P", f"config={tmp_path / 'fast.yaml'}"]
     # From an empty folder: MLflow puts the artifacts of an experiment it creates in ./mlruns.
     done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

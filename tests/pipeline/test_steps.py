@@ -105,7 +105,7 @@ def test_train_settings_carry_the_config():
                                                                                            t.num_leaves)
     assert s.fit.group_bounds == {g: tuple(b) for g, b in config.train.group_bounds.items()}
     assert s.change_limits == (5.0, 10.0, 20.0, 30.0, 50.0) and s.recalibrations == (10.0, 30.0)
-    assert (s.backtest_years, s.backtest_refits, s.min_slice_n, s.test_year) == (3, 5, 20, None)
+    assert (s.backtest_years, s.backtest_refits, s.min_slice_n, s.test_year) == (2, 5, 20, None)
 
 
 def test_train_stamps_every_formula_with_the_data_and_config(small_tables, small_train):
@@ -221,3 +221,15 @@ def test_train_scores_the_baseline_on_its_own_stage_rule(small_tables):
     recal = next(f for n, f in result.formulas.items() if n.startswith("recal-"))
     assert recal.stage_rule == base.stage_rule
     assert result.formulas["fitted-policy"].stage_rule == config.stage_rule
+
+
+@pytest.mark.slow
+def test_same_data_config_and_seed_give_byte_identical_formulas_and_refinement(small_tables, small_train):
+    # The session's quick training (tests/conftest.py: every step runs, with its random draws, on 3,000 firms)
+    # made again; the refits' own independence of the worker count is tested in tests/models/learning.
+    again = steps.train(small_tables, fast_config(), official_2024())
+    assert again.formulas.keys() == small_train.formulas.keys()
+    for name in again.formulas:
+        assert again.formulas[name].to_text("json") == small_train.formulas[name].to_text("json"), name
+    assert again.refinement.to_json() == small_train.refinement.to_json()
+    assert again.evaluation == small_train.evaluation
