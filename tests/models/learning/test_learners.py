@@ -317,3 +317,31 @@ def test_logistic_bad_transform_is_rejected(data):
     X, y, _ = data
     with pytest.raises(ModelInputError, match="transform must be one of"):
         LogisticDefaultModel(transform="boxcox").fit(X, y)
+
+
+def test_tree_subsets_give_the_whole_models_score_change_from_the_trees_that_use_the_columns():
+    from innopoints.models.learning.learners import TreeSubsets
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(3000, 6))
+    X[rng.random(X.shape) < 0.1] = np.nan  # missing values take each split's default side
+    X[:, 5] = 1.0  # constant: no tree can split on it
+    y = (X[:, 0] + 0.5 * np.nan_to_num(X[:, 1]) + rng.normal(size=3000) > 1).astype(float)
+    model = LGBMDefaultModel(n_estimators=40, num_leaves=7, early_stopping_rounds=None, n_jobs=1, seed=1)
+    model.fit(pd.DataFrame(X, columns=[f"x{j}" for j in range(6)]), y)
+    booster = model.booster_
+    trees = TreeSubsets(booster)
+    before = X[:500]
+    for cols in ([0], [1], [0, 1], [2, 3, 4]):
+        after = before.copy()
+        after[:, cols] = before[rng.permutation(500)][:, cols]
+        whole = booster.predict(after, raw_score=True) - booster.predict(before, raw_score=True)
+        np.testing.assert_allclose(trees.change(before, after, cols), whole, atol=1e-12)
+    assert 0 < len(trees.trees_using([0])) <= booster.num_trees()
+    # A column the trees never split on changes nothing and needs no tree.
+    unused = [j for j in range(6) if not trees.trees_using([j])]
+    assert 5 in unused
+    for j in unused:
+        after = before.copy()
+        after[:, j] = 123.0
+        assert np.array_equal(trees.change(before, after, [j]), np.zeros(500))
