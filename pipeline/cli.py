@@ -762,8 +762,9 @@ def policy(
         "innopoints-out/policy"),
     year: Annotated[int | None, typer.Option(help="Scoring year of the population (fiscal years before it); "
                                              "default: the year after the last fiscal year.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML run config (stage rule, local "
-                                                "indicators); default: built-in defaults.")] = None,
+    config: Annotated[str | None, typer.Option(
+        "--config", metavar="FILE",
+        help="YAML run config (stage rule, local indicators); omitted or empty: built-in defaults.")] = None,
     experiment: ExperimentOpt = "innopoints",
     mlflow: MlflowOpt = True,
     quiet: QuietOpt = False,

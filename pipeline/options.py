@@ -11,8 +11,9 @@ MODEL_NAME = "innopoints-formula"
 """The registered model every formula is a version of (the registry's own default, read without loading MLflow)."""
 
 # A string, not a Path: an empty value (what the MLproject passes when no config is given) means the defaults.
-ConfigOpt = Annotated[str | None, typer.Option("--config", help="YAML run config (seed, stage rule, local "
-                                                "indicators, evaluation); omitted or empty: built-in defaults.")]
+ConfigOpt = Annotated[str | None, typer.Option(
+    "--config", metavar="FILE",
+    help="YAML run config (seed, stage rule, local indicators, evaluation); omitted or empty: built-in defaults.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
 ExperimentOpt = Annotated[str, typer.Option(envvar="MLFLOW_EXPERIMENT_NAME", help="MLflow experiment name "
                                             "(else MLFLOW_EXPERIMENT_NAME, else innopoints).")]

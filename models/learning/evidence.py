@@ -192,15 +192,15 @@ def _one_refit(r: int, X: np.ndarray, y: np.ndarray, firm_codes: np.ndarray, sta
     if 0 < yo.sum() < yo.size:
         Xo = X[oob_rows]
         block = np.hstack([Xo, Xo[rng.permutation(oob_rows.size)]])
-        raw = model.booster_.predict(block, raw_score=True, num_threads=1)
-        base = auc(yo, raw)
-        perm = rng.permutation(oob_rows.size)
         trees = TreeSubsets(model.booster_)
+        per_tree = trees.per_tree(block)
+        base = auc(yo, per_tree.sum(axis=1))
+        perm = rng.permutation(oob_rows.size)
 
         def lost(cols: np.ndarray) -> float:
             shuffled = block.copy()
             shuffled[:, cols] = block[perm][:, cols]
-            return base - auc(yo, raw + trees.change(block, shuffled, cols))
+            return base - auc(yo, trees.raw_score(per_tree, shuffled, cols))
 
         # Scoring is the cost here: only the trees that split on the permuted columns are scored again
         # (TreeSubsets), and a lone indicator's value is its cluster's.

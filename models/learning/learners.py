@@ -366,49 +366,63 @@ class LGBMDefaultModel(BaseEstimator, ClassifierMixin):
 
 
 class TreeSubsets:
-    """How a fitted LightGBM model's raw score changes when some columns change, from the trees that use them.
+    """Raw scores of a fitted LightGBM model after some columns change, rescoring only the trees that use them.
 
-    A tree that never splits on a column gives every row the same output whatever the column holds, so the
-    change of the raw score is the change of the trees that split on it. A sub-model of just those trees, cut
-    from the booster's text format (``Tree=`` blocks; ``split_feature`` holds the data's column positions),
-    predicts that change at a fraction of the whole model's cost: the permutation importances of the evidence
-    (:mod:`innopoints.models.learning.evidence`) score the same rows once per indicator and twin cluster, and
-    a 7-leaf tree splits on a handful of the 60-odd columns. The result equals the whole model's up to the
-    order of floating-point addition (a test compares them).
+    A tree that never splits on a column gives every row the same output whatever the column holds. So the
+    score after ``columns`` changed is the other trees' outputs, kept from the rows before the change, plus a
+    sub-model of the trees that split on ``columns`` (cut from the booster's text format: ``Tree=`` blocks,
+    ``split_feature`` holding the data's column positions) scoring the changed rows: a fraction of the whole
+    model's cost. The permutation importances of the evidence (:mod:`innopoints.models.learning.evidence`) score
+    the same rows once per indicator and twin cluster, and a 7-leaf tree splits on a handful of 60-odd columns.
+
+    Each tree's output comes from its leaf (``pred_leaf``), so two rows with the same leaves in every tree get
+    bit-identical scores: ties stay ties, and rank statistics such as the AUC equal the whole model's. A test
+    compares the scores with the whole model's predictions.
     """
 
     def __init__(self, booster: lgb.Booster):
         text = booster.model_to_string()
         head, rest = text.split("\nTree=0\n", 1)
         trees, self._tail = rest.split("\nend of trees\n", 1)
+        header = dict(line.split("=", 1) for line in head.splitlines() if "=" in line)
+        if header.get("num_tree_per_iteration", "1") != "1":
+            raise ValueError("TreeSubsets reads models with one tree per iteration (binary or regression) only")
         # tree_sizes locates the original trees in the text; a sub-model is parsed tree by tree without it.
         self._head = "\n".join(line for line in head.splitlines() if not line.startswith("tree_sizes="))
         self._trees = [t.strip("\n") for t in ("Tree=0\n" + trees).split("\n\n\n") if t.strip()]
-        self._features = [self._split_features(t) for t in self._trees]
         if len(self._trees) != booster.num_trees():
             raise ValueError(f"read {len(self._trees)} trees of {booster.num_trees()} from the model text")
-
-    @staticmethod
-    def _split_features(tree: str) -> frozenset[int]:
-        for line in tree.splitlines():
-            if line.startswith("split_feature="):
-                return frozenset(int(v) for v in line.partition("=")[2].split())
-        return frozenset()  # a single leaf
+        fields = [dict(line.split("=", 1) for line in t.splitlines()[1:] if "=" in line) for t in self._trees]
+        if any(f.get("is_linear", "0") != "0" for f in fields):
+            raise ValueError("TreeSubsets reads constant-leaf trees only (a linear tree uses columns it does "
+                             "not split on)")
+        self._features = [frozenset(int(v) for v in f.get("split_feature", "").split()) for f in fields]
+        self._leaf_values = [np.array(f["leaf_value"].split(), dtype="float64") for f in fields]
+        self._booster = booster
 
     def trees_using(self, columns) -> list[int]:
         """Positions of the trees that split on any of ``columns`` (column positions of the data)."""
         wanted = {int(c) for c in np.atleast_1d(columns)}
         return [t for t, used in enumerate(self._features) if used & wanted]
 
-    def change(self, before: np.ndarray, after: np.ndarray, columns) -> np.ndarray:
-        """Raw score of ``after`` minus raw score of ``before``: two matrices that differ only in ``columns``."""
+    def per_tree(self, X: np.ndarray) -> np.ndarray:
+        """(rows, trees): every tree's output for every row of ``X``; a row's sum is its raw score."""
+        leaves = self._booster.predict(X, pred_leaf=True, num_threads=1).reshape(len(X), -1)
+        # C order, like the copies raw_score sums: the same row gives the same sum either way.
+        return np.ascontiguousarray(np.column_stack([v[leaves[:, t]] for t, v in enumerate(self._leaf_values)]))
+
+    def raw_score(self, before: np.ndarray, after: np.ndarray, columns) -> np.ndarray:
+        """Raw score of the rows ``after``, which differ from the rows behind ``before`` (their :meth:`per_tree`)
+        only in ``columns``."""
         picked = self.trees_using(columns)
+        others = np.ones(before.shape[1], dtype=bool)
+        others[picked] = False
+        kept = np.ascontiguousarray(before[:, others]).sum(axis=1)  # C order, as before: no tree picked, its sum
         if not picked:
-            return np.zeros(len(before))
+            return kept
         body = "\n\n".join(f"Tree={j}\n" + self._trees[t].partition("\n")[2] for j, t in enumerate(picked))
         sub = lgb.Booster(model_str=f"{self._head}\n\n{body}\n\n\nend of trees\n{self._tail}")
-        return (sub.predict(after, raw_score=True, num_threads=1)
-                - sub.predict(before, raw_score=True, num_threads=1))
+        return kept + sub.predict(after, raw_score=True, num_threads=1)
 
 
 def _column_transform(values: pd.Series, transform: str) -> dict:

@@ -92,7 +92,7 @@ def pipeline_run(tmp_path_factory) -> tuple[Path, str]:
     tests/conftest.py as ``--config``, ``--timings t.json``) in an empty folder with the default SQLite store
     there: the folder and the printed output. Made once, read by every end-to-end test (all in
     tests/pipeline/test_run_mlflow.py, so one pytest-xdist worker makes it); tests must not change the folder.
-    Training with the default settings is checked in tests/models/learning/test_train.py."""
+    What the training learns is checked on 50,000-firm cohorts in tests/models/learning/test_train.py."""
     root = tmp_path_factory.mktemp("run")
     (root / "fast.yaml").write_text(fast_config_yaml(), encoding="utf-8")
     with pytest.MonkeyPatch.context() as mp:

@@ -135,8 +135,8 @@ def test_an_unreachable_tracking_store_fails_fast_before_any_work(tmp_path, monk
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="uses the local environment manager")
 def test_mlflow_run_of_the_main_entry_point(tmp_path):
-    # The quick training settings through the `config` parameter: this checks the MLproject's wiring (the
-    # default settings' whole run is the shared `pipeline_run`).
+    # The quick training settings through the `config` parameter: this checks the MLproject's wiring; what the
+    # training learns is checked on 50,000-firm cohorts in tests/models/learning/test_train.py.
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     (tmp_path / "fast.yaml").write_text(fast_config_yaml(), encoding="utf-8")
     mlflow_exe = Path(sys.executable).with_name("mlflow")

@@ -319,29 +319,31 @@ def test_logistic_bad_transform_is_rejected(data):
         LogisticDefaultModel(transform="boxcox").fit(X, y)
 
 
-def test_tree_subsets_give_the_whole_models_score_change_from_the_trees_that_use_the_columns():
+def test_tree_subsets_score_like_the_whole_model_and_keep_its_ties():
     from innopoints.models.learning.learners import TreeSubsets
 
     rng = np.random.default_rng(5)
-    X = rng.normal(size=(3000, 6))
+    X = rng.poisson(2.0, size=(3000, 6)).astype(float)  # counts: many rows share every leaf
     X[rng.random(X.shape) < 0.1] = np.nan  # missing values take each split's default side
-    X[:, 5] = 1.0  # constant: no tree can split on it
-    y = (X[:, 0] + 0.5 * np.nan_to_num(X[:, 1]) + rng.normal(size=3000) > 1).astype(float)
+    X[:, 2] = 1.0  # constant, and not the last column: no tree can split on it
+    y = (X[:, 0] + 0.5 * np.nan_to_num(X[:, 1]) + rng.normal(size=3000) > 3).astype(float)
     model = LGBMDefaultModel(n_estimators=40, num_leaves=7, early_stopping_rounds=None, n_jobs=1, seed=1)
     model.fit(pd.DataFrame(X, columns=[f"x{j}" for j in range(6)]), y)
     booster = model.booster_
     trees = TreeSubsets(booster)
     before = X[:500]
-    for cols in ([0], [1], [0, 1], [2, 3, 4]):
+    per_tree = trees.per_tree(before)
+    np.testing.assert_allclose(per_tree.sum(axis=1), booster.predict(before, raw_score=True), atol=1e-12)
+    for cols in ([0], [1], [0, 1], [3, 4, 5]):
         after = before.copy()
         after[:, cols] = before[rng.permutation(500)][:, cols]
-        whole = booster.predict(after, raw_score=True) - booster.predict(before, raw_score=True)
-        np.testing.assert_allclose(trees.change(before, after, cols), whole, atol=1e-12)
+        whole = booster.predict(after, raw_score=True)
+        mine = trees.raw_score(per_tree, after, cols)
+        np.testing.assert_allclose(mine, whole, atol=1e-12)
+        # Rows the whole model ties, the sub-models tie too: the same order of rows, ties included.
+        assert np.array_equal(pd.Series(mine).rank().to_numpy(), pd.Series(whole).rank().to_numpy()), cols
     assert 0 < len(trees.trees_using([0])) <= booster.num_trees()
-    # A column the trees never split on changes nothing and needs no tree.
-    unused = [j for j in range(6) if not trees.trees_using([j])]
-    assert 5 in unused
-    for j in unused:
-        after = before.copy()
-        after[:, j] = 123.0
-        assert np.array_equal(trees.change(before, after, [j]), np.zeros(500))
+    assert trees.trees_using([2]) == []
+    after = before.copy()
+    after[:, 2] = 123.0
+    assert np.array_equal(trees.raw_score(per_tree, after, [2]), per_tree.sum(axis=1))
