@@ -62,6 +62,13 @@ def fast_config_yaml() -> str:
     return f"train:\n{train}evaluation:\n{evaluation}"
 
 
+def write_fast_config(folder: Path) -> Path:
+    """``fast_config_yaml`` written as ``folder/fast.yaml`` (what ``--config`` takes); returns the path."""
+    path = folder / "fast.yaml"
+    path.write_text(fast_config_yaml(), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="session")
 def mlflow_template(tmp_path_factory) -> Path:
     """An empty MLflow SQLite store made once per session by ``check_tracking`` in a folder it creates

@@ -1,5 +1,5 @@
-"""A tiny dataset that meets the data contract, in canonical dtypes, for any pipeline test; and the one
-whole `innopoints run` that the end-to-end tests share.
+"""A tiny dataset that meets the data contract, in canonical dtypes, for any pipeline test; the one whole
+`innopoints run` that the end-to-end tests share; and ``check_train_outputs``, what a training must leave behind.
 
 Four firms; eight firm-years (2020-2022) with a few nulls, because missing is not zero; four loans, each
 with firm history before its origination year. Net assets equal total assets minus total liabilities, and
@@ -9,6 +9,7 @@ copy per test from the ``valid_tables`` fixture and break it as needed.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from innopoints.pipeline.cli import app
-from tests.conftest import fast_config_yaml
+from tests.conftest import write_fast_config
 
 NAN = np.nan
 RUN_FIRMS = 4000
@@ -94,7 +95,7 @@ def pipeline_run(tmp_path_factory) -> tuple[Path, str]:
     tests/pipeline/test_run_mlflow.py, so one pytest-xdist worker makes it); tests must not change the folder.
     What the training learns is checked on 50,000-firm cohorts in tests/models/learning/test_train.py."""
     root = tmp_path_factory.mktemp("run")
-    (root / "fast.yaml").write_text(fast_config_yaml(), encoding="utf-8")
+    write_fast_config(root)
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         mp.delenv("MLFLOW_RUN_ID", raising=False)
@@ -103,3 +104,37 @@ def pipeline_run(tmp_path_factory) -> tuple[Path, str]:
                                           "--config", "fast.yaml", "--timings", "t.json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return root, result.output
+
+
+def check_train_outputs(out: Path, timings: Path, scratch: Path, skip: int = 0) -> None:
+    """What `train` must leave behind, whatever the cohort and the settings (``skip``: stages of the timings
+    before `train`'s own, as in `run`)."""
+    record = json.loads(timings.read_text(encoding="utf-8"))[skip:]
+    labels = [t["stage"] for t in record]
+    # Every stage once, the two passes' steps told apart, MLflow logging timed too (on by default).
+    assert labels[:5] == ["read and validate", "loan indicators and firms", "evidence: refits with shadow indicators",
+                          "selection pass (fit years → validation year)", "selection: candidate formulas"]
+    assert {"final: candidate formulas", "evaluation on the test year", "points intervals", "reference models",
+            "backtest", "refinement", "write", "log to MLflow", "register formulas"} <= set(labels)
+    assert len(labels) == len(set(labels)) and all(t["seconds"] >= 0 for t in record)
+    ev = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
+    assert ev["best"] in ev["formulas"] and "baseline" in ev["formulas"]
+    for name, metrics in ev["formulas"].items():
+        assert (out / "formulas" / f"{name}.json").exists()
+        assert {"test_auc", "test_ks", "test_brier", "test_top_default_rate"} <= set(metrics)
+        if name != "baseline":
+            low, mid, high = metrics["delta_auc_vs_baseline"]
+            assert low <= mid <= high
+    ref = json.loads((out / "refinement.json").read_text(encoding="utf-8"))["indicators"]
+    # Ranked by cluster of twins first, then by importance within the cluster.
+    ranks = [r["cluster_rank"] for r in ref]
+    assert ranks == sorted(ranks)
+    for rank in set(ranks):
+        within = [r["importance"] for r in ref if r["cluster_rank"] == rank]
+        assert within == sorted(within, reverse=True)
+    for r in ref:
+        if r["sign_conflict"]:
+            assert r["learned_direction"] == -r["policy_direction"]
+    assert (out / "refinement.md").read_text(encoding="utf-8").startswith("# Indicator refinement report")
+    assert (out / "explain" / "importance.png").read_bytes()[:4] == b"\x89PNG"
+    assert not list(scratch.glob(".train.*")), "scratch folder left behind"

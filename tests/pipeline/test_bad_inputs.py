@@ -133,23 +133,24 @@ def _no_defaults(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _fail_writes(err: int) -> Callable[[pytest.MonkeyPatch], None]:
-    """Make every table write fail as a full disk or a read-only folder would (root ignores permissions)."""
+def _refuse(err: int, *targets: str) -> Callable[[pytest.MonkeyPatch], None]:
+    """Make every call of ``targets`` (dotted names) fail with ``OSError(err)``."""
     def patch(mp: pytest.MonkeyPatch) -> None:
         def refuse(*_a, **_k):
             raise OSError(err, os.strerror(err))
-        mp.setattr("innopoints.pipeline.io._write_frame", refuse)
-        mp.setattr("pathlib.Path.write_text", refuse)
+        for target in targets:
+            mp.setattr(target, refuse)
     return patch
+
+
+def _fail_writes(err: int) -> Callable[[pytest.MonkeyPatch], None]:
+    """Make every table write fail as a full disk or a read-only folder would (root ignores permissions)."""
+    return _refuse(err, "innopoints.pipeline.io._write_frame", "pathlib.Path.write_text")
 
 
 def _fail_reads(err: int) -> Callable[[pytest.MonkeyPatch], None]:
     """Make reading a small input file fail as an unreadable file would (root reads any file)."""
-    def patch(mp: pytest.MonkeyPatch) -> None:
-        def refuse(*_a, **_k):
-            raise OSError(err, os.strerror(err))
-        mp.setattr("pathlib.Path.read_bytes", refuse)
-    return patch
+    return _refuse(err, "pathlib.Path.read_bytes")
 
 
 def _store(uri: str) -> Callable[[pytest.MonkeyPatch], None]:
@@ -168,9 +169,9 @@ def _utf16(rel: str, text: str) -> Callable[[Path], None]:
 
 
 def _fast_config(tmp: Path) -> None:
-    from tests.conftest import fast_config_yaml
+    from tests.conftest import write_fast_config
 
-    (tmp / "fast.yaml").write_text(fast_config_yaml(), encoding="utf-8")
+    write_fast_config(tmp)
 
 
 D, F, NOML = "{data}", "{formula}", "--no-mlflow"
@@ -450,12 +451,12 @@ def test_kill_9_of_score_leaves_the_previous_output_and_the_next_start_sweeps(wh
 def trained(tmp_path_factory):
     """A cohort that trains, a config that trains fast and one finished train output to protect."""
     from innopoints.pipeline.io import write_tables
-    from tests.conftest import SMALL_DEFAULT_RATE, SMALL_FIRMS, fast_config_yaml
+    from tests.conftest import SMALL_DEFAULT_RATE, SMALL_FIRMS, write_fast_config
 
     root = tmp_path_factory.mktemp("kill-train")
     c = simulate(SMALL_FIRMS, 1, default_rate=SMALL_DEFAULT_RATE)
     write_tables({"firms": c.firms, "firm_years": c.firm_years, "loans": c.loans}, root / "data")
-    (root / "fast.yaml").write_text(fast_config_yaml(), encoding="utf-8")
+    write_fast_config(root)
     args = ["train", "--data", str(root / "data"), "--out", str(root / "prev"), "--no-mlflow", "--quiet",
             "--config", str(root / "fast.yaml")]
     done = runner.invoke(app, args)  # in this process: the kills below need their own processes, this does not

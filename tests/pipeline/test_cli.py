@@ -15,7 +15,8 @@ from innopoints.features.stage import STAGES
 from innopoints.pipeline.cli import app
 from innopoints.pipeline.contract import COLUMNS
 from innopoints.pipeline.io import write_tables
-from tests.conftest import fast_config_yaml
+from tests.conftest import write_fast_config
+from tests.pipeline.conftest import check_train_outputs
 
 runner = CliRunner()
 COMMANDS = ("simulate", "validate", "indicators", "features", "score", "export", "train", "run")
@@ -177,51 +178,17 @@ def test_a_tampered_formula_is_refused(tmp_path):
     assert result.exit_code == 2 and "content_hash" in result.output
 
 
-def _check_train_outputs(out: Path, timings: Path, scratch: Path, skip: int = 0) -> None:
-    """What `train` must leave behind, whatever the cohort and the settings (``skip``: stages of the timings
-    before `train`'s own, as in `run`)."""
-    record = json.loads(timings.read_text(encoding="utf-8"))[skip:]
-    labels = [t["stage"] for t in record]
-    # Every stage once, the two passes' steps told apart, MLflow logging timed too (on by default).
-    assert labels[:5] == ["read and validate", "loan indicators and firms", "evidence: refits with shadow indicators",
-                          "selection pass (fit years → validation year)", "selection: candidate formulas"]
-    assert {"final: candidate formulas", "evaluation on the test year", "points intervals", "reference models",
-            "backtest", "refinement", "write", "log to MLflow", "register formulas"} <= set(labels)
-    assert len(labels) == len(set(labels)) and all(t["seconds"] >= 0 for t in record)
-    ev = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
-    assert ev["best"] in ev["formulas"] and "baseline" in ev["formulas"]
-    for name, metrics in ev["formulas"].items():
-        assert (out / "formulas" / f"{name}.json").exists()
-        assert {"test_auc", "test_ks", "test_brier", "test_top_default_rate"} <= set(metrics)
-        if name != "baseline":
-            low, mid, high = metrics["delta_auc_vs_baseline"]
-            assert low <= mid <= high
-    ref = json.loads((out / "refinement.json").read_text(encoding="utf-8"))["indicators"]
-    # Ranked by cluster of twins first, then by importance within the cluster.
-    ranks = [r["cluster_rank"] for r in ref]
-    assert ranks == sorted(ranks)
-    for rank in set(ranks):
-        within = [r["importance"] for r in ref if r["cluster_rank"] == rank]
-        assert within == sorted(within, reverse=True)
-    for r in ref:
-        if r["sign_conflict"]:
-            assert r["learned_direction"] == -r["policy_direction"]
-    assert (out / "refinement.md").read_text(encoding="utf-8").startswith("# Indicator refinement report")
-    assert (out / "explain" / "importance.png").read_bytes()[:4] == b"\x89PNG"
-    assert not list(scratch.glob(".train.*")), "scratch folder left behind"
-
-
 @pytest.mark.slow
 def test_train_writes_formulas_evaluation_and_refinement(small_tables, mlflow_uri, tmp_path):
     # The quickest settings the config allows on a small cohort: every step runs, none for long.
     data = tmp_path / "data"
     write_tables(small_tables, data)
-    (tmp_path / "fast.yaml").write_text(fast_config_yaml(), encoding="utf-8")
+    config = write_fast_config(tmp_path)
     out = tmp_path / "train"
-    result = invoke("train", "--data", data, "--out", out, "--config", tmp_path / "fast.yaml", "--quiet",
+    result = invoke("train", "--data", data, "--out", out, "--config", config, "--quiet",
                     "--timings", tmp_path / "timings.json")
     assert result.exit_code == 0, result.output
-    _check_train_outputs(out, tmp_path / "timings.json", tmp_path)
+    check_train_outputs(out, tmp_path / "timings.json", tmp_path)
     output = " ".join(result.output.split())
     assert "innopoints-formula versions: baseline v1" in output and "Warning" not in output
 

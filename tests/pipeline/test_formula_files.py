@@ -15,7 +15,7 @@ from innopoints.features.stage import STAGES
 from innopoints.models.formula.baseline import official_2024
 from innopoints.pipeline.cli import app
 from innopoints.pipeline.io import write_tables
-from tests.conftest import fast_config_yaml
+from tests.conftest import write_fast_config
 from tests.models.formula.test_hand_written import doc_example
 
 runner = CliRunner()
@@ -131,7 +131,7 @@ def test_guideline_2025_scores_within_130_and_compares_with_official_2024(data, 
     base = scores["points"] - bonus
     assert scores["points"].max() <= 130.0 and bonus.max() <= 30.0 and base.max() <= 100.0 + 1e-9
     assert bonus.max() > 0
-    (tmp_path / "fast.yaml").write_text(fast_config_yaml(), encoding="utf-8")
+    write_fast_config(tmp_path)
     report = tmp_path / "report.html"
     result = invoke("compare", "builtin:official-2024", "builtin:guideline-2025", "--data", data, "--out", report,
                     "--config", tmp_path / "fast.yaml", "--quiet")
@@ -155,7 +155,7 @@ def test_guideline_2025_scores_within_130_and_compares_with_official_2024(data, 
 @pytest.mark.slow
 def test_a_hand_typed_formula_is_a_baseline_for_train(data, hand, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "fast.yaml").write_text(fast_config_yaml(), encoding="utf-8")
+    write_fast_config(tmp_path)
     out = tmp_path / "train"
     result = invoke("train", "--data", data, "--baseline", hand, "--out", out, "--config", tmp_path / "fast.yaml",
                     "--no-mlflow", "--quiet")

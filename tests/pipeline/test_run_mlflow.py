@@ -22,9 +22,8 @@ from innopoints.features.build import population_features
 from innopoints.pipeline import steps
 from innopoints.pipeline.cli import app
 from innopoints.pipeline.config import RunConfig
-from tests.conftest import fast_config_yaml
-from tests.pipeline.conftest import RUN_FIRMS, RUN_SEED
-from tests.pipeline.test_cli import _check_train_outputs
+from tests.conftest import write_fast_config
+from tests.pipeline.conftest import RUN_FIRMS, RUN_SEED, check_train_outputs
 
 REPO = Path(__file__).resolve().parents[2]
 FIRMS = RUN_FIRMS
@@ -55,7 +54,7 @@ def test_run_does_the_whole_job_in_an_empty_folder(pipeline_run):
     assert labels[:2] == ["make the synthetic cohort", "read and validate"]
     assert labels[-5:] == ["compare", "policy simulation", "reviewer report", "score population", "export"]
     # The run's training leaves what `train` leaves, in OUT/train.
-    _check_train_outputs(root / "innopoints-out" / "train", root / "t.json", root / "innopoints-out", skip=1)
+    check_train_outputs(root / "innopoints-out" / "train", root / "t.json", root / "innopoints-out", skip=1)
     for path in ("innopoints-out/recommended.json", "innopoints-out/recommended.csv",
                  "innopoints-out/scores.parquet", "innopoints-out/train/refinement.md",
                  "innopoints-out/policy/policy.json", "innopoints-out/policy/frontier.png",
@@ -138,11 +137,11 @@ def test_mlflow_run_of_the_main_entry_point(tmp_path):
     # The quick training settings through the `config` parameter: this checks the MLproject's wiring; what the
     # training learns is checked on 50,000-firm cohorts in tests/models/learning/test_train.py.
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
-    (tmp_path / "fast.yaml").write_text(fast_config_yaml(), encoding="utf-8")
+    config = write_fast_config(tmp_path)
     mlflow_exe = Path(sys.executable).with_name("mlflow")
     cmd = [str(mlflow_exe), "run", str(REPO), "-e", "main", "--env-manager", "local", "--experiment-name",
            "innopoints", "-P", f"firms={FIRMS}", "-P", "seed=3", "-P", f"out={tmp_path / 'out'}",
-           "-P", f"cohort_dir={tmp_path / 'data'}", "-P", f"config={tmp_path / 'fast.yaml'}"]
+           "-P", f"cohort_dir={tmp_path / 'data'}", "-P", f"config={config}"]
     # From an empty folder: MLflow puts the artifacts of an experiment it creates in ./mlruns.
     done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
