@@ -22,8 +22,10 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from typer.testing import CliRunner
 
 from innopoints.experiments.registry import CANDIDATE, DEFAULT_MODEL, TAG_HASH, alias_tag
+from innopoints.pipeline.cli import app
 from innopoints.pipeline.io import write_tables
 from innopoints.pipeline.simulate import simulate
 from tests.conftest import fast_config_yaml
@@ -74,15 +76,20 @@ def registry(team_uri) -> MlflowClient:
     return client
 
 
-def _start(team_uri: str, cohort, workdir: Path, seed: int, *extra: str) -> subprocess.Popen:
+def _args(cohort, workdir: Path, seed: int) -> list[str]:
+    """`innopoints train` on the team cohort with the quick settings and this person's training seed."""
     data, config = cohort
     workdir.mkdir(parents=True, exist_ok=True)
-    seeded = workdir / "config.yaml"  # the quick settings with this person's training seed
+    seeded = workdir / "config.yaml"
     seeded.write_text(f"seed: {seed}\n" + config.read_text(encoding="utf-8"), encoding="utf-8")
+    return ["train", "--data", str(data), "--config", str(seeded), "--out", str(workdir / "out"), "--quiet"]
+
+
+def _start(team_uri: str, cohort, workdir: Path, seed: int) -> subprocess.Popen:
+    """One person's `train` in a process of its own, so two can run at the same moment."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": team_uri}
     env.pop("MLFLOW_RUN_ID", None)
-    cmd = [sys.executable, "-m", "innopoints.pipeline.cli", "train", "--data", str(data), "--config", str(seeded),
-           "--out", str(workdir / "out"), "--quiet", *extra]
+    cmd = [sys.executable, "-m", "innopoints.pipeline.cli", *_args(cohort, workdir, seed)]
     return subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -91,6 +98,21 @@ def _finish(proc: subprocess.Popen) -> str:
     assert proc.returncode == 0, output[-3000:]
     assert not (Path(proc.args[proc.args.index("--out") + 1]).parent / "mlruns").exists()
     return " ".join(output.split())
+
+
+def _here(team_uri: str, monkeypatch, workdir: Path, *args: str, user: str | None = None) -> str:
+    """A command in this process (no interpreter start-up), against the server, from ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with monkeypatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", team_uri)
+        mp.delenv("MLFLOW_RUN_ID", raising=False)
+        if user:
+            mp.setenv("MLFLOW_TRACKING_USERNAME", user)
+        mp.chdir(workdir)
+        done = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    assert done.exit_code == 0, done.output[-3000:]
+    assert not (workdir / "mlruns").exists()
+    return " ".join(done.output.split())
 
 
 def _versions(output: str) -> dict[str, str]:
@@ -105,9 +127,11 @@ def _candidate_line(output: str) -> str:
     return found.group(0)
 
 
-def test_a_team_day_concurrent_runs_a_hand_promote_and_a_rerun(team_uri, cohort, registry, tmp_path):
+def test_a_team_day_concurrent_runs_a_hand_promote_and_a_rerun(team_uri, cohort, registry, tmp_path,
+                                                               monkeypatch):
     # One scenario, so the server sees three trainings rather than four: two people train at once on an empty
-    # registry, a reviewer moves `candidate` by hand, and the first person trains again on the same data.
+    # registry (two processes), a reviewer moves `candidate` by hand, and the first person trains again on the
+    # same data (both in this process: what they check is the registry, not the interpreter's start).
     runs = [_start(team_uri, cohort, tmp_path / f"person{seed}", seed) for seed in (1, 2)]
     outputs = [_finish(proc) for proc in runs]
     versions = registry.search_model_versions(f"name = '{DEFAULT_MODEL}'")
@@ -141,14 +165,11 @@ def test_a_team_day_concurrent_runs_a_hand_promote_and_a_rerun(team_uri, cohort,
     mine = _versions(first)
     recommended = re.search(r"recommended ([\w-]+): models:/innopoints-formula/(\d+)", first).group(2)
     chosen = next(v for v in mine.values() if v != recommended)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": team_uri, "MLFLOW_TRACKING_USERNAME": "reviewer"}
-    promoted = subprocess.run([sys.executable, "-m", "innopoints.pipeline.cli", "promote", chosen, "--alias",
-                               CANDIDATE], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    _here(team_uri, monkeypatch, tmp_path, "promote", chosen, "--alias", CANDIDATE, user="reviewer")
     count = len(registry.search_model_versions(f"name = '{DEFAULT_MODEL}'"))
 
     # The same data and seed again: nothing new is registered and the hand-set alias stays.
-    again = _finish(_start(team_uri, cohort, tmp_path / "again", 1))
+    again = _here(team_uri, monkeypatch, tmp_path / "again", *_args(cohort, tmp_path / "again", 1))
     assert "(none new: every formula was already registered)" in again
     assert _versions(again) == mine
     assert len(registry.search_model_versions(f"name = '{DEFAULT_MODEL}'")) == count

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
 from innopoints.features.errors import OutputError
-from innopoints.pipeline.io import MARKER
+from innopoints.pipeline.io import MARKER, TMP_TAG
 from innopoints.pipeline.outputs import dumps, staged_dir
 
 
@@ -50,6 +54,41 @@ def test_a_failure_leaves_the_target_as_it_was(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
     assert sorted(p.name for p in target.iterdir()) == ["a.txt", MARKER]
     assert (target / "a.txt").read_text(encoding="utf-8") == "old"
+
+
+# A writer held at its last moment: the marker is written, the swap has not happened. Killed there, the
+# previous folder must be whole and the next writer must sweep what it left.
+HELD_AT_THE_SWAP = """
+import sys, time
+from pathlib import Path
+from innopoints.pipeline import outputs
+
+outputs.swap_in = lambda scratch, target: time.sleep(600)
+with outputs.staged_dir(Path(sys.argv[1])) as tmp:
+    (tmp / "a.txt").write_text("new", encoding="utf-8")
+"""
+
+
+def test_kill_9_between_the_marker_and_the_swap_leaves_the_previous_folder(tmp_path):
+    target = tmp_path / "out"
+    with staged_dir(target) as tmp:
+        (tmp / "a.txt").write_text("old", encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    proc = subprocess.Popen([sys.executable, "-c", HELD_AT_THE_SWAP, str(target)])
+    try:
+        deadline = time.monotonic() + 60
+        while not any((p / MARKER).exists() for p in tmp_path.glob(f"*{TMP_TAG}*")):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert len(list(tmp_path.glob(f"*{TMP_TAG}*"))) == 1  # the killed writer's scratch, marker and all
+    with staged_dir(target) as tmp:  # the next writer sweeps it
+        (tmp / "a.txt").write_text("newer", encoding="utf-8")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert (target / "a.txt").read_text(encoding="utf-8") == "newer"
 
 
 def test_a_failure_creates_no_target(tmp_path):

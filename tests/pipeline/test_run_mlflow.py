@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -133,9 +134,11 @@ def test_an_unreachable_tracking_store_fails_fast_before_any_work(tmp_path, monk
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="uses the local environment manager")
-def test_mlflow_run_of_the_main_entry_point(tmp_path):
+def test_mlflow_run_of_the_main_entry_point(tmp_path, mlflow_template):
     # The quick training settings through the `config` parameter: this checks the MLproject's wiring; what the
-    # training learns is checked on 50,000-firm cohorts in tests/models/learning/test_train.py.
+    # training learns is checked on 50,000-firm cohorts in tests/models/learning/test_train.py. The store is a
+    # copy of the session's empty one (making a store is checked with the shared run above).
+    shutil.copy(mlflow_template, tmp_path / "mlflow.db")
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     config = write_fast_config(tmp_path)
     mlflow_exe = Path(sys.executable).with_name("mlflow")
