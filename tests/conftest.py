@@ -11,11 +11,13 @@ only to exist; tests of what the training learns live in ``tests/models/learning
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
 from innopoints.experiments.tracking import check_tracking, tracking_uri
 from innopoints.models.formula.baseline import official_2024
@@ -30,18 +32,32 @@ FAST_TRAIN = {"refits": 5, "backtest_refits": 5, "backtest_years": 2, "n_estimat
               "refit_rows": 1000, "refit_workers": 1}
 FAST_EVALUATION = {"n_boot": 100, "min_slice_n": 20}
 
+# One BLAS / OpenMP thread per process: the two pytest-xdist workers already keep both cores busy, and the extra
+# threads of OpenBLAS (matrix products, correlations) spin while they wait for a core (the full suite took
+# 341 CPU-s and 198 s with them, 299 CPU-s and 176 s without; benchmarks/README.md). The limit holds in this
+# process at once; the environment variables pass it to the innopoints commands the tests start. LightGBM is
+# given its thread count explicitly everywhere, so no result depends on this.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+threadpool_limits(limits=1)
+
 
 # The files that take longest, first: pytest-xdist hands whole files to its two workers in collection order
 # (pyproject.toml: --dist loadfile --no-loadscope-reorder), so they start at once and the workers finish together,
 # instead of one of them starting a long file when the other has nothing left. Times: benchmarks/README.md.
 LONGEST_FIRST = (
     "tests/models/learning/test_train.py",
+    "tests/pipeline/test_run_mlflow.py",
     "tests/experiments/test_team_server.py",
     "tests/pipeline/test_bad_inputs.py",
-    "tests/pipeline/test_run_mlflow.py",
     "tests/experiments/test_store_faults.py",
-    "tests/pipeline/test_cli.py",
     "tests/experiments/test_tracking.py",
+    "tests/pipeline/test_cli.py",
+    "tests/pipeline/test_steps.py",
+    "tests/experiments/test_serve.py",
+    "tests/experiments/test_registry.py",
+    "tests/pipeline/test_formula_files.py",
+    "tests/experiments/test_report_browser.py",
 )
 
 
