@@ -3,6 +3,7 @@ left behind; two commands on one fresh store do not race; lookups never create a
 
 from __future__ import annotations
 
+import functools
 import http.server
 import os
 import shutil
@@ -23,17 +24,26 @@ runner = CliRunner()
 NOBODY = 65534
 
 
-def _unprivileged(cmd: list[str]) -> list[str]:
-    """``cmd`` run as a user that file permissions apply to (root ignores them)."""
+@functools.cache
+def _as_nobody() -> tuple[list[str], str]:
+    """The prefix that runs a command as a user file permissions apply to, or why there is none (asked once)."""
     if os.geteuid() != 0:
-        return cmd
+        return [], ""
     if not shutil.which("setpriv"):
-        pytest.skip("running as root without setpriv: file permissions cannot be tested")
+        return [], "running as root without setpriv: file permissions cannot be tested"
     prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
     probe = subprocess.run([*prefix, sys.executable, "-c", "import innopoints.pipeline.cli"], capture_output=True,
                            text=True, timeout=120, cwd="/")
     if probe.returncode != 0:  # .ci/run opens its venv's folder to other users; elsewhere it may be private
-        pytest.skip(f"user {NOBODY} cannot run {sys.executable} with innopoints: {probe.stderr.strip()[-200:]}")
+        return [], f"user {NOBODY} cannot run {sys.executable} with innopoints: {probe.stderr.strip()[-200:]}"
+    return prefix, ""
+
+
+def _unprivileged(cmd: list[str]) -> list[str]:
+    """``cmd`` run as a user that file permissions apply to (root ignores them)."""
+    prefix, why_not = _as_nobody()
+    if why_not:
+        pytest.skip(why_not)
     return [*prefix, *cmd]
 
 

@@ -105,7 +105,7 @@ def test_train_settings_carry_the_config():
                                                                                            t.num_leaves)
     assert s.fit.group_bounds == {g: tuple(b) for g, b in config.train.group_bounds.items()}
     assert s.change_limits == (5.0, 10.0, 20.0, 30.0, 50.0) and s.recalibrations == (10.0, 30.0)
-    assert (s.backtest_years, s.backtest_refits, s.min_slice_n, s.test_year) == (2, 5, 20, None)
+    assert (s.backtest_years, s.backtest_refits, s.min_slice_n, s.test_year) == (1, 5, 20, None)
 
 
 def test_train_stamps_every_formula_with_the_data_and_config(small_tables, small_train):
