@@ -13,11 +13,15 @@ only to exist; tests of what the training learns live in ``tests/models/learning
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 import pytest
+from filelock import FileLock
 from threadpoolctl import threadpool_limits
 
 from innopoints.experiments.tracking import check_tracking, tracking_uri
@@ -27,6 +31,7 @@ from innopoints.pipeline.config import EvaluationConfig, RunConfig, TrainConfig
 from innopoints.pipeline.contract import coerce_tables
 from innopoints.pipeline.simulate import simulate
 
+T = TypeVar("T")
 SMALL_FIRMS = 3000
 SMALL_DEFAULT_RATE = 0.08
 FAST_TRAIN = {"refits": 5, "backtest_refits": 5, "backtest_years": 1, "n_estimators": 20, "shap_rows": 200,
@@ -86,15 +91,37 @@ def write_fast_config(folder: Path) -> Path:
     return path
 
 
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], T]) -> T:
+    """``make(folder)`` once per test session, whichever pytest-xdist worker asks first; the others wait for it
+    and read its pickle (pytest-xdist's recipe: the workers' temporary folders share a parent). ``folder`` is a
+    new folder there for whatever ``make`` writes. Without workers it is simply called."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return make(tmp_path_factory.mktemp(name))
+    shared = tmp_path_factory.getbasetemp().parent
+    pickled = shared / f"{name}.pickle"
+    with FileLock(str(shared / f"{name}.lock")):
+        if pickled.is_file():
+            return pickle.loads(pickled.read_bytes())
+        folder = shared / name
+        folder.mkdir()
+        made = make(folder)
+        pickled.write_bytes(pickle.dumps(made))
+        return made
+
+
 @pytest.fixture(scope="session")
 def mlflow_template(tmp_path_factory) -> Path:
     """An empty MLflow SQLite store made once per session by ``check_tracking`` in a folder it creates
-    (``test_check_tracking_creates_a_local_store`` checks that)."""
-    workdir = tmp_path_factory.mktemp("mlflow-template") / "new" / "work"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        check_tracking(tracking_uri(workdir))
-    return workdir / "mlflow.db"
+    (``test_check_tracking_creates_a_local_store`` checks that); tests copy it, never change it."""
+
+    def make(folder: Path) -> Path:
+        workdir = folder / "new" / "work"
+        with pytest.MonkeyPatch.context() as mp:
+            mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+            check_tracking(tracking_uri(workdir))
+        return workdir / "mlflow.db"
+
+    return made_once(tmp_path_factory, "mlflow-template", make)
 
 
 @pytest.fixture
@@ -124,6 +151,8 @@ def small_tables() -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="session")
-def small_train(small_tables):
-    """``steps.train`` of the small cohort with the quick settings (a TrainResult); do not modify."""
-    return steps.train(small_tables, fast_config(), official_2024())
+def small_train(small_tables, tmp_path_factory):
+    """``steps.train`` of the small cohort with the quick settings (a TrainResult, made once for both workers);
+    do not modify."""
+    return made_once(tmp_path_factory, "small-train", lambda _: steps.train(small_tables, fast_config(),
+                                                                             official_2024()))

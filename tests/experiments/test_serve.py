@@ -69,7 +69,7 @@ def test_the_served_candidate_answers_its_example_and_scores_like_the_formula(ml
             except (urllib.error.URLError, ConnectionError):
                 assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
                 assert time.monotonic() < deadline, "the model server did not start in 15 minutes"
-                time.sleep(3)
+                time.sleep(0.5)
         assert [row["error"] for row in answer["predictions"]] == [None, None, None]
         # The same firms through the server and through the formula.
         formula = train_result.formulas[BEST]
