@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +101,10 @@ def _finish(proc: subprocess.Popen) -> str:
     return " ".join(output.split())
 
 
+def _hung(*_):
+    raise TimeoutError("the command did not finish in 900 s: is the team server answering?")
+
+
 def _here(team_uri: str, monkeypatch, workdir: Path, *args: str, user: str | None = None) -> str:
     """A command in this process (no interpreter start-up), against the server, from ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -109,7 +114,14 @@ def _here(team_uri: str, monkeypatch, workdir: Path, *args: str, user: str | Non
         if user:
             mp.setenv("MLFLOW_TRACKING_USERNAME", user)
         mp.chdir(workdir)
-        done = CliRunner().invoke(app, list(args), catch_exceptions=False)
+        # The bound a subprocess had (a hung server must fail the test, not stall the worker).
+        previous = signal.signal(signal.SIGALRM, _hung)
+        signal.alarm(900)
+        try:
+            done = CliRunner().invoke(app, list(args), catch_exceptions=False)
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
     assert done.exit_code == 0, done.output[-3000:]
     assert not (workdir / "mlruns").exists()
     return " ".join(done.output.split())
