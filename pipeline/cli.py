@@ -65,7 +65,12 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _config(path: str | None) -> RunConfig:
     """The run config of ``--config``: the built-in defaults when it is omitted or empty."""
-    return load_config(Path(path) if path else None)
+    return load_config(_optional_path(path))
+
+
+def _optional_path(value: str | None) -> Path | None:
+    """A file option that may be omitted or empty (MLproject parameters cannot be left out): ``None`` then."""
+    return Path(value) if value else None
 
 
 @app.command()
@@ -356,13 +361,14 @@ def train(
 
     _check_lang(lang)
     cfg = _config(config)
-    _check_out_paths(dirs={"--out": out}, files={"--timings": timings})
+    timings_file = _optional_path(timings)
+    _check_out_paths(dirs={"--out": out}, files={"--timings": timings_file})
     uri, aliases = _mlflow_ready(mlflow, set_alias, no_alias)
     state = flow.RunState(config=cfg, data=data, out=out, baseline=load_formula(baseline, uri=uri), uri=uri,
                           experiment=experiment, lang=lang, kind="train", baseline_ref=baseline, aliases=aliases)
     record: list[dict] = []
     flow.execute(flow.TRAIN, state, enabled=not quiet, record=record)
-    _write_timings(timings, record)
+    _write_timings(timings_file, record)
     _print_train_summary(state.result, out)
     if state.logged:
         _print_mlflow(uri, state.logged)
@@ -617,8 +623,9 @@ def run(
 
     _check_lang(lang)
     cfg = _config(config)
+    timings_file = _optional_path(timings)
     _check_out_paths(dirs={"--out (train)": out / "train", "--out (policy)": out / "policy"},
-                     files={"--timings": timings, "--out (report)": out / "report.html"})
+                     files={"--timings": timings_file, "--out (report)": out / "report.html"})
     if seed != cfg.seed:
         cfg = cfg.model_copy(update={"seed": seed})
     uri, aliases = _mlflow_ready(mlflow, set_alias, no_alias)
@@ -636,7 +643,7 @@ def run(
     unmark_folder(out)  # a run cut short leaves no marker in OUT; the export step writes it last
     record: list[dict] = []
     flow.execute(flow.RUN, state, enabled=not quiet, record=record)
-    _write_timings(timings, record)
+    _write_timings(timings_file, record)
     _print_run_summary(state)
 
 

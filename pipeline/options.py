@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,8 +16,9 @@ ConfigOpt = Annotated[str | None, typer.Option(
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
 ExperimentOpt = Annotated[str, typer.Option(envvar="MLFLOW_EXPERIMENT_NAME", help="MLflow experiment name "
                                             "(else MLFLOW_EXPERIMENT_NAME, else innopoints).")]
-TimingsOpt = Annotated[Path | None, typer.Option(help="Also write the wall time of every stage (JSON list of "
-                                                 "{stage, seconds}) to this file.")]
+TimingsOpt = Annotated[str | None, typer.Option(
+    "--timings", metavar="FILE",
+    help="Also write the wall time of every stage (JSON list of {stage, seconds}) to this file; empty: none.")]
 LangOpt = Annotated[str, typer.Option("--lang", help="Language of the reports (HTML, Markdown) and plot labels: en "
                                       "or zh (Chinese headings, labels and the catalog's Chinese indicator names).")]
 MlflowOpt = Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log to MLflow (MLFLOW_TRACKING_URI, else "

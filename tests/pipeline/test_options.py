@@ -6,6 +6,7 @@ from typing import get_args
 
 import pytest
 import typer.main
+from typer.testing import CliRunner
 
 from innopoints.pipeline.cli import app
 from innopoints.pipeline.options import (
@@ -20,6 +21,8 @@ from innopoints.pipeline.options import (
 
 SHARED = {"config": ConfigOpt, "quiet": QuietOpt, "experiment": ExperimentOpt, "timings": TimingsOpt,
           "mlflow": MlflowOpt, "set_alias": SetAliasOpt, "no_alias": NoAliasOpt}
+
+runner = CliRunner()
 
 
 @pytest.mark.parametrize(("name", "option"), SHARED.items())
@@ -53,11 +56,17 @@ def test_the_model_name_is_the_registrys():
 
 def test_an_empty_config_means_the_defaults_and_a_missing_one_is_refused(tmp_path):
     # The MLproject passes `--config ''` when no config is given.
-    from typer.testing import CliRunner
-
-    runner = CliRunner()
     default = runner.invoke(app, ["indicators", "--json"])
     empty = runner.invoke(app, ["indicators", "--json", "--config", ""])
     assert empty.exit_code == 0 and empty.output == default.output
     missing = runner.invoke(app, ["indicators", "--config", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 2 and "nope.yaml does not exist" in missing.output
+
+
+def test_an_empty_timings_file_means_none_and_a_folder_is_refused(tmp_path):
+    # The MLproject passes `--timings ''` when no file is given: no timings, and no complaint about it.
+    empty = runner.invoke(app, ["train", "--data", str(tmp_path / "nope"), "--timings", "", "--no-mlflow"])
+    assert empty.exit_code == 2 and "--timings" not in empty.output and "nope" in empty.output
+    folder = runner.invoke(app, ["train", "--data", str(tmp_path / "nope"), "--timings", str(tmp_path),
+                                 "--no-mlflow"])
+    assert folder.exit_code == 2 and "--timings" in folder.output
