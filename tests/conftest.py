@@ -53,8 +53,8 @@ threadpool_limits(limits=1)
 # instead of one of them starting a long file when the other has nothing left. Times: benchmarks/README.md.
 LONGEST_FIRST = (
     "tests/models/learning/test_train.py",
-    "tests/pipeline/test_run_mlflow.py",
     "tests/experiments/test_team_server.py",
+    "tests/pipeline/test_run_mlflow.py",
     "tests/pipeline/test_bad_inputs.py",
     "tests/experiments/test_store_faults.py",
     "tests/experiments/test_tracking.py",

@@ -1,5 +1,6 @@
 """A tiny dataset that meets the data contract, in canonical dtypes, for any pipeline test; the one whole
-`innopoints run` that the end-to-end tests share; and ``check_train_outputs``, what a training must leave behind.
+`innopoints run` (through `mlflow run`) that the end-to-end tests share; and ``check_train_outputs``, what a
+training must leave behind.
 
 Four firms; eight firm-years (2020-2022) with a few nulls, because missing is not zero; four loans, each
 with firm history before its origination year. Net assets equal total assets minus total liabilities, and
@@ -10,17 +11,19 @@ copy per test from the ``valid_tables`` fixture and break it as needed.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from innopoints.pipeline.cli import app
 from tests.conftest import write_fast_config
 
 NAN = np.nan
+REPO = Path(__file__).resolve().parents[2]
 RUN_FIRMS = 4000
 RUN_SEED = 2
 
@@ -89,21 +92,24 @@ def valid_tables() -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="session")
 def pipeline_run(tmp_path_factory) -> tuple[Path, str]:
-    """One `innopoints run` (``RUN_FIRMS`` firms, seed ``RUN_SEED``, the quick training settings of
-    tests/conftest.py as ``--config``, ``--timings t.json``) in an empty folder with the default SQLite store
-    there: the folder and the printed output. Made once, read by every end-to-end test (all in
+    """The whole job as `mlflow run` of the MLproject's main entry point, i.e. the `innopoints run` command
+    (``RUN_FIRMS`` firms, seed ``RUN_SEED``, the quick training settings of tests/conftest.py through the
+    ``config`` parameter, ``timings`` to t.json) in an empty folder without ``MLFLOW_*`` variables, so MLflow's
+    default store there (./mlflow.db) holds every run: the folder and the printed output. OUT and the cohort
+    go to ``innopoints-out`` / ``innopoints-data`` in the folder (`mlflow run` starts the command in the
+    project's folder, so they are given as paths). Made once, read by every end-to-end test (all in
     tests/pipeline/test_run_mlflow.py, so one pytest-xdist worker makes it); tests must not change the folder.
     What the training learns is checked on 50,000-firm cohorts in tests/models/learning/test_train.py."""
     root = tmp_path_factory.mktemp("run")
-    write_fast_config(root)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        mp.delenv("MLFLOW_RUN_ID", raising=False)
-        mp.chdir(root)
-        result = CliRunner().invoke(app, ["run", "--firms", str(RUN_FIRMS), "--seed", str(RUN_SEED), "--quiet",
-                                          "--config", "fast.yaml", "--timings", "t.json"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return root, result.output
+    config = write_fast_config(root)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    cmd = [str(Path(sys.executable).with_name("mlflow")), "run", str(REPO), "-e", "main", "--env-manager", "local",
+           "--experiment-name", "innopoints", "-P", f"firms={RUN_FIRMS}", "-P", f"seed={RUN_SEED}",
+           "-P", f"out={root / 'innopoints-out'}", "-P", f"cohort_dir={root / 'innopoints-data'}",
+           "-P", f"config={config}", "-P", f"timings={root / 't.json'}"]
+    done = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root, done.stdout + done.stderr  # `mlflow run` passes the command's output on to its stderr
 
 
 def check_train_outputs(out: Path, timings: Path, scratch: Path, skip: int = 0) -> None:

@@ -1,16 +1,13 @@
-"""`innopoints run` end to end: the whole job in an empty folder, its MLflow runs and registry, pyfunc scores
-equal to `score`, the reviewer report, a store that cannot be reached, and `mlflow run` of the MLproject.
+"""`innopoints run` end to end, as `mlflow run` of the MLproject's main entry point runs it: the whole job in an
+empty folder, its MLflow runs (nested in the project's run) and registry, pyfunc scores equal to `score`, the
+reviewer report, and a store that cannot be reached.
 
 Every test of the shared run is in this file, so pytest-xdist (``--dist loadfile``) makes the run once."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -23,7 +20,6 @@ from innopoints.features.build import population_features
 from innopoints.pipeline import steps
 from innopoints.pipeline.cli import app
 from innopoints.pipeline.config import RunConfig
-from tests.conftest import write_fast_config
 from tests.pipeline.conftest import RUN_FIRMS, RUN_SEED, check_train_outputs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,12 +74,16 @@ def test_run_does_the_whole_job_in_an_empty_folder(pipeline_run):
 
 @pytest.mark.slow
 def test_every_formula_is_a_run_with_its_test_metrics(workdir, uri):
-    runs = mlflow.search_runs(experiment_names=["innopoints"])
-    names = set(runs["tags.mlflow.runName"])
+    # Three levels: the run `mlflow run` made, innopoints' parent run in it, one run per formula in that.
+    runs = mlflow.search_runs(experiment_names=["innopoints"]).set_index("run_id")
     evaluation = pd.read_json(workdir[0] / "innopoints-out/train/evaluation.json", typ="series")
-    [parent] = names - set(evaluation["formulas"])
-    assert set(evaluation["formulas"]) <= names and parent.startswith(f"run · synthetic-{FIRMS}-seed{RUN_SEED} · ")
-    formula_runs = runs[runs["tags.mlflow.runName"] != parent]
+    name, parent_of = runs["tags.mlflow.runName"], runs["tags.mlflow.parentRunId"]
+    [parent] = name.index[name.str.startswith(f"run · synthetic-{FIRMS}-seed{RUN_SEED} · ")]
+    project = parent_of[parent]
+    assert isinstance(project, str) and project in runs.index and pd.isna(parent_of[project])
+    assert len(runs) == len(evaluation["formulas"]) + 2
+    formula_runs = runs[parent_of == parent]
+    assert set(formula_runs["tags.mlflow.runName"]) == set(evaluation["formulas"])
     assert formula_runs["metrics.test_auc"].notna().all()
     for _, row in formula_runs.iterrows():
         expected = evaluation["formulas"][row["tags.mlflow.runName"]]["test_auc"]
@@ -130,25 +130,3 @@ def test_an_unreachable_tracking_store_fails_fast_before_any_work(tmp_path, monk
     assert "cannot connect to 127.0.0.1:9" in " ".join(result.output.split())
     assert not (tmp_path / "innopoints-data").exists(), "heavy work started before the store was checked"
     assert list(tmp_path.iterdir()) == [], "the run wrote something before the store was checked"
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(sys.platform != "linux", reason="uses the local environment manager")
-def test_mlflow_run_of_the_main_entry_point(tmp_path, mlflow_template):
-    # The quick training settings through the `config` parameter: this checks the MLproject's wiring; what the
-    # training learns is checked on 50,000-firm cohorts in tests/models/learning/test_train.py. The store is a
-    # copy of the session's empty one (making a store is checked with the shared run above).
-    shutil.copy(mlflow_template, tmp_path / "mlflow.db")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
-    config = write_fast_config(tmp_path)
-    mlflow_exe = Path(sys.executable).with_name("mlflow")
-    cmd = [str(mlflow_exe), "run", str(REPO), "-e", "main", "--env-manager", "local", "--experiment-name",
-           "innopoints", "-P", f"firms={FIRMS}", "-P", "seed=3", "-P", f"out={tmp_path / 'out'}",
-           "-P", f"cohort_dir={tmp_path / 'data'}", "-P", f"config={config}"]
-    # From an empty folder: MLflow puts the artifacts of an experiment it creates in ./mlruns.
-    done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert (tmp_path / "out" / "recommended.json").exists()
-    client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
-    runs = client.search_runs([client.get_experiment_by_name("innopoints").experiment_id])
-    assert sum("test_auc" in run.data.metrics for run in runs) >= 2
