@@ -6,8 +6,8 @@ empty store) and a training pass on a simulated cohort (tests only read its resu
 The quick training uses ``FAST_TRAIN`` / ``FAST_EVALUATION``: few refits, trees and resamples and one backtest
 year (the test year alone; relearning on earlier years runs in the truth cohorts), the fewest the config allows
 or close, on 3,000 firms with an 8% default rate (about 860 loans, 60 defaults), so every step of the workflow
-runs in a couple of seconds. Its numbers are not meant to be good,
-only to exist; tests of what the training learns live in ``tests/models/learning/test_train.py``.
+runs in a couple of seconds. Its numbers are not meant to be good, only to exist; tests of what the training
+learns live in ``tests/models/learning/test_train.py``.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from innopoints.models.formula.baseline import official_2024
 from innopoints.pipeline.cli import app
 from innopoints.pipeline.io import MARKER, TMP_TAG, write_tables
 from innopoints.pipeline.simulate import simulate
+from tests.conftest import SMALL_DEFAULT_RATE, SMALL_FIRMS, write_fast_config
 
 runner = CliRunner()
 
@@ -166,12 +167,6 @@ def _config(rel: str, yaml_text: str) -> Callable[[Path], None]:
 
 def _utf16(rel: str, text: str) -> Callable[[Path], None]:
     return _write(rel, text.encode("utf-16"))
-
-
-def _fast_config(tmp: Path) -> None:
-    from tests.conftest import write_fast_config
-
-    write_fast_config(tmp)
 
 
 D, F, NOML = "{data}", "{formula}", "--no-mlflow"
@@ -341,9 +336,9 @@ CASES: list[Case] = [
              "firm_id,province\nF1,Zürich\n".encode("utf-16")))),
     Case("train-one-year", ["train", "--data", "data", "--out", "t", NOML, Q, "--config", "fast.yaml"],
          "outcomes are observed for origination year(s) 2022 only",
-         _both(_data(_frame_edit("loans", _one_year)), _fast_config)),
+         _both(_data(_frame_edit("loans", _one_year)), write_fast_config)),
     Case("train-no-defaults", ["train", "--data", "data", "--out", "t", NOML, Q, "--config", "fast.yaml"],
-         "observed loans but no defaults", _both(_data(_frame_edit("loans", _no_defaults)), _fast_config)),
+         "observed loans but no defaults", _both(_data(_frame_edit("loans", _no_defaults)), write_fast_config)),
 ]
 
 
@@ -449,9 +444,6 @@ def test_kill_9_of_score_leaves_the_previous_output_and_the_next_start_sweeps(wh
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A cohort that trains, a config that trains fast and one finished train output to protect."""
-    from innopoints.pipeline.io import write_tables
-    from tests.conftest import SMALL_DEFAULT_RATE, SMALL_FIRMS, write_fast_config
-
     root = tmp_path_factory.mktemp("kill-train")
     c = simulate(SMALL_FIRMS, 1, default_rate=SMALL_DEFAULT_RATE)
     write_tables({"firms": c.firms, "firm_years": c.firm_years, "loans": c.loans}, root / "data")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -22,8 +21,6 @@ from innopoints.pipeline.cli import app
 from innopoints.pipeline.config import RunConfig
 from tests.pipeline.conftest import RUN_FIRMS, RUN_SEED, check_train_outputs
 
-REPO = Path(__file__).resolve().parents[2]
-FIRMS = RUN_FIRMS
 runner = CliRunner()
 
 
@@ -78,7 +75,7 @@ def test_every_formula_is_a_run_with_its_test_metrics(workdir, uri):
     runs = mlflow.search_runs(experiment_names=["innopoints"]).set_index("run_id")
     evaluation = pd.read_json(workdir[0] / "innopoints-out/train/evaluation.json", typ="series")
     name, parent_of = runs["tags.mlflow.runName"], runs["tags.mlflow.parentRunId"]
-    [parent] = name.index[name.str.startswith(f"run · synthetic-{FIRMS}-seed{RUN_SEED} · ")]
+    [parent] = name.index[name.str.startswith(f"run · synthetic-{RUN_FIRMS}-seed{RUN_SEED} · ")]
     project = parent_of[parent]
     assert isinstance(project, str) and project in runs.index and pd.isna(parent_of[project])
     assert len(runs) == len(evaluation["formulas"]) + 2
@@ -97,12 +94,12 @@ def test_registered_candidate_scores_like_the_score_command(workdir, uri, tmp_pa
     [ref] = re.findall(r"models:/innopoints-formula/\d+", " ".join(output.split()))
     out = tmp_path / "scores-from-registry.parquet"
     result = runner.invoke(app, ["score", "--formula", ref, "--data",
-                                 str(root / f"innopoints-data/synthetic-{FIRMS}-seed{RUN_SEED}"), "--out", str(out),
+                                 str(root / f"innopoints-data/synthetic-{RUN_FIRMS}-seed{RUN_SEED}"), "--out", str(out),
                                  "--quiet"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     scored = pd.read_parquet(out)
     model = mlflow.pyfunc.load_model(ref)
-    tables = steps.load_tables(root / f"innopoints-data/synthetic-{FIRMS}-seed{RUN_SEED}")
+    tables = steps.load_tables(root / f"innopoints-data/synthetic-{RUN_FIRMS}-seed{RUN_SEED}")
     pop, _ = population_features(tables["firms"], tables["firm_years"], 2025, stage_rule=RunConfig().stage_rule)
     names = model.metadata.get_input_schema().input_names()
     predicted = model.predict(model_input(pop, names))
