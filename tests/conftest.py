@@ -17,19 +17,18 @@ import pickle
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import pandas as pd
 import pytest
 from filelock import FileLock
 from threadpoolctl import threadpool_limits
 
-from innopoints.experiments.tracking import check_tracking, tracking_uri
-from innopoints.models.formula.baseline import official_2024
-from innopoints.pipeline import steps
-from innopoints.pipeline.config import EvaluationConfig, RunConfig, TrainConfig
-from innopoints.pipeline.contract import coerce_tables
-from innopoints.pipeline.simulate import simulate
+# innopoints itself is imported inside the fixtures: pytest-xdist's controller process loads this file before it
+# starts the workers and needs none of it (importing MLflow, LightGBM and pandas here held both workers back 3 s).
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from innopoints.pipeline.config import RunConfig
 
 T = TypeVar("T")
 SMALL_FIRMS = 3000
@@ -74,6 +73,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def fast_config() -> RunConfig:
     """The default run config with the quick training settings."""
+    from innopoints.pipeline.config import EvaluationConfig, RunConfig, TrainConfig
+
     return RunConfig(train=TrainConfig(**FAST_TRAIN), evaluation=EvaluationConfig(**FAST_EVALUATION))
 
 
@@ -115,6 +116,8 @@ def mlflow_template(tmp_path_factory) -> Path:
     (``test_check_tracking_creates_a_local_store`` checks that); tests copy it, never change it."""
 
     def make(folder: Path) -> Path:
+        from innopoints.experiments.tracking import check_tracking, tracking_uri
+
         workdir = folder / "new" / "work"
         with pytest.MonkeyPatch.context() as mp:
             mp.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -146,6 +149,9 @@ def mlflow_uri(tmp_path, monkeypatch, mlflow_template) -> str:
 @pytest.fixture(scope="session")
 def small_tables() -> dict[str, pd.DataFrame]:
     """The three input tables of a 3,000-firm cohort (seed 1) in canonical dtypes; do not modify."""
+    from innopoints.pipeline.contract import coerce_tables
+    from innopoints.pipeline.simulate import simulate
+
     cohort = simulate(SMALL_FIRMS, 1, default_rate=SMALL_DEFAULT_RATE)
     return coerce_tables({"firms": cohort.firms, "firm_years": cohort.firm_years, "loans": cohort.loans})
 
@@ -154,5 +160,8 @@ def small_tables() -> dict[str, pd.DataFrame]:
 def small_train(small_tables, tmp_path_factory):
     """``steps.train`` of the small cohort with the quick settings (a TrainResult, made once for both workers);
     do not modify."""
+    from innopoints.models.formula.baseline import official_2024
+    from innopoints.pipeline import steps
+
     return made_once(tmp_path_factory, "small-train", lambda _: steps.train(small_tables, fast_config(),
                                                                              official_2024()))
