@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 import mlflow
 import numpy as np
@@ -42,12 +42,12 @@ from mlflow.exceptions import MlflowException
 
 from innopoints.experiments.formatting import csv_text, readable_table
 from innopoints.experiments.pyfunc import log_formula_model
+from innopoints.experiments.store import check_store_access, sqlite_path, unusable
 from innopoints.features.errors import TrackingError
 from innopoints.models.formula.schema import Formula, weights_table
 from innopoints.models.policy.loss import SUMMARY_TOTALS
 
 DEFAULT_EXPERIMENT = "innopoints"
-DB_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
 REPORT_FILES = ("refinement.md", "evaluation.json", "refinement.json", "frontier.json")
 METRIC_SPLITS = ("train", "validation", "test")
@@ -83,21 +83,6 @@ DEFAULT_EXPERIMENT_ID = "0"  # MLflow's "Default"
 # ------------------------------------------------------------------------------------------ the store
 
 
-def tracking_uri(workdir: Path) -> str:
-    """``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///<workdir>/mlflow.db`` (absolute)."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
-    if uri:
-        return uri
-    return f"sqlite:///{(Path(workdir).absolute() / DB_FILE).as_posix()}"
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URI (None for other stores)."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    return Path(unquote(uri[len("sqlite:///"):]))
-
-
 def artifact_location(uri: str) -> str | None:
     """Where a new experiment keeps artifacts: ``mlartifacts/`` beside a SQLite file; the server's choice
     for any other store (a shared server has its own artifact root)."""
@@ -116,14 +101,10 @@ def check_tracking(uri: str, timeout_s: float = 5.0, *, create: bool = True) -> 
     For a server, the port is probed first, then one request is made with retries off (MLflow's own
     retries would wait minutes on a dead server), and the store gets ``timeout_s`` to answer.
     """
+    check_store_access(uri, create=create)  # the checks that need no MLflow (innopoints.experiments.store)
     db = sqlite_path(uri)
     if db is not None:
         db = db.absolute()
-        if not db.exists() and not create:
-            raise TrackingError(
-                f"no MLflow store at {db}: nothing is registered here. Run `innopoints run` or `innopoints train` "
-                "in this folder first, or set MLFLOW_TRACKING_URI to the store that holds the formula")
-        _check_sqlite_writable(uri, db)
         error = _probe_sqlite(uri, db)
     else:
         parsed = urlparse(uri)
@@ -134,56 +115,11 @@ def check_tracking(uri: str, timeout_s: float = 5.0, *, create: bool = True) -> 
                 with socket.create_connection((host, port), timeout=timeout_s):
                     pass
             except OSError as err:
-                raise TrackingError(_unusable(uri, f"cannot connect to {host}:{port} ({err})")) from None
+                raise TrackingError(unusable(uri, f"cannot connect to {host}:{port} ({err})")) from None
         error = _probe_with_deadline(uri, timeout_s)
     if error is not None:
         reason = error.message if isinstance(error, MlflowException) else f"{type(error).__name__}: {error}"
-        raise TrackingError(_unusable(uri, " ".join(str(reason).split())[:400], error))
-
-
-def _check_sqlite_writable(uri: str, db: Path) -> None:
-    """Refuse a SQLite store that cannot be written (read-only folder or file, a folder in the way), before
-    anything is created: the folder that will hold it is tried with a scratch file, an existing store with
-    a write lock that is rolled back at once."""
-    import sqlite3
-
-    folder = db.parent
-    if db.is_dir():
-        raise TrackingError(_unusable(uri, f"{db} is a folder, not a SQLite file"))
-    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise TrackingError(_unusable(uri, f"{existing} is a file, so the folder {folder} cannot exist"))
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".innopoints-write-check-"):
-            pass
-    except OSError as err:
-        _remove_new_folders(folder, existing)
-        raise TrackingError(_unusable(uri, f"the folder {folder} is not writable ({err.strerror or err})")) from None
-    if db.exists():
-        # SQLite quietly opens a write-protected file read-only, so only a write tells: one inside a
-        # transaction that is rolled back at once.
-        try:
-            with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=rw", uri=True, timeout=30,
-                                                    isolation_level=None)) as con:
-                con.execute("BEGIN IMMEDIATE")
-                try:
-                    con.execute("CREATE TABLE innopoints_write_check (x)")
-                finally:
-                    con.execute("ROLLBACK")
-        except sqlite3.Error as err:
-            raise TrackingError(_unusable(uri, f"{db} cannot be written ({err})")) from None
-
-
-def _remove_new_folders(folder: Path, existing: Path | None) -> None:
-    """Remove the folders :func:`_check_sqlite_writable` made up to ``existing`` (no output left behind)."""
-    for path in [folder, *folder.parents]:
-        if existing is None or path == existing:
-            return
-        try:
-            path.rmdir()
-        except OSError:
-            return
+        raise TrackingError(unusable(uri, " ".join(str(reason).split())[:400], error))
 
 
 def _probe_sqlite(uri: str, db: Path) -> BaseException | None:
@@ -225,21 +161,6 @@ def _probe_with_deadline(uri: str, timeout_s: float) -> BaseException | None:
     if not outcome:
         return TimeoutError(f"no answer within {timeout_s:g} s")
     return outcome[0]
-
-
-def _unusable(uri: str, reason: str, error: BaseException | None = None) -> str:
-    code = getattr(error, "error_code", "")
-    status = str(getattr(error, "get_http_status_code", lambda: "")())
-    if sqlite_path(uri) is not None:
-        fix = "Check the path and its permissions"
-    elif code in ("UNAUTHENTICATED", "PERMISSION_DENIED") or status in ("401", "403") or \
-            re.search(r"\b40[13]\b|unauthori[sz]ed|forbidden", reason, re.I):
-        fix = ("The server refused the credentials: set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD "
-               "(or MLFLOW_TRACKING_TOKEN) to an account it knows")
-    else:
-        fix = "Start the server or correct MLFLOW_TRACKING_URI"
-    return (f"MLflow tracking store {uri!r} is not usable: {reason}. {fix} (without MLFLOW_TRACKING_URI "
-            "the store is a local SQLite file in the working directory)")
 
 
 @contextmanager

@@ -403,10 +403,13 @@ def _write_timings(path: Path | None, record: list[dict]) -> None:
 def _tracking_ready(create: bool = True) -> str:
     """The MLflow store to use, checked before any heavy work (an unreachable server, a read-only SQLite
     store fail here, fast). With ``create`` False a missing SQLite store is an error, not a new file."""
-    from innopoints.experiments.tracking import check_tracking, tracking_uri
+    from innopoints.experiments.store import check_store_access, tracking_uri
+
+    uri = tracking_uri(Path.cwd())
+    check_store_access(uri, create=create)  # a read-only or missing SQLite store is refused before MLflow loads
+    from innopoints.experiments.tracking import check_tracking
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # again: importing MLflow resets its loggers to INFO
-    uri = tracking_uri(Path.cwd())
     check_tracking(uri, create=create)
     return uri
 
@@ -577,9 +580,9 @@ def promote(
     no file. Records who and when on the version (tags innopoints.alias.ALIAS.set_by / set_at); `train` and
     `run` never move a `candidate` set this way.
     """
+    uri = _tracking_ready(create=False)
     from innopoints.experiments.registry import promote as promote_alias
 
-    uri = _tracking_ready(create=False)
     version, previous = promote_alias(ref, alias, name=name, uri=uri)
     was = f"version {previous}" if previous else "unset"
     console.print(f"models:/{name}@{alias} -> version {version} (was {was}); recorded on the version as set by "
@@ -798,12 +801,7 @@ def policy(
     pol = load_policy(policy_file)
     cfg = _config(config)
     check_out_dir(out, "--out")  # a file, or someone's folder (it is replaced as a whole): refused before any work
-    uri = None
-    if mlflow or any(is_mlflow_ref(ref) for ref in formula):
-        from innopoints.experiments.tracking import check_tracking, tracking_uri
-
-        uri = tracking_uri(Path.cwd())
-        check_tracking(uri)
+    uri = _tracking_ready() if mlflow or any(is_mlflow_ref(ref) for ref in formula) else None
     names = ["load formulas", "read and validate", "score and calibrate"]
     names += [f"simulate {i + 1}" for i in range(len(formula))] + ["write"]
     with Stages(names, enabled=not quiet) as p:

@@ -45,11 +45,14 @@ def load_formula(ref: str, *, uri: str | None = None) -> Formula:
     SQLite store in the working directory).
     """
     if is_mlflow_ref(ref):
-        from innopoints.experiments.registry import resolve_formula
-        from innopoints.experiments.tracking import check_tracking, tracking_uri
+        from innopoints.experiments.store import check_store_access, tracking_uri
 
         uri = uri or tracking_uri(Path.cwd())
-        check_tracking(uri, create=False)  # a lookup never makes an empty store
+        check_store_access(uri, create=False)  # a lookup never makes an empty store; refused before MLflow loads
+        from innopoints.experiments.registry import resolve_formula
+        from innopoints.experiments.tracking import check_tracking
+
+        check_tracking(uri, create=False)
         return resolve_formula(ref, uri=uri)
     if ref.startswith(BUILTIN_PREFIX):
         name = ref[len(BUILTIN_PREFIX):]

@@ -116,7 +116,8 @@ def mlflow_template(tmp_path_factory) -> Path:
     (``test_check_tracking_creates_a_local_store`` checks that); tests copy it, never change it."""
 
     def make(folder: Path) -> Path:
-        from innopoints.experiments.tracking import check_tracking, tracking_uri
+        from innopoints.experiments.store import tracking_uri
+        from innopoints.experiments.tracking import check_tracking
 
         workdir = folder / "new" / "work"
         with pytest.MonkeyPatch.context() as mp:

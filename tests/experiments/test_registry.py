@@ -28,7 +28,8 @@ from innopoints.experiments.registry import (
     register_formulas,
     resolve_formula,
 )
-from innopoints.experiments.tracking import TAG_HASH, TrackingError, log_train, tracking_uri
+from innopoints.experiments.store import tracking_uri
+from innopoints.experiments.tracking import TAG_HASH, TrackingError, log_train
 from innopoints.features.errors import FormulaError
 from innopoints.features.stage import STAGES
 from tests.experiments.conftest import BEST, PARAMS, make_train_result, write_train_out

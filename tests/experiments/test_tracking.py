@@ -19,6 +19,7 @@ import pytest
 from mlflow import MlflowClient
 
 from innopoints.experiments import tracking
+from innopoints.experiments.store import tracking_uri
 from innopoints.experiments.tracking import (
     TrackingError,
     artifact_location,
@@ -26,7 +27,6 @@ from innopoints.experiments.tracking import (
     flat_params,
     formula_metrics,
     log_train,
-    tracking_uri,
 )
 from tests.experiments.conftest import BEST, PARAMS
 
