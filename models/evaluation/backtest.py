@@ -455,7 +455,7 @@ def backtest(
     min_test_defaults: int = MIN_TEST_DEFAULTS,
     deciles: Sequence[int] = (1, 2, 3),
 ) -> pd.DataFrame:
-    """One row per test year and a pooled row: AUC, ΔAUC against a baseline and the policy metrics.
+    """One row per test year and a pooled row (two years or more): AUC, ΔAUC against a baseline and the policy metrics.
 
     The caller refits the formula once per test year ``Y`` on the years before it (:func:`rolling_origins`
     picks the years) and scores with that refit both the test loans of ``Y`` and the population of ``Y``.
@@ -474,7 +474,8 @@ def backtest(
         deciles: lowest-scored tenths of test loans to report capture for.
 
     Returns:
-        DataFrame, one row per test year (ascending) and a last row with ``test_year == "pooled"``:
+        DataFrame, one row per test year (ascending) and, with two years or more, a last row with
+        ``test_year == "pooled"``:
         ``test_year``, ``n_loans``, ``n_defaults`` (the defaults every interval of the row rests on),
         ``default_rate``, ``n_unobserved``, ``thin``, ``warning`` (:func:`interval_note`, missing unless
         thin), ``auc``, ``auc_low``, ``auc_high``; with a baseline ``baseline_auc``, ``delta_auc``
@@ -490,5 +491,6 @@ def backtest(
     settings = {"n_boot": n_boot, "seed": seed, "min_test_defaults": min_test_defaults,
                 "has_baseline": baseline_col is not None}
     rows = [_row([t], deciles, **settings) for t in years]
-    rows.append(_row(years, deciles, **settings))
+    if len(years) > 1:  # one year is its own total: a pooled row would repeat it under the same label
+        rows.append(_row(years, deciles, **settings))
     return pd.DataFrame(rows)

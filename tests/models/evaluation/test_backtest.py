@@ -207,6 +207,14 @@ def test_one_row_per_test_year_then_the_pooled_row(table):
     assert (table["delta_auc"] <= table["delta_auc_high"]).all()
 
 
+def test_a_single_test_year_is_its_own_total_and_not_repeated(table, scored):
+    loans, population = scored
+    one = backtest(loans[loans["year"] == 2023], population[population["year"] == 2023], baseline_col="baseline",
+                   n_boot=200, seed=3)
+    assert one["test_year"].tolist() == [2023]
+    assert one.iloc[0].equals(table.iloc[2])  # the same row as in the three-year table
+
+
 def test_pooled_counts_are_the_sums_of_the_years(table, scored):
     loans, _ = scored
     years, pooled = table.iloc[:-1], table.iloc[-1]
