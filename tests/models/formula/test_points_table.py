@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,23 +25,29 @@ def _mixed() -> Formula:
     return base.model_copy(update={"indicators": items}).with_hash()
 
 
-def _by_hand(rows: pd.DataFrame, x: float) -> float:
-    """Points of one value, read off one item's rows of the table for one stage the way its rules say (no
-    formula code)."""
-    if np.isnan(x):
-        return float(rows.loc[rows["rule"] == "missing", "points"].iloc[0])
+def _by_hand(rows: pd.DataFrame) -> Callable[[float], float]:
+    """The points of a value, read off one item's rows of the table for one stage the way its rules say (no
+    formula code); the rows are split by rule once, the reader is called per value."""
+    missing = float(rows.loc[rows["rule"] == "missing", "points"].iloc[0])
     bands = rows[rows["rule"] == "band"]
     if len(bands):
-        lo = bands["from"].fillna(-np.inf).to_numpy()
-        hi = bands["to"].fillna(np.inf).to_numpy()
-        return float(bands["points"].to_numpy()[(lo <= x) & (x < hi)][0])
+        lo, hi = bands["from"].fillna(-np.inf).to_numpy(), bands["to"].fillna(np.inf).to_numpy()
+        points = bands["points"].to_numpy()
+        return lambda x: missing if np.isnan(x) else float(points[(lo <= x) & (x < hi)][0])
     below, above = rows[rows["rule"] == "below"].iloc[0], rows[rows["rule"] == "above"].iloc[0]
-    if x < below["to"]:
-        return float(below["points"])
-    if x > above["from"]:
-        return float(above["points"])
     anchors = rows[rows["rule"] == "anchor"]
-    return float(np.interp(x, anchors["from"].to_numpy(), anchors["points"].to_numpy()))
+    at, points = anchors["from"].to_numpy(), anchors["points"].to_numpy()
+
+    def read(x: float) -> float:
+        if np.isnan(x):
+            return missing
+        if x < below["to"]:
+            return float(below["points"])
+        if x > above["from"]:
+            return float(above["points"])
+        return float(np.interp(x, at, points))
+
+    return read
 
 
 @pytest.mark.parametrize("make", [official_2024, _mixed])
@@ -54,10 +62,10 @@ def test_the_points_table_alone_gives_the_formulas_points(make):
     firms = firms.mask(rng.random(firms.shape) < 0.1)
     firms["stage"] = rng.choice(list(STAGES), n)
     scored = formula.score(firms)
-    rows = dict(list(table.groupby(["id", "stage"], sort=False)))  # each item's rows per stage, split once
+    read = {key: _by_hand(rows) for key, rows in table.groupby(["id", "stage"], sort=False)}
     for i in range(n):
         stage = firms["stage"].iloc[i]
-        total = sum(_by_hand(rows[item.id, stage], float(firms[item.id].iloc[i])) for item in formula.indicators)
+        total = sum(read[item.id, stage](float(firms[item.id].iloc[i])) for item in formula.indicators)
         assert total == pytest.approx(scored["points"].iloc[i], abs=1e-3 * len(formula.indicators))
 
 
