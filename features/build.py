@@ -61,9 +61,6 @@ def as_of_panel(firms: pd.DataFrame, firm_years: pd.DataFrame, keys: pd.DataFram
         A frame aligned with ``keys`` with one column per requested panel column, plus `has_history`
         (whether the as-of fiscal year row exists).
     """
-    out = pd.DataFrame(index=keys.index)
-    as_of = keys["as_of_year"].astype("int64")
-    founded = keys["firm_id"].map(firms.set_index("firm_id")["founded_year"]).astype("float64")
     by_lag: dict[int, list[str]] = {0: []}
     for col in columns:
         if col in DERIVED_COLUMNS:
@@ -72,21 +69,36 @@ def as_of_panel(firms: pd.DataFrame, firm_years: pd.DataFrame, keys: pd.DataFram
         if raw not in firm_years.columns:
             raise IndicatorError(f"panel column {col!r} needs firm_years.{raw}, which the data does not have")
         by_lag.setdefault(lag, []).append(raw)
-    fy = firm_years.set_index(["firm_id", "year"])
+    as_of = keys["as_of_year"].to_numpy(dtype="int64")
+    # Firm ids become integer codes and (firm, year) one integer key, looked up in a hash index of firm_years.
+    # A (firm_id, year) MultiIndex gives the same rows but refactorises the strings of every firm-year on each
+    # lookup: at national scale (2.5 million firm-years) this is the difference between 2.5 s and 0.6 s a call.
+    n_fy, n_keys = len(firm_years), len(keys)
+    codes = pd.factorize(pd.concat([firm_years["firm_id"], keys["firm_id"], firms["firm_id"]], ignore_index=True))[0]
+    fy_firm, key_firm, firm_code = codes[:n_fy], codes[n_fy:n_fy + n_keys], codes[n_fy + n_keys:]
+    fy_year = firm_years["year"].to_numpy(dtype="int64")
+    low = min(int(fy_year.min(initial=0)), int(as_of.min(initial=0)) - max(by_lag))
+    stride = max(int(fy_year.max(initial=0)), int(as_of.max(initial=0))) - low + 1
+    fy_rows = pd.Index(fy_firm * stride + (fy_year - low))  # unique: (firm_id, year) is the table's key
+    firm_row = np.full(int(codes.max(initial=-1)) + 1, -1)
+    firm_row[firm_code] = np.arange(len(firms))
+    key_row = firm_row[key_firm]
+    founded = np.where(key_row >= 0, firms["founded_year"].to_numpy(dtype="float64")[key_row], np.nan)
+    out = pd.DataFrame(index=keys.index)
     for lag, raws in sorted(by_lag.items()):
-        lookup = pd.MultiIndex.from_arrays([keys["firm_id"].to_numpy(), (as_of - lag).to_numpy()])
+        pos = fy_rows.get_indexer(key_firm * stride + (as_of - lag - low))
         if lag == 0:
             # `has_history` is read off the as-of year row itself, so it needs no column.
-            out["has_history"] = lookup.isin(fy.index)
-        if raws:
-            vals = fy[sorted(set(raws))].reindex(lookup)
-            suffix = "" if lag == 0 else f"_lag{lag}"
-            for raw in sorted(set(raws)):
-                out[raw + suffix] = vals[raw].to_numpy(dtype="float64", na_value=np.nan)
-    out["founded_year"] = founded.to_numpy()
-    out["as_of_year"] = as_of.to_numpy()
-    out["exists_lag1"] = (founded <= as_of - 1).to_numpy()
-    out["exists_lag2"] = (founded <= as_of - 2).to_numpy()
+            out["has_history"] = pos >= 0
+        suffix = "" if lag == 0 else f"_lag{lag}"
+        for raw in sorted(set(raws)):
+            values = firm_years[raw].to_numpy(dtype="float64", na_value=np.nan)[pos]
+            values[pos < 0] = np.nan
+            out[raw + suffix] = values
+    out["founded_year"] = founded
+    out["as_of_year"] = as_of
+    out["exists_lag1"] = founded <= as_of - 1
+    out["exists_lag2"] = founded <= as_of - 2
     return out
 
 
