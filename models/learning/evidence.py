@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +41,7 @@ from scipy.spatial.distance import squareform
 from innopoints.features.stage import STAGES
 from innopoints.models.evaluation.metrics import auc
 from innopoints.models.learning.explain import learned_direction
-from innopoints.models.learning.learners import LGBMDefaultModel, TreeSubsets
+from innopoints.models.learning.learners import LGBMDefaultModel, TreeSubsets, map_on_threads
 
 CLUSTER_CORR = 0.8
 """|Spearman| at or above which two indicators are twins (average linkage)."""
@@ -306,11 +305,7 @@ def gather_evidence(X: pd.DataFrame, y: np.ndarray, firm_ids: Sequence, stage_co
         return _one_refit(r, values, yv, firm_codes, np.asarray(stage_codes), members, group_members, ids,
                           settings)
 
-    if settings.workers > 1:
-        with ThreadPoolExecutor(max_workers=settings.workers) as pool:
-            refits = list(pool.map(run, range(settings.refits)))
-    else:
-        refits = [run(r) for r in range(settings.refits)]
+    refits = map_on_threads(run, range(settings.refits), settings.workers)
     per = {key: np.stack([f[key] for f in refits]) for key in refits[0] if key != "rows"}
     best_shadow = per["shadow_importance"].max(axis=1)
     best_shadow_cluster = np.maximum(per["shadow_cluster_importance"].max(axis=1), best_shadow)

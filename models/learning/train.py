@@ -75,7 +75,7 @@ from innopoints.models.learning.candidates import (
 from innopoints.models.learning.evidence import NOISE, Evidence, EvidenceSettings, gather_evidence
 from innopoints.models.learning.explain import shap_sample
 from innopoints.models.learning.fit import PointsFit, fit_stage_points, scaled_init
-from innopoints.models.learning.learners import LGBMDefaultModel, LogisticDefaultModel
+from innopoints.models.learning.learners import LGBMDefaultModel, LogisticDefaultModel, map_on_threads
 from innopoints.models.learning.reference import fit_reference, tune_reference
 from innopoints.models.learning.refine import eligibility, refinement_table
 from innopoints.models.policy.constraints import ConflictRule, constraint_costs
@@ -808,16 +808,21 @@ def _model_metrics(train: pd.DataFrame, test: pd.DataFrame, fit_part: pd.DataFra
     X, y = train[ids].astype("float64"), train["defaulted"].to_numpy()
     threads = int(settings.lgbm.get("n_jobs", 1))
     tune_on = fit_part if len(fit_part) <= TUNE_ROWS else fit_part.sample(n=TUNE_ROWS, random_state=settings.seed)
+    # Independent fits run settings.evidence.workers at a time (train.refit_workers); each is seeded on its own.
+    workers = settings.evidence.workers
     tuning = tune_reference(tune_on[ids].astype("float64"), tune_on["defaulted"].to_numpy(),
                             valid[ids].astype("float64"), valid["defaulted"].to_numpy(), seed=settings.seed,
-                            n_jobs=threads)
+                            n_jobs=threads, workers=workers)
     tuned = {**tuning.params, "n_trees": int(tuning.n_trees), "validation_log_loss": float(tuning.validation_log_loss),
              "tuned_on_loans": int(len(tune_on))}
-    out, fitted = {}, {}
-    for name, mono in (("lgbm", None), ("lgbm_monotone", {i.id: i.direction for i in indicators})):
-        fitted[name] = fit_reference(X, y, tuning.params, tuning.n_trees, seed=settings.seed,
-                                     monotone_directions=mono, n_jobs=threads)
-        out[name] = _judge(fitted[name], train, test, X, ids, ev_kw)
+    constraints = {"lgbm": None, "lgbm_monotone": {i.id: i.direction for i in indicators}}
+    fitted = dict(zip(constraints, map_on_threads(
+        lambda name: fit_reference(X, y, tuning.params, tuning.n_trees, seed=settings.seed,
+                                   monotone_directions=constraints[name], n_jobs=threads),
+        constraints, workers), strict=True))
+    out = {}
+    for name, model in fitted.items():
+        out[name] = _judge(model, train, test, X, ids, ev_kw)
         out[name]["tuned"] = tuned
     out["logistic"] = _judge(LogisticDefaultModel(seed=settings.seed).fit(X, y), train, test, X, ids, ev_kw)
     return out, fitted["lgbm"]

@@ -14,6 +14,7 @@ from innopoints.models.learning.learners import (
     LGBMDefaultModel,
     LogisticDefaultModel,
     ModelInputError,
+    map_on_threads,
     temporal_validation_mask,
 )
 
@@ -108,6 +109,17 @@ def test_lgbm_same_seed_gives_bit_identical_predictions(data):
     c = LGBMDefaultModel(**FAST, seed=8).fit(X, y, time=years).predict_proba(X)
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)  # the seed reaches bagging / feature sampling
+
+
+def test_fits_on_two_threads_come_back_in_order_and_as_on_one(data):
+    X, y, years = data
+
+    def fit(seed: int) -> np.ndarray:
+        return LGBMDefaultModel(**FAST, seed=seed).fit(X, y, time=years).predict_proba(X)[:, 1]
+
+    one, two = map_on_threads(fit, [7, 8, 9], 1), map_on_threads(fit, [7, 8, 9], 2)
+    assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True))
+    assert not np.array_equal(one[0], one[1])  # each fit is its own seed's, in the order given
 
 
 def test_logistic_same_seed_gives_bit_identical_predictions(data):
