@@ -104,7 +104,8 @@ class TrainConfig(BaseModel):
                         "importance, direction, incremental value and points interval")
     refit_rows: int = Field(default=15_000, ge=1_000, description="loans per refit at most (firms are "
                             "subsampled, seeded, above it)")
-    refit_workers: int = Field(default=2, ge=1, description="refits run at a time (results do not depend on it)")
+    refit_workers: int = Field(default=2, ge=1, description="refits and reference-model fits run at a time, "
+                               "on threads (results do not depend on it)")
     unavailable_share: float = Field(default=0.95, gt=0, le=1, description="an indicator missing for at least "
                                      "this share of a stage's loans gets no points in that stage")
     backtest_years: int = Field(default=3, ge=1, description="test years of the rolling-origin backtest")
