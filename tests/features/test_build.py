@@ -375,6 +375,61 @@ def test_as_of_panel_reads_exact_fiscal_years(firms, firm_years) -> None:
     assert_frame_equal(panel, expected)
 
 
+def _as_of_by_hand(firms: pd.DataFrame, firm_years: pd.DataFrame, keys: pd.DataFrame, columns: list[str]):
+    """as_of_panel's rows from plain dictionaries: a firm-year's value if that exact year exists, else NaN."""
+    founded = dict(zip(firms["firm_id"], firms["founded_year"], strict=True))
+    records = {(f, int(y)): r for (f, y), r in zip(zip(firm_years["firm_id"], firm_years["year"], strict=True),
+                                                  firm_years.to_dict("records"), strict=True)}
+    out = {"has_history": [(f, a) in records for f, a in zip(keys["firm_id"], keys["as_of_year"], strict=True)]}
+    for col in columns:
+        raw, lag = split_panel_column(col)
+        out[col] = [float(records[f, a - lag][raw]) if (f, a - lag) in records else NAN
+                    for f, a in zip(keys["firm_id"], keys["as_of_year"], strict=True)]
+    year = keys["as_of_year"].to_numpy(dtype="int64")
+    out["founded_year"] = [float(founded.get(f, NAN)) for f in keys["firm_id"]]
+    out["as_of_year"] = year
+    out["exists_lag1"] = np.asarray(out["founded_year"]) <= year - 1
+    out["exists_lag2"] = np.asarray(out["founded_year"]) <= year - 2
+    return pd.DataFrame(out, index=keys.index).astype({"has_history": bool, "founded_year": "float64"})
+
+
+@pytest.mark.parametrize("case", ["as is", "unknown firms", "before the first year", "no firm_years", "no firms",
+                                  "no keys", "a firm without firm_years"])
+def test_as_of_panel_matches_a_lookup_by_hand_at_the_edges(firms, firm_years, case) -> None:
+    keys = pd.DataFrame({"firm_id": ["F2", "F1", "F3", "F4", "F1"], "as_of_year": [2021, 2022, 2021, 2023, 2019]},
+                        index=[9, 8, 7, 6, 5])
+    if case == "unknown firms":
+        keys = pd.concat([keys, pd.DataFrame({"firm_id": ["F9", "Fx"], "as_of_year": [2021, 2030]}, index=[1, 2])])
+    elif case == "before the first year":
+        keys = keys.assign(as_of_year=keys["as_of_year"] - 5)
+    elif case == "no firm_years":
+        firm_years = firm_years.iloc[:0]
+    elif case == "no firms":
+        firms = firms.iloc[:0]
+    elif case == "no keys":
+        keys = keys.iloc[:0]
+    elif case == "a firm without firm_years":
+        firm_years = firm_years[firm_years["firm_id"] != "F1"]
+    columns = ["revenue", "revenue_lag1", "revenue_lag2", "rd_expense_lag1"]
+    panel = as_of_panel(firms, firm_years, keys, columns)
+    assert_frame_equal(panel, _as_of_by_hand(firms, firm_years, keys, columns), check_like=True)  # any column order
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ("firm_years", r"firm_years: one row per firm_id and year \(rule: the table's key\), e.g. \{'firm_id': 'F1', "
+                   r"'year': 2019\} appears twice"),
+    ("firms", r"firms: one row per firm_id \(rule: the table's key\), e.g. \{'firm_id': 'F1'\} appears twice"),
+])
+def test_as_of_panel_names_a_key_that_appears_twice(firms, firm_years, table, message) -> None:
+    if table == "firms":
+        firms = pd.concat([firms, firms[firms["firm_id"] == "F1"]], ignore_index=True)
+    else:
+        firm_years = pd.concat([firm_years, firm_years[firm_years["firm_id"] == "F1"].iloc[:1]], ignore_index=True)
+    keys = pd.DataFrame({"firm_id": ["F1"], "as_of_year": [2021]})
+    with pytest.raises(IndicatorError, match=message):
+        as_of_panel(firms, firm_years, keys, ["revenue"])
+
+
 def test_compute_indicators_turns_infinities_into_missing() -> None:
     blowup = Indicator(id="blowup", name_zh="测试", name_en="Blow-up", group="input", unit="x", direction=1,
                        status="candidate", inputs=("revenue",), func=lambda revenue: 1.0 / revenue)
