@@ -302,7 +302,7 @@ def log_train(result, out_dir: Path, *, experiment: str | None = DEFAULT_EXPERIM
             the experiment of the ``mlflow run`` entry point's run, else ``innopoints``.
         params: run settings (seed, data_fingerprint, config_hash, constraints, ...), flattened by
             :func:`flat_params`; logged on the parent and on every formula run.
-        uri: the tracking store (see :func:`tracking_uri`).
+        uri: the tracking store (see :func:`innopoints.experiments.store.tracking_uri`).
         lineage: where the run comes from (:func:`lineage_tags`: package version, git commit, data path and
             fingerprint, cohort size, baseline reference, config hash), set as ``innopoints.*`` tags on every
             run; with ``data_path`` and ``data_fingerprint`` the data is also logged as a dataset

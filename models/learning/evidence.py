@@ -63,7 +63,8 @@ SHADOW = "shadow__"
 
 @dataclass(frozen=True)
 class EvidenceSettings:
-    """How the refits are made. Every refit is seeded by ``(seed, r)``; results do not depend on ``workers``."""
+    """How the refits are made. Every refit is seeded by ``(seed, r)``; results do not depend on ``workers``
+    (refits at a time; train's reference-model fits use the same number)."""
 
     refits: int = 30
     max_rows: int = 15_000  # loans per refit at most: firms are drawn so the resample has about this many

@@ -125,8 +125,9 @@ def tune_reference(
     yf = _target(y_fit, len(Xf), "y_fit")
     names = list(Xf.columns)
     Xv, yv = _validation(X_valid, y_valid, names)
-    # Bin the data once per worker for all its models: binning 100,000 loans costs about as much as 100 small
-    # trees. The same data and seed give the same bins in every copy.
+    # Bin the data once per thread for all the models it trains (the grid's workers, then the calling thread
+    # for the fine stage): binning 100,000 loans costs about as much as 100 small trees. The same data and
+    # seed give the same bins in every copy.
     binning = {"feature_pre_filter": False, "data_random_seed": seed, "num_threads": n_jobs, "verbosity": -1}
     local = threading.local()
 
