@@ -157,6 +157,26 @@ def small_tables() -> dict[str, pd.DataFrame]:
     return coerce_tables({"firms": cohort.firms, "firm_years": cohort.firm_years, "loans": cohort.loans})
 
 
+def hand_baseline():
+    """Guideline 2.0 (2025: 130 points with bonus items) with its own stage rule, start-ups up to age 7 (the
+    run config's rule stops at 5): a baseline unlike the run's defaults in structure and in rows."""
+    from innopoints.models.formula.guideline import guideline_2025
+
+    g = guideline_2025()
+    return g.model_copy(update={"name": "guideline-older-startups",
+                                "stage_rule": g.stage_rule.model_copy(update={"startup_max_age": 7})}).with_hash()
+
+
+@pytest.fixture(scope="session")
+def hand_baseline_train(small_tables, tmp_path_factory):
+    """``steps.train`` of the small cohort with the quick settings against :func:`hand_baseline` (made once for
+    both workers; read by the tests of bonus items and of the baseline's own stage rule); do not modify."""
+    from innopoints.pipeline import steps
+
+    return made_once(tmp_path_factory, "hand-baseline-train",
+                     lambda _: steps.train(small_tables, fast_config(), hand_baseline()))
+
+
 @pytest.fixture(scope="session")
 def small_train(small_tables, tmp_path_factory):
     """``steps.train`` of the small cohort with the quick settings (a TrainResult, made once for both workers);

@@ -17,7 +17,7 @@ from innopoints.pipeline import steps
 from innopoints.pipeline.config import RunConfig
 from innopoints.pipeline.fingerprint import data_fingerprint
 from innopoints.pipeline.io import write_tables
-from tests.conftest import fast_config
+from tests.conftest import fast_config, hand_baseline
 
 LOCAL = {"id": "rd_per_st_staff", "name_zh": "人均科技人员研发费用", "name_en": "R&D per S&T staff",
          "group": "input", "unit": "CNY 10k", "direction": 1, "expression": "rd_expense / st_staff"}
@@ -200,15 +200,12 @@ def test_compare_scores_each_formula_on_rows_built_with_its_own_stage_rule(small
 
 
 @pytest.mark.slow
-def test_train_scores_the_baseline_on_its_own_stage_rule(small_tables):
-    # A hand-written baseline that calls firms start-ups up to age 8: its test metrics, and those of its
+def test_train_scores_the_baseline_on_its_own_stage_rule(small_tables, hand_baseline_train):
+    # A hand-written baseline that calls firms start-ups up to age 7: its test metrics, and those of its
     # recalibrations (which keep its rule), must be those of scoring loans built with its own rule, not the
     # run config's; the fitted candidates keep the run's rule.
-    a = official_2024()
-    base = a.model_copy(update={"name": "older-startups",
-                                "stage_rule": a.stage_rule.model_copy(update={"startup_max_age": 8})}).with_hash()
-    config = fast_config()
-    result = steps.train(small_tables, config, base)
+    base, config, result = hand_baseline(), fast_config(), hand_baseline_train
+    assert result.formulas["baseline"].stage_rule == base.stage_rule != config.stage_rule
     own = steps.build_loan_table(small_tables, config, base)
     test = own[own["outcome_observed"] & (own["year"] == result.split["test_year"])]
     y = test["defaulted"].to_numpy()
