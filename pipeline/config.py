@@ -114,8 +114,8 @@ class TrainConfig(BaseModel):
     n_estimators: int = Field(default=100, ge=10, description="trees of each refit's LightGBM")
     learning_rate: float = Field(default=0.1, gt=0, le=1, description="learning rate of each refit's LightGBM")
     num_leaves: int = Field(default=7, ge=2, description="leaves per tree of each refit's LightGBM")
-    n_jobs: int = Field(default=1, ge=1, description="threads of the reference LightGBM (results are identical "
-                        "for one value)")
+    n_jobs: int = Field(default=1, ge=1, description="threads of each reference LightGBM fit, refit_workers of "
+                        "which run at once (results are identical for one value)")
 
     @model_validator(mode="after")
     def _feasible(self) -> TrainConfig:
