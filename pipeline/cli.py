@@ -801,7 +801,8 @@ def policy(
     pol = load_policy(policy_file)
     cfg = _config(config)
     check_out_dir(out, "--out")  # a file, or someone's folder (it is replaced as a whole): refused before any work
-    uri = _tracking_ready() if mlflow or any(is_mlflow_ref(ref) for ref in formula) else None
+    # Logging may create the store; only looking a formula up (--no-mlflow) never does.
+    uri = _tracking_ready(create=mlflow) if mlflow or any(is_mlflow_ref(ref) for ref in formula) else None
     names = ["load formulas", "read and validate", "score and calibrate"]
     names += [f"simulate {i + 1}" for i in range(len(formula))] + ["write"]
     with Stages(names, enabled=not quiet) as p:
