@@ -19,9 +19,10 @@ from rich.text import Text
 
 from innopoints.features.errors import ConfigError, InnopointsError
 from innopoints.models.defaults import QUALIFIED_SHARE
-from innopoints.pipeline.config import RunConfig, load_config
+from innopoints.pipeline.config import SEED_MAX, RunConfig, load_config
 from innopoints.pipeline.options import (
     MODEL_NAME,
+    OFFICIAL_ALIAS,
     ConfigOpt,
     ExperimentOpt,
     LangOpt,
@@ -77,7 +78,8 @@ def _optional_path(value: str | None) -> Path | None:
 @user_errors
 def simulate(
     firms: Annotated[int, typer.Option(help="Number of firms (520000 = the 2024 national scale).")] = 20_000,
-    seed: Annotated[int, typer.Option(help="Random seed; same seed and size give byte-identical files.")] = 1,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Random seed; same seed and size give "
+                                      "byte-identical files.")] = 1,
     out: Annotated[Path, typer.Option(help="Folder to write the tables and truth.json into.")] = Path(
         "innopoints-data/synthetic"),
     years: Annotated[str, typer.Option(help="Fiscal years of the panel, FIRST-LAST.")] = "2019-2024",
@@ -363,6 +365,7 @@ def train(
     cfg = _config(config)
     timings_file = _optional_path(timings)
     _check_out_paths(dirs={"--out": out}, files={"--timings": timings_file})
+    _require_input(data, "--data", "innopoints-data/synthetic/")
     uri, aliases = _mlflow_ready(mlflow, set_alias, no_alias)
     state = flow.RunState(config=cfg, data=data, out=out, baseline=load_formula(baseline, uri=uri), uri=uri,
                           experiment=experiment, lang=lang, kind="train", baseline_ref=baseline, aliases=aliases)
@@ -414,6 +417,16 @@ def _tracking_ready(create: bool = True) -> str:
     return uri
 
 
+def _require_input(path: Path, option: str, example: str) -> None:
+    """A missing input is refused before the store is opened or created (which takes seconds and leaves a file);
+    ``example`` ends in ``/`` for a folder."""
+    from innopoints.features.errors import DataError
+
+    folder = example.endswith("/")
+    if not (path.is_dir() if folder else path.is_file()):
+        raise DataError(f"{option} {path}: no such {'folder' if folder else 'file'} (example: {option} {example})")
+
+
 def _mlflow_ready(mlflow: bool, set_alias: str | None, no_alias: bool) -> tuple[str | None, dict]:
     """Before any work: the alias options checked, the store checked (:func:`_tracking_ready`), and where the
     aliases point now (compared again before any move). ``(None, plan)`` with ``--no-mlflow``."""
@@ -425,6 +438,9 @@ def _mlflow_ready(mlflow: bool, set_alias: str | None, no_alias: bool) -> tuple[
         raise ConfigError(f"--set-alias {set_alias} needs MLflow: drop --no-mlflow")
     if set_alias is not None and not set_alias.strip():
         raise ConfigError("--set-alias: an alias name is needed (example: --set-alias champion)")
+    if set_alias is not None and set_alias.strip() == OFFICIAL_ALIAS:
+        raise ConfigError("--set-alias official: runs never move `official`; point it by hand once the formula "
+                          "is adopted (example: innopoints promote models:/innopoints-formula/3 --alias official)")
     plan = {"set_alias": set_alias.strip() if set_alias else None, "no_alias": no_alias, "seen": {}}
     if not mlflow:
         return None, plan
@@ -593,7 +609,7 @@ def promote(
 @user_errors
 def run(
     firms: Annotated[int, typer.Option(help="Firms in the embedded synthetic cohort (made on first use).")] = 50_000,
-    seed: Annotated[int, typer.Option(help="Seed of the cohort and of every random step.")] = 1,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Seed of the cohort and of every random step.")] = 1,
     data: Annotated[Path | None, typer.Option(help="Use this data folder instead of the synthetic cohort.")] = None,
     cohort_dir: Annotated[Path, typer.Option(help="Where the embedded synthetic cohort is made and reused.")] = Path(
         "innopoints-data"),
@@ -631,6 +647,8 @@ def run(
                      files={"--timings": timings_file, "--out (report)": out / "report.html"})
     if seed != cfg.seed:
         cfg = cfg.model_copy(update={"seed": seed})
+    if data is not None:
+        _require_input(data, "--data", "innopoints-data/synthetic/")
     uri, aliases = _mlflow_ready(mlflow, set_alias, no_alias)
     cohort = None
     if data is None:
@@ -688,7 +706,8 @@ def fit_command(
     split: Annotated[str | None, typer.Option(help="Column saying train or test for each row.")] = None,
     test_share: Annotated[float | None, typer.Option(help="Without --time/--split: share of rows held out, "
                                                      "stratified by the target (default 0.3).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the stratified split and of the evidence refits.")] = 1,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Seed of the stratified split and of the evidence "
+                                      "refits.")] = 1,
     indicators: Annotated[Path | None, typer.Option(help="YAML: indicators: {column: {name_zh, name_en, group, "
                                                     "unit, direction}} and optional group_bounds.")] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="Column that is not an indicator (repeatable).")] = None,
@@ -714,10 +733,14 @@ def fit_command(
     from innopoints.pipeline import fit as fit_step
     from innopoints.pipeline.fingerprint import data_fingerprint
 
+    if max_points is not None and not 0 < max_points < float("inf"):
+        raise ConfigError(f"--max-points {max_points:g}: must be a positive number of points "
+                          "(example: --max-points 25)")
     options = fit_step.FitOptions(target=target, stage=stage, time=time, split=split, test_share=test_share,
                                   seed=seed, exclude=tuple(exclude or ()), max_points=max_points, refits=refits)
     meta, bounds = fit_step.load_indicator_meta(indicators)
     _check_out_paths(dirs={"--out": out}, files={})  # as every command: a bad --out fails before fitting
+    _require_input(table, "--table", "indicators.csv")
     uri = _tracking_ready() if mlflow else None
     names = ["read and check", "evidence and the data-driven formula", "the policy-consistent formula",
              "points intervals", "reference models", "evaluation on the test rows", "refinement", "write"]
@@ -802,6 +825,7 @@ def policy(
     cfg = _config(config)
     check_out_dir(out, "--out")  # a file, or someone's folder (it is replaced as a whole): refused before any work
     # Logging may create the store; only looking a formula up (--no-mlflow) never does.
+    _require_input(data, "--data", "innopoints-data/synthetic/")
     uri = _tracking_ready(create=mlflow) if mlflow or any(is_mlflow_ref(ref) for ref in formula) else None
     names = ["load formulas", "read and validate", "score and calibrate"]
     names += [f"simulate {i + 1}" for i in range(len(formula))] + ["write"]

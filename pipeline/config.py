@@ -24,6 +24,9 @@ M = TypeVar("M", bound=BaseModel)
 BASE_POINTS = 100.0
 """Points of every lifecycle stage a formula distributes (the scale of the points system)."""
 
+SEED_MAX = 2**32 - 1
+"""The largest seed: scikit-learn and NumPy's legacy generators take seeds below 2**32."""
+
 
 def check_train_rules(train: TrainConfig) -> None:
     """Refuse training rules that contradict themselves, naming the key, the rule and an example.
@@ -160,7 +163,7 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    seed: int = Field(default=1, ge=0)
+    seed: int = Field(default=1, ge=0, le=SEED_MAX)
     cohort: CohortConfig = CohortConfig()
     stage_rule: StageRule = StageRule()
     local_indicators: list[LocalIndicatorSpec] = Field(default_factory=list)

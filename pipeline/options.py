@@ -8,6 +8,9 @@ import typer
 
 MODEL_NAME = "innopoints-formula"
 """The registered model every formula is a version of (the registry's own default, read without loading MLflow)."""
+OFFICIAL_ALIAS = "official"
+"""The alias of the formula in force: moved only by hand with `promote` (the registry's ``OFFICIAL``, read
+without loading MLflow)."""
 
 # A string, not a Path: an empty value (what the MLproject passes when no config is given) means the defaults.
 ConfigOpt = Annotated[str | None, typer.Option(

@@ -339,6 +339,20 @@ CASES: list[Case] = [
          _both(_data(_frame_edit("loans", _one_year)), write_fast_config)),
     Case("train-no-defaults", ["train", "--data", "data", "--out", "t", NOML, Q, "--config", "fast.yaml"],
          "observed loans but no defaults", _both(_data(_frame_edit("loans", _no_defaults)), write_fast_config)),
+    # ---- a missing input with MLflow on: refused before the store is made (no mlflow.db left behind)
+    Case("train-data-missing", ["train", "--data", "nope", "--out", "t", Q], "--data nope: no such folder"),
+    Case("run-data-missing", ["run", "--data", "nope", "--out", "r", Q], "--data nope: no such folder"),
+    Case("policy-data-missing", ["policy", "--formula", F, "--data", "nope", "--out", "p", Q],
+         "--data nope: no such folder"),
+    Case("fit-table-missing", ["fit", "--table", "nope.csv", "--target", "y", "--out", "f", Q],
+         "--table nope.csv: no such file"),
+    # ---- numbers and aliases the libraries would trip over later
+    Case("fit-max-points-zero", ["fit", "--table", "nope.csv", "--target", "y", "--max-points", "0", NOML, Q],
+         "--max-points 0: must be a positive number of points"),
+    Case("config-seed-too-large", ["indicators", "--config", "c.yaml"],
+         "seed: Input should be less than or equal to 4294967295", _write("c.yaml", "seed: 4294967296\n")),
+    Case("train-sets-official", ["train", "--data", D, "--out", "t", Q, "--set-alias", "official"],
+         "--set-alias official: runs never move `official`"),
 ]
 
 

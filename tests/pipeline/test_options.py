@@ -47,11 +47,21 @@ def test_train_and_run_share_every_option():
     assert mlflow.default is True and mlflow.opts == ["--mlflow"] and mlflow.secondary_opts == ["--no-mlflow"]
 
 
-def test_the_model_name_is_the_registrys():
-    from innopoints.experiments.registry import DEFAULT_MODEL
-    from innopoints.pipeline.options import MODEL_NAME
+def test_the_model_name_and_the_official_alias_are_the_registrys():
+    from innopoints.experiments.registry import DEFAULT_MODEL, OFFICIAL
+    from innopoints.pipeline.options import MODEL_NAME, OFFICIAL_ALIAS
 
-    assert MODEL_NAME == DEFAULT_MODEL
+    assert (MODEL_NAME, OFFICIAL_ALIAS) == (DEFAULT_MODEL, OFFICIAL)
+
+
+@pytest.mark.parametrize("args", [["simulate", "--seed", "-1"], ["run", "--seed", "4294967296"],
+                                  ["fit", "--table", "t.csv", "--target", "y", "--seed", "-1"]])
+def test_a_seed_out_of_range_is_a_usage_error_before_any_work(args, tmp_path, monkeypatch):
+    # scikit-learn takes seeds in [0, 2**32): outside it the command stops at the option, exit 2, nothing made.
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "Invalid value for '--seed'" in result.output, result.output
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_empty_config_means_the_defaults_and_a_missing_one_is_refused(tmp_path):
