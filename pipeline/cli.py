@@ -292,7 +292,8 @@ def export(
     format: Annotated[str, typer.Option("--format", help="json, yaml, csv (the weights table), points (the "
                                         "points table, CSV) or xlsx (an Excel workbook of both and the "
                                         "provenance).")] = "json",
-    out: Annotated[Path, typer.Option(help="File to write.")] = Path("formula.json"),
+    out: Annotated[Path | None, typer.Option(help="File to write, with the format's suffix (default: formula.json, "
+                                              ".yaml, .csv, .points.csv or .xlsx).")] = None,
 ) -> None:
     """Export a formula: JSON/YAML are the formula file itself; CSV is the weights table for people; points is
     the points table to apply by hand (per indicator and stage, the points of every band of its curve and of
@@ -307,9 +308,15 @@ def export(
     from innopoints.pipeline.io import check_out_file, write_bytes_atomic, write_csv_atomic, write_text_atomic
     from innopoints.pipeline.refs import load_formula
 
-    if format not in ("json", "yaml", "csv", "points", "xlsx"):
+    suffixes = {"json": (".json",), "yaml": (".yaml", ".yml"), "csv": (".csv",), "points": (".csv",),
+                "xlsx": (".xlsx",)}
+    if format not in suffixes:
         raise ConfigError(f"--format must be json, yaml, csv, points or xlsx, got {format!r}")
+    out = out or Path("formula" + (".points" if format == "points" else "") + suffixes[format][0])
     check_out_file(out, "--out")
+    if out.suffix.lower() not in suffixes[format]:  # a file named for another format opens wrong, or not at all
+        raise ConfigError(f"--out {out}: --format {format} writes a {suffixes[format][0]} file "
+                          f"(example: --out {out.with_suffix(suffixes[format][0])})")
     f = load_formula(ref)
     if format in ("json", "yaml"):
         write_text_atomic(out, f.to_text(format))
@@ -546,7 +553,8 @@ def compare(
     _check_lang(lang)
     cfg = _config(config)
     steps.check_report_path(out)
-    _check_out_paths(dirs={"--policy output": out.parent / "policy"} if policy else {}, files={"--out": out})
+    side = {f"--out ({kind})": out.with_suffix(suffix) for suffix, kind in steps.REPORT_SIDE_FILES.items()}
+    _check_out_paths(dirs={"--policy output": out.parent / "policy"} if policy else {}, files={"--out": out, **side})
     pol = None if policy is None else load_policy(None if policy == "default" else Path(policy))
     uri = _tracking_ready(create=False) if is_mlflow_ref(a) or is_mlflow_ref(b) else None
     fa, fb = load_formula(a, uri=uri), load_formula(b, uri=uri)

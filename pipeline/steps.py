@@ -167,11 +167,16 @@ def check_qualification(share: float, cutoff: float | None) -> None:
         raise ConfigError(f"--share {share}: must be a share between 0 and 1, e.g. --share 0.1374")
 
 
+REPORT_SIDE_FILES = {".md": "Markdown summary", ".json": "JSON report"}
+"""What `compare` writes beside its HTML report OUT: OUT with each suffix."""
+
+
 def check_report_path(out: Path) -> None:
-    """The reviewer report is OUT (HTML) and OUT with ``.md``: both must be different files."""
-    if Path(out).suffix.lower() == ".md":
-        raise OutputError(f"--out {out}: the Markdown summary is written to OUT with .md, the same file as the "
-                          f"HTML report; give the HTML path, e.g. --out {Path(out).with_suffix('.html')}")
+    """The reviewer report is OUT (HTML), OUT with ``.md`` and OUT with ``.json``: all must be different files."""
+    suffix = Path(out).suffix.lower()
+    if suffix in REPORT_SIDE_FILES:
+        raise OutputError(f"--out {out}: the {REPORT_SIDE_FILES[suffix]} is written to OUT with {suffix}, the same "
+                          f"file as the HTML report; give the HTML path, e.g. --out {Path(out).with_suffix('.html')}")
 
 
 def score_population(formula: Formula, population: pd.DataFrame, *, share: float | None,

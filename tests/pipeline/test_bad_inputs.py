@@ -346,6 +346,13 @@ CASES: list[Case] = [
          "--data nope: no such folder"),
     Case("fit-table-missing", ["fit", "--table", "nope.csv", "--target", "y", "--out", "f", Q],
          "--table nope.csv: no such file"),
+    # ---- outputs that would overwrite one another or open wrong
+    Case("compare-out-json", ["compare", F, F, "--data", D, "--out", "r.json", Q],
+         "--out r.json: the JSON report is written to OUT with .json"),
+    Case("compare-side-file-folder", ["compare", F, F, "--data", D, "--out", "r.html", Q],
+         "r.json is an existing folder", _mkdir("r.json")),
+    Case("export-format-suffix", ["export", "builtin:official-2024", "--format", "yaml", "--out", "f.json"],
+         "--out f.json: --format yaml writes a .yaml file"),
     # ---- numbers and aliases the libraries would trip over later
     Case("fit-max-points-zero", ["fit", "--table", "nope.csv", "--target", "y", "--max-points", "0", NOML, Q],
          "--max-points 0: must be a positive number of points"),
