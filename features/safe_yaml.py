@@ -4,8 +4,9 @@ indicators they declare).
 PyYAML's ``safe_load`` builds only plain data but does not limit alias expansion: a few hundred bytes of
 anchors and aliases ("billion laughs") expand to gigabytes and run for minutes. Our files never need
 anchors or aliases, so :func:`load_yaml` refuses them outright, at the first one, before anything is
-expanded; it also refuses text longer than :data:`MAX_YAML_CHARS` and nesting deeper than
-:data:`MAX_YAML_DEPTH`. A refusal is a :class:`RefusedYAMLError`, a ``yaml.YAMLError``, so callers that
+expanded; it also refuses text longer than :data:`MAX_YAML_CHARS`, nesting deeper than
+:data:`MAX_YAML_DEPTH`, and a key written twice in one mapping (PyYAML keeps the last one silently).
+A refusal is a :class:`RefusedYAMLError`, a ``yaml.YAMLError``, so callers that
 already turn ``yaml.YAMLError`` into their own one-line error (``FormulaError``, ``ConfigError``) need no
 new branch.
 
@@ -27,7 +28,7 @@ MAX_YAML_DEPTH = 50
 
 
 class RefusedYAMLError(yaml.YAMLError):
-    """YAML text refused before it was expanded: too long, too deep, or using anchors or aliases."""
+    """YAML text refused: too long, too deep, using anchors or aliases, or repeating a key."""
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -55,6 +56,20 @@ class _NoAliasLoader(yaml.SafeLoader):
                 self._depth -= 1
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node, deep=False):  # noqa: ANN001, ANN201 (PyYAML's own signature)
+        # PyYAML keeps the last of two equal keys without a word: a pasted line would silently win.
+        first: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                seen = first.setdefault(key, key_node)
+            except TypeError:  # an unhashable key: PyYAML's own error says so
+                break
+            if seen is not key_node:
+                raise RefusedYAMLError(f"key {key!r} appears twice, at line {seen.start_mark.line + 1} and line "
+                                       f"{key_node.start_mark.line + 1}: keep one")
+        return super().construct_mapping(node, deep=deep)
+
 
 def _where(event: Any) -> str:
     mark = event.start_mark
@@ -66,7 +81,7 @@ def load_yaml(text: str) -> Any:
 
     Raises:
         RefusedYAMLError: the text is longer than :data:`MAX_YAML_CHARS`, nests deeper than
-            :data:`MAX_YAML_DEPTH`, or uses an anchor or alias.
+            :data:`MAX_YAML_DEPTH`, uses an anchor or alias, or repeats a key in one mapping.
         yaml.YAMLError: the text is not valid YAML.
     """
     if len(text) > MAX_YAML_CHARS:

@@ -372,8 +372,7 @@ def train(
     cfg = _config(config)
     timings_file = _optional_path(timings)
     _check_out_paths(dirs={"--out": out}, files={"--timings": timings_file})
-    _require_input(data, "--data", "innopoints-data/synthetic/")
-    uri, aliases = _mlflow_ready(mlflow, set_alias, no_alias)
+    uri, aliases = _mlflow_ready(mlflow, set_alias, no_alias, data=data)
     state = flow.RunState(config=cfg, data=data, out=out, baseline=load_formula(baseline, uri=uri), uri=uri,
                           experiment=experiment, lang=lang, kind="train", baseline_ref=baseline, aliases=aliases)
     record: list[dict] = []
@@ -434,9 +433,11 @@ def _require_input(path: Path, option: str, example: str) -> None:
         raise DataError(f"{option} {path}: no such {'folder' if folder else 'file'} (example: {option} {example})")
 
 
-def _mlflow_ready(mlflow: bool, set_alias: str | None, no_alias: bool) -> tuple[str | None, dict]:
-    """Before any work: the alias options checked, the store checked (:func:`_tracking_ready`), and where the
-    aliases point now (compared again before any move). ``(None, plan)`` with ``--no-mlflow``."""
+def _mlflow_ready(mlflow: bool, set_alias: str | None, no_alias: bool,
+                  data: Path | None = None) -> tuple[str | None, dict]:
+    """Before any work: the alias options checked, the ``--data`` folder (when given) seen to exist, the store
+    checked (:func:`_tracking_ready`), and where the aliases point now (compared again before any move).
+    ``(None, plan)`` with ``--no-mlflow``."""
     from innopoints.features.errors import ConfigError
 
     if set_alias is not None and no_alias:
@@ -448,6 +449,8 @@ def _mlflow_ready(mlflow: bool, set_alias: str | None, no_alias: bool) -> tuple[
     if set_alias is not None and set_alias.strip() == OFFICIAL_ALIAS:
         raise ConfigError("--set-alias official: runs never move `official`; point it by hand once the formula "
                           "is adopted (example: innopoints promote models:/innopoints-formula/3 --alias official)")
+    if data is not None:
+        _require_input(data, "--data", "innopoints-data/synthetic/")
     plan = {"set_alias": set_alias.strip() if set_alias else None, "no_alias": no_alias, "seen": {}}
     if not mlflow:
         return None, plan
@@ -655,9 +658,7 @@ def run(
                      files={"--timings": timings_file, "--out (report)": out / "report.html"})
     if seed != cfg.seed:
         cfg = cfg.model_copy(update={"seed": seed})
-    if data is not None:
-        _require_input(data, "--data", "innopoints-data/synthetic/")
-    uri, aliases = _mlflow_ready(mlflow, set_alias, no_alias)
+    uri, aliases = _mlflow_ready(mlflow, set_alias, no_alias, data=data)
     cohort = None
     if data is None:
         data = cohort_dir / f"synthetic-{firms}-seed{seed}"

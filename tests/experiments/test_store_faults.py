@@ -143,7 +143,7 @@ def test_two_commands_on_one_fresh_store_both_succeed(tmp_path):
     ["score", "--formula", "models:/innopoints-formula@candidate", "--data", "data", "--out", "s.parquet"],
     ["promote", "3", "--alias", "champion"],
     ["export", "models:/innopoints-formula/1", "--out", "f.json"],
-    ["policy", "--formula", "models:/innopoints-formula@candidate", "--data", "data", "--out", "p", "--no-mlflow"],
+    ["policy", "--formula", "models:/innopoints-formula@candidate", "--data", ".", "--out", "p", "--no-mlflow"],
 ])
 def test_a_lookup_without_a_store_creates_none(tmp_path, monkeypatch, args):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

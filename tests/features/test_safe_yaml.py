@@ -1,5 +1,5 @@
 """Tests for features/safe_yaml.py: plain YAML loads; anchors, aliases, deep nesting and huge text are refused
-before anything is expanded."""
+before anything is expanded, and a key written twice is refused instead of the last one winning."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ def test_plain_yaml_loads_as_safe_load_would():
     ("a: *undefined\n", "alias *undefined"),
     ("x: " + "[" * (MAX_YAML_DEPTH + 1) + "]" * (MAX_YAML_DEPTH + 1), f"nesting deeper than {MAX_YAML_DEPTH}"),
     ("#" * (MAX_YAML_CHARS + 1), "more than the 1,000,000 accepted"),
+    ("train: {refits: 1}\ntrain: {refits: 5}\n", "key 'train' appears twice, at line 1 and line 2: keep one"),
+    ("a:\n  full_at: 1000.0\n  full_at: 5.0\n", "key 'full_at' appears twice, at line 2 and line 3"),
+    ("{1: a, 1.0: b}\n", "key 1.0 appears twice"),  # equal as Python keys, as the loaded dict would hold them
 ])
 def test_refused_text_is_a_yaml_error_naming_the_place(text, message):
     with pytest.raises(RefusedYAMLError, match=message.replace("[", r"\[").replace("*", r"\*")):
