@@ -68,7 +68,12 @@ def load_formula(ref: str, *, uri: str | None = None) -> Formula:
     from innopoints.pipeline.io import read_text_input
 
     text = read_text_input(path, "formula", FormulaError)
-    loaded = read_formula(text, formula_format(path), source=str(path))
+    try:
+        loaded = read_formula(text, formula_format(path), source=str(path))
+    except FormulaError as err:  # name the file: with two formulas on the line, which one is wrong?
+        if str(path) in str(err):
+            raise
+        raise FormulaError(f"formula {path}: {str(err).removeprefix('formula: ')}") from None
     if not loaded.sealed:
         from innopoints.pipeline.progress import console
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -169,6 +170,13 @@ def _utf16(rel: str, text: str) -> Callable[[Path], None]:
     return _write(rel, text.encode("utf-16"))
 
 
+def _negative_points() -> str:
+    """The 2024 baseline with negative points for its first indicator in start-up (a hand edit gone wrong)."""
+    data = official_2024().to_dict()
+    data["indicators"][0]["points"]["startup"] = -1.0
+    return json.dumps(data)
+
+
 D, F, NOML = "{data}", "{formula}", "--no-mlflow"
 Q = "--quiet"
 CASES: list[Case] = [
@@ -178,7 +186,7 @@ CASES: list[Case] = [
     Case("config-bomb-train", ["train", "--data", D, "--out", "t", NOML, Q, "--config", "bomb.yaml"],
          "config file bomb.yaml is refused", _config("bomb.yaml", "seed: 1\n" + BOMB.replace("d:", "x:"))),
     Case("formula-yaml-bomb", ["score", "--formula", "f.yaml", "--data", D, "--out", "s.parquet", Q],
-         "formula: not valid YAML: anchor &a", _write("f.yaml", "description: x\n" + BOMB)),
+         "formula f.yaml: not valid YAML: anchor &a", _write("f.yaml", "description: x\n" + BOMB)),
     Case("policy-bomb", ["policy", "--formula", F, "--data", D, "--out", "p", "--policy", "pol.yaml", NOML, Q],
          "policy file pol.yaml is refused", _write("pol.yaml", BOMB.replace("d:", "qualification:"))),
     Case("local-indicator-bomb", ["indicators", "--config", "c.yaml"], "c.yaml is refused",
@@ -209,6 +217,9 @@ CASES: list[Case] = [
     Case("formula-missing", ["export", "nope.json", "--out", "x.json"], "formula 'nope.json' is not a file"),
     Case("formula-suffix", ["export", "f.txt", "--out", "x.json"], "unknown suffix '.txt'", _write("f.txt", "{}")),
     Case("formula-bad-json", ["export", "f.json", "--out", "x.json"], "not valid JSON", _write("f.json", "{")),
+    Case("formula-named-of-two", ["compare", F, "neg.json", "--data", D, "--out", "r.html", Q],
+         "formula neg.json: indicators[0].points.startup: Input should be greater than or equal to 0",
+         _write("neg.json", _negative_points())),
     Case("policy-utf16", ["compare", F, F, "--data", D, "--out", "r.html", "--policy", "p.yaml", Q],
          "policy file p.yaml is UTF-16", _utf16("p.yaml", "qualification: {}\n")),
     Case("policy-missing", ["compare", F, F, "--data", D, "--out", "r.html", "--policy", "p.yaml", Q],
