@@ -273,6 +273,9 @@ def prepare(formulas: list[Formula], tables: dict[str, pd.DataFrame], policy: Po
     extra = [spec for f in formulas for spec in (f.local_indicators or [])]
     indicators = steps.indicator_set(config, extra)
     scoring_year = year or steps.default_scoring_year(tables)
+    steps.require_scoring_year(tables, scoring_year, "--year")
+    if policy.take_up.estimate_year is not None:
+        steps.require_scoring_year(tables, policy.take_up.estimate_year, "policy take_up.estimate_year")
     rows = rows or steps.Rows(tables)
     runs = []
     for label, f in zip(_labels(formulas), formulas, strict=True):

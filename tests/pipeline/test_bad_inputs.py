@@ -368,6 +368,12 @@ CASES: list[Case] = [
          "r.json is an existing folder", _mkdir("r.json")),
     Case("export-format-suffix", ["export", "builtin:official-2024", "--format", "yaml", "--out", "f.json"],
          "--out f.json: --format yaml writes a .yaml file"),
+    # ---- years without a firm to score
+    Case("policy-year-no-firms", ["policy", "--formula", F, "--data", D, "--out", "p", "--year", "2040", NOML, Q],
+         "--year 2040: no firm can be scored"),
+    Case("policy-estimate-year-no-firms", ["policy", "--formula", F, "--data", D, "--out", "p", "--policy",
+                                           "pol.yaml", NOML, Q], "policy take_up.estimate_year 2030: no firm can be",
+         _write("pol.yaml", "take_up: {estimate_year: 2030}\n")),
     # ---- numbers and aliases the libraries would trip over later
     Case("fit-max-points-zero", ["fit", "--table", "nope.csv", "--target", "y", "--max-points", "0", NOML, Q],
          "--max-points 0: must be a positive number of points"),
