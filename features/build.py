@@ -7,6 +7,7 @@ The only door from `firm_years` into a feature is :func:`as_of_panel`, which loo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +47,22 @@ def raw_inputs(ind: Indicator) -> list[str]:
         elif col != "as_of_year":
             out.add(split_panel_column(col)[0])
     return sorted(out)
+
+
+def check_inputs(indicators: list[Indicator], firm_years: pd.DataFrame) -> None:
+    """Refuse an indicator that reads a `firm_years` column the data does not have, naming the indicator (a
+    misspelt column in a local indicator's expression, or a lag other than ``_lag1`` / ``_lag2``)."""
+    for ind in indicators:
+        for col in ind.inputs:
+            if col in DERIVED_COLUMNS:
+                continue
+            raw, _ = split_panel_column(col)
+            if raw not in firm_years.columns:
+                lag = re.fullmatch(r"(.+)_lag(\d+)", raw)
+                hint = (f"only _lag1 and _lag2 exist (the two fiscal years before), e.g. {lag.group(1)}_lag1"
+                        if lag else "a column name of firm_years, e.g. rd_expense / revenue")
+                raise IndicatorError(f"indicator {ind.id!r} ({ind.status}) reads {col!r}, but firm_years has no "
+                                     f"column {raw!r}: {hint}")
 
 
 def as_of_panel(firms: pd.DataFrame, firm_years: pd.DataFrame, keys: pd.DataFrame,
@@ -160,6 +177,7 @@ def loan_features(firms: pd.DataFrame, firm_years: pd.DataFrame, loans: pd.DataF
     year = pd.to_datetime(loans["origination_date"]).dt.year.astype("int64")
     keys = pd.DataFrame({"firm_id": loans["firm_id"].to_numpy(), "as_of_year": (year - 1).to_numpy()},
                         index=loans.index)
+    check_inputs(indicators, firm_years)
     panel = as_of_panel(firms, firm_years, keys, panel_columns(indicators) + ["revenue"])
     firm_info = firms.set_index("firm_id")
     out = pd.DataFrame({
@@ -204,6 +222,7 @@ def population_features(firms: pd.DataFrame, firm_years: pd.DataFrame, year: int
     exclusions.add(f"founded in or after the scoring year {year}", int(too_young.sum()))
     cand = firms.loc[~too_young]
     keys = pd.DataFrame({"firm_id": cand["firm_id"].to_numpy(), "as_of_year": year - 1}, index=cand.index)
+    check_inputs(indicators, firm_years)
     panel = as_of_panel(firms, firm_years, keys, panel_columns(indicators) + ["revenue"])
     no_row = ~panel["has_history"]
     exclusions.add(f"no firm_years row for the as-of fiscal year {year - 1}", int(no_row.sum()))

@@ -215,7 +215,8 @@ def test_a_missing_raw_value_gives_missing_indicators_never_zero(blanked, column
 
 
 def test_missing_firm_years_column_raises_naming_it(firms, firm_years, loans) -> None:
-    with pytest.raises(IndicatorError, match=r"firm_years\.pct_apps"):
+    with pytest.raises(IndicatorError, match=r"indicator '\w+' \(\w+\) reads 'pct_apps\w*', but firm_years has no "
+                                             r"column 'pct_apps'"):
         loan_features(firms, firm_years.drop(columns="pct_apps"), loans)
 
 

@@ -65,7 +65,8 @@ def test_local_indicators_appear_in_loan_features(firms, green_firm_years, loans
 
 def test_expression_reading_an_absent_column_raises_naming_it(firms, firm_years, loans) -> None:
     local = build_local_indicator(spec(expression="green_patents * 2"))
-    with pytest.raises(IndicatorError, match=r"firm_years\.green_patents"):
+    with pytest.raises(IndicatorError, match=r"indicator 'my_ind' \(local\) reads 'green_patents', but firm_years "
+                                             r"has no column 'green_patents': a column name of firm_years"):
         loan_features(firms, firm_years, loans, indicators=[local])
 
 

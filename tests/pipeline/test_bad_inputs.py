@@ -368,6 +368,15 @@ CASES: list[Case] = [
          "r.json is an existing folder", _mkdir("r.json")),
     Case("export-format-suffix", ["export", "builtin:official-2024", "--format", "yaml", "--out", "f.json"],
          "--out f.json: --format yaml writes a .yaml file"),
+    # ---- a local indicator reading a column the data does not have
+    Case("local-indicator-misspelt-column", ["features", "--data", D, "--out", "f.parquet", "--config", "c.yaml", Q],
+         "indicator 'x1' (local) reads 'rd_expens', but firm_years has no column 'rd_expens'",
+         _write("c.yaml", "local_indicators:\n  - {id: x1, name_zh: 测试, name_en: Test, group: input, unit: ratio, "
+                          "direction: 1, expression: rd_expens / revenue}\n")),
+    Case("local-indicator-lag5", ["features", "--data", D, "--out", "f.parquet", "--config", "c.yaml", Q],
+         "only _lag1 and _lag2 exist (the two fiscal years before), e.g. revenue_lag1",
+         _write("c.yaml", "local_indicators:\n  - {id: x1, name_zh: 测试, name_en: Test, group: input, unit: ratio, "
+                          "direction: 1, expression: revenue_lag5 / revenue}\n")),
     # ---- years without a firm to score
     Case("policy-year-no-firms", ["policy", "--formula", F, "--data", D, "--out", "p", "--year", "2040", NOML, Q],
          "--year 2040: no firm can be scored"),
