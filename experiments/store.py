@@ -80,6 +80,20 @@ def check_store_access(uri: str, *, create: bool = True) -> None:
             raise TrackingError(unusable(uri, f"{db} cannot be written ({err})")) from None
 
 
+MAX_REASON_CHARS = 400
+"""Longest reason quoted from MLflow or the server; a longer one ends at its last whole sentence (or word)."""
+
+
+def shorten(reason: str, limit: int = MAX_REASON_CHARS) -> str:
+    """``reason`` on one line, at most ``limit`` characters, cut after a whole sentence (else a word) with "…"."""
+    text = " ".join(str(reason).split())
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    end = head.rfind(". ")
+    return (head[:end + 1] if end > 0 else head[:head.rfind(" ")].rstrip(",;:")) + " …"
+
+
 def unusable(uri: str, reason: str, error: BaseException | None = None) -> str:
     """The message of a store that cannot be used: the store, the reason, and what to do about it."""
     code = getattr(error, "error_code", "")
@@ -92,7 +106,8 @@ def unusable(uri: str, reason: str, error: BaseException | None = None) -> str:
                "(or MLFLOW_TRACKING_TOKEN) to an account it knows")
     else:
         fix = "Start the server or correct MLFLOW_TRACKING_URI"
-    return (f"MLflow tracking store {uri!r} is not usable: {reason}. {fix} (without MLFLOW_TRACKING_URI "
+    reason = reason if reason.endswith((".", "…")) else reason + "."
+    return (f"MLflow tracking store {uri!r} is not usable: {reason} {fix} (without MLFLOW_TRACKING_URI "
             "the store is a local SQLite file in the working directory)")
 
 

@@ -42,7 +42,7 @@ from mlflow.exceptions import MlflowException
 
 from innopoints.experiments.formatting import csv_text, readable_table
 from innopoints.experiments.pyfunc import log_formula_model
-from innopoints.experiments.store import check_store_access, sqlite_path, unusable
+from innopoints.experiments.store import check_store_access, shorten, sqlite_path, unusable
 from innopoints.features.errors import TrackingError
 from innopoints.models.formula.schema import Formula, weights_table
 from innopoints.models.policy.loss import SUMMARY_TOTALS
@@ -119,7 +119,7 @@ def check_tracking(uri: str, timeout_s: float = 5.0, *, create: bool = True) -> 
         error = _probe_with_deadline(uri, timeout_s)
     if error is not None:
         reason = error.message if isinstance(error, MlflowException) else f"{type(error).__name__}: {error}"
-        raise TrackingError(unusable(uri, " ".join(str(reason).split())[:400], error))
+        raise TrackingError(unusable(uri, shorten(reason), error))
 
 
 def _probe_sqlite(uri: str, db: Path) -> BaseException | None:

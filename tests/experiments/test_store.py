@@ -10,7 +10,14 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from innopoints.experiments.store import check_store_access, sqlite_path, tracking_uri
+from innopoints.experiments.store import (
+    MAX_REASON_CHARS,
+    check_store_access,
+    shorten,
+    sqlite_path,
+    tracking_uri,
+    unusable,
+)
 from innopoints.features.errors import TrackingError
 from innopoints.pipeline.cli import app
 
@@ -77,3 +84,13 @@ def test_a_refused_store_is_told_before_mlflow_is_loaded(tmp_path, monkeypatch, 
     assert result.exit_code == 2, (result.output, result.exception)
     [line] = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert ("is a folder, not a SQLite file" if args[0] == "run" else "no MLflow store at") in line
+
+
+def test_a_long_reason_ends_at_a_whole_sentence_and_the_fix_follows():
+    reason = "The filesystem backend is in maintenance mode. " * 10 + "If the file store is"
+    line = unusable("file:///x", shorten(reason))
+    quoted = line.split("is not usable: ", 1)[1].split(" Start the server", 1)[0]
+    assert quoted.endswith("maintenance mode. …") and len(quoted) <= MAX_REASON_CHARS + 2
+    assert "If the file" not in line and ". Start the server or correct MLFLOW_TRACKING_URI" not in line
+    assert unusable("http://h:1", "cannot connect to h:1").count("cannot connect to h:1. Start the server") == 1
+    assert shorten("a  short\n reason") == "a short reason"
