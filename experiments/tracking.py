@@ -102,6 +102,12 @@ def check_tracking(uri: str, timeout_s: float = 5.0, *, create: bool = True) -> 
     retries would wait minutes on a dead server), and the store gets ``timeout_s`` to answer.
     """
     check_store_access(uri, create=create)  # the checks that need no MLflow (innopoints.experiments.store)
+    probe_tracking(uri, timeout_s)
+
+
+def probe_tracking(uri: str, timeout_s: float = 5.0) -> None:
+    """The part of :func:`check_tracking` that needs MLflow, for a caller that has already run
+    :func:`innopoints.experiments.store.check_store_access` (before importing this module)."""
     db = sqlite_path(uri)
     if db is not None:
         db = db.absolute()

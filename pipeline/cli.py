@@ -411,16 +411,11 @@ def _write_timings(path: Path | None, record: list[dict]) -> None:
 
 def _tracking_ready(create: bool = True) -> str:
     """The MLflow store to use, checked before any heavy work (an unreachable server, a read-only SQLite
-    store fail here, fast). With ``create`` False a missing SQLite store is an error, not a new file."""
-    from innopoints.experiments.store import check_store_access, tracking_uri
+    store fail here, fast). With ``create`` False a missing SQLite store is an error, not a new file.
+    :func:`innopoints.pipeline.refs.ready_store`, imported only when a command needs a store."""
+    from innopoints.pipeline.refs import ready_store
 
-    uri = tracking_uri(Path.cwd())
-    check_store_access(uri, create=create)  # a read-only or missing SQLite store is refused before MLflow loads
-    from innopoints.experiments.tracking import check_tracking
-
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # again: importing MLflow resets its loggers to INFO
-    check_tracking(uri, create=create)
-    return uri
+    return ready_store(create=create)
 
 
 def _require_input(path: Path, option: str, example: str) -> None:

@@ -35,6 +35,23 @@ def formula_format(path: Path) -> str:
     raise FormulaError(f"formula file {path}: unknown suffix {suffix!r} (use .json, .yaml or .yml)")
 
 
+def ready_store(uri: str | None = None, *, create: bool = True) -> str:
+    """The MLflow store ``uri`` (default: ``MLFLOW_TRACKING_URI``, else ``./mlflow.db``), checked before any
+    heavy work: what needs no MLflow first, so a read-only or (``create`` False) missing SQLite store is refused
+    before MLflow is imported, then one request to the store. Returns the URI."""
+    from innopoints.experiments.store import check_store_access, tracking_uri
+
+    uri = uri or tracking_uri(Path.cwd())
+    check_store_access(uri, create=create)
+    import logging
+
+    from innopoints.experiments.tracking import probe_tracking
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # again: importing MLflow resets its loggers to INFO
+    probe_tracking(uri)
+    return uri
+
+
 def load_formula(ref: str, *, uri: str | None = None) -> Formula:
     """Load a formula from any reference kind, checking its content hash.
 
@@ -45,14 +62,9 @@ def load_formula(ref: str, *, uri: str | None = None) -> Formula:
     SQLite store in the working directory).
     """
     if is_mlflow_ref(ref):
-        from innopoints.experiments.store import check_store_access, tracking_uri
-
-        uri = uri or tracking_uri(Path.cwd())
-        check_store_access(uri, create=False)  # a lookup never makes an empty store; refused before MLflow loads
+        uri = ready_store(uri, create=False)  # a lookup never makes an empty store
         from innopoints.experiments.registry import resolve_formula
-        from innopoints.experiments.tracking import check_tracking
 
-        check_tracking(uri, create=False)
         return resolve_formula(ref, uri=uri)
     if ref.startswith(BUILTIN_PREFIX):
         name = ref[len(BUILTIN_PREFIX):]
